@@ -1,0 +1,8 @@
+//! The pure-Rust heart of sfarrow: SOQL, Salesforce field types, value formats and record ids.
+//! Nothing in here knows about Python, so `cargo test` runs without an interpreter, and both the
+//! client and the emulator use the same code for every idea.
+
+pub mod formats;
+pub mod ids;
+pub mod soql;
+pub mod types;

@@ -1,0 +1,208 @@
+//! WHERE / HAVING conditions and literals. Precedence: NOT binds tighter than AND, AND tighter
+//! than OR. Salesforce rejects AND and OR mixed without parentheses; we accept it with the usual
+//! precedence because the emulator should run what a client sends, not lint it.
+
+use super::Parser;
+use crate::soql::ast::{CompareOp, Condition, Literal};
+use crate::soql::error::SoqlError;
+use crate::soql::lexer::TokenKind;
+
+const DATE_KEYWORDS: [&str; 23] = [
+    "YESTERDAY",
+    "TODAY",
+    "TOMORROW",
+    "LAST_WEEK",
+    "THIS_WEEK",
+    "NEXT_WEEK",
+    "LAST_MONTH",
+    "THIS_MONTH",
+    "NEXT_MONTH",
+    "LAST_90_DAYS",
+    "NEXT_90_DAYS",
+    "THIS_QUARTER",
+    "LAST_QUARTER",
+    "NEXT_QUARTER",
+    "THIS_YEAR",
+    "LAST_YEAR",
+    "NEXT_YEAR",
+    "THIS_FISCAL_QUARTER",
+    "LAST_FISCAL_QUARTER",
+    "NEXT_FISCAL_QUARTER",
+    "THIS_FISCAL_YEAR",
+    "LAST_FISCAL_YEAR",
+    "NEXT_FISCAL_YEAR",
+];
+
+const DATE_KEYWORDS_WITH_N: [&str; 18] = [
+    "LAST_N_DAYS",
+    "NEXT_N_DAYS",
+    "LAST_N_WEEKS",
+    "NEXT_N_WEEKS",
+    "LAST_N_MONTHS",
+    "NEXT_N_MONTHS",
+    "LAST_N_QUARTERS",
+    "NEXT_N_QUARTERS",
+    "LAST_N_YEARS",
+    "NEXT_N_YEARS",
+    "LAST_N_FISCAL_QUARTERS",
+    "NEXT_N_FISCAL_QUARTERS",
+    "LAST_N_FISCAL_YEARS",
+    "NEXT_N_FISCAL_YEARS",
+    "N_DAYS_AGO",
+    "N_WEEKS_AGO",
+    "N_MONTHS_AGO",
+    "N_YEARS_AGO",
+];
+
+impl Parser<'_> {
+    pub(super) fn condition(&mut self) -> Result<Condition, SoqlError> {
+        self.enter()?;
+        let mut terms = vec![self.and_condition()?];
+        while self.eat_keyword("OR") {
+            terms.push(self.and_condition()?);
+        }
+        self.leave();
+        Ok(flatten(terms, Condition::Or))
+    }
+
+    fn and_condition(&mut self) -> Result<Condition, SoqlError> {
+        let mut terms = vec![self.not_condition()?];
+        while self.eat_keyword("AND") {
+            terms.push(self.not_condition()?);
+        }
+        Ok(flatten(terms, Condition::And))
+    }
+
+    fn not_condition(&mut self) -> Result<Condition, SoqlError> {
+        if !self.eat_keyword("NOT") {
+            return self.primary_condition();
+        }
+        self.enter()?;
+        let inner = self.not_condition()?;
+        self.leave();
+        Ok(Condition::Not(Box::new(inner)))
+    }
+
+    fn primary_condition(&mut self) -> Result<Condition, SoqlError> {
+        if self.eat(&TokenKind::LParen) {
+            let inner = self.condition()?;
+            self.expect(&TokenKind::RParen)?;
+            return Ok(inner);
+        }
+        let field = self.operand()?;
+        let op = match self.peek().kind {
+            TokenKind::Eq => Some(CompareOp::Eq),
+            TokenKind::Ne => Some(CompareOp::Ne),
+            TokenKind::Lt => Some(CompareOp::Lt),
+            TokenKind::Le => Some(CompareOp::Le),
+            TokenKind::Gt => Some(CompareOp::Gt),
+            TokenKind::Ge => Some(CompareOp::Ge),
+            _ if self.at_keyword("LIKE") => Some(CompareOp::Like),
+            _ => None,
+        };
+        if let Some(op) = op {
+            self.advance();
+            let value = self.literal()?;
+            return Ok(Condition::Compare { field, op, value });
+        }
+        let negated = self.at_keyword("NOT") && self.peek_at(1).is_keyword("IN");
+        if negated {
+            self.advance();
+        }
+        if self.eat_keyword("IN") {
+            self.expect(&TokenKind::LParen)?;
+            if self.at_keyword("SELECT") {
+                let query = Box::new(self.query()?);
+                self.expect(&TokenKind::RParen)?;
+                return Ok(Condition::InQuery {
+                    field,
+                    negated,
+                    query,
+                });
+            }
+            let values = self.comma_list(Self::literal)?;
+            self.expect(&TokenKind::RParen)?;
+            return Ok(Condition::In {
+                field,
+                negated,
+                values,
+            });
+        }
+        let negated = self.at_keyword("EXCLUDES");
+        if negated || self.at_keyword("INCLUDES") {
+            self.advance();
+            self.expect(&TokenKind::LParen)?;
+            let values = self.comma_list(Self::string)?;
+            self.expect(&TokenKind::RParen)?;
+            return Ok(Condition::Includes {
+                field,
+                negated,
+                values,
+            });
+        }
+        Err(self.unexpected())
+    }
+
+    fn string(&mut self) -> Result<String, SoqlError> {
+        match &self.peek().kind {
+            TokenKind::Str(value) => {
+                let value = value.clone();
+                self.advance();
+                Ok(value)
+            }
+            _ => Err(self.unexpected()),
+        }
+    }
+
+    pub(super) fn literal(&mut self) -> Result<Literal, SoqlError> {
+        let token = self.peek().clone();
+        let literal = match &token.kind {
+            TokenKind::Str(value) => Literal::String(value.clone()),
+            TokenKind::Number(text) => Literal::Number(text.clone()),
+            TokenKind::Date(date) => Literal::Date(*date),
+            TokenKind::DateTime(millis) => Literal::DateTime {
+                millis: *millis,
+                text: self.text(&token).to_string(),
+            },
+            TokenKind::Ident(word) => {
+                let upper = word.to_ascii_uppercase();
+                match upper.as_str() {
+                    "NULL" => Literal::Null,
+                    "TRUE" => Literal::Bool(true),
+                    "FALSE" => Literal::Bool(false),
+                    _ if DATE_KEYWORDS.contains(&upper.as_str()) => Literal::DateKeyword {
+                        keyword: upper,
+                        n: None,
+                    },
+                    _ if DATE_KEYWORDS_WITH_N.contains(&upper.as_str()) => {
+                        self.advance();
+                        let n = self.date_keyword_n()?;
+                        return Ok(Literal::DateKeyword {
+                            keyword: upper,
+                            n: Some(n),
+                        });
+                    }
+                    _ => return Err(self.unexpected()),
+                }
+            }
+            _ => return Err(self.unexpected()),
+        };
+        self.advance();
+        Ok(literal)
+    }
+
+    /// The `:n` of `LAST_N_DAYS:n`: a non-negative integer.
+    fn date_keyword_n(&mut self) -> Result<i64, SoqlError> {
+        self.expect(&TokenKind::Colon)?;
+        self.unsigned()
+    }
+}
+
+fn flatten(mut terms: Vec<Condition>, wrap: fn(Vec<Condition>) -> Condition) -> Condition {
+    if terms.len() == 1 {
+        if let Some(only) = terms.pop() {
+            return only;
+        }
+    }
+    wrap(terms)
+}

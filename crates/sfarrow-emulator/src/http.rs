@@ -1,0 +1,289 @@
+//! The HTTP face: listeners (plain and TLS), per-request fault injection, gzip, the request log.
+//! Handlers are plain synchronous functions over `Req` -> `Resp`, run on tokio's blocking pool
+//! so a million-row page render never stalls the accept loop.
+
+use crate::control::Fault;
+use crate::OrgState;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, StreamBody};
+use hyper::body::Frame;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::io::Write as _;
+use std::sync::Arc;
+
+/// A request, fully read.
+pub struct Req {
+    pub method: String,
+    pub path: String,
+    pub query: String,
+    pub headers: HashMap<String, String>,
+    pub body: Bytes,
+    /// `http://127.0.0.1:PORT` or `https://...`: the listener the request came in on.
+    pub base: Arc<str>,
+}
+
+impl Req {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).map(String::as_str)
+    }
+
+    /// Query-string parameters, decoded (`+` is a space).
+    pub fn params(&self) -> HashMap<String, String> {
+        form_decode(self.query.as_bytes())
+    }
+
+    pub fn param(&self, name: &str) -> Option<String> {
+        self.params().remove(name)
+    }
+}
+
+pub fn form_decode(body: &[u8]) -> HashMap<String, String> {
+    form_urlencoded_pairs(body).into_iter().collect()
+}
+
+fn form_urlencoded_pairs(body: &[u8]) -> Vec<(String, String)> {
+    body.split(|&b| b == b'&')
+        .filter(|p| !p.is_empty())
+        .map(|pair| {
+            let mut it = pair.splitn(2, |&b| b == b'=');
+            let k = percent_decode(it.next().unwrap_or(b""));
+            let v = percent_decode(it.next().unwrap_or(b""));
+            (k, v)
+        })
+        .collect()
+}
+
+pub fn percent_decode(s: &[u8]) -> String {
+    let mut out = Vec::with_capacity(s.len());
+    let mut i = 0;
+    while i < s.len() {
+        match s[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < s.len() => {
+                let hex = std::str::from_utf8(&s[i + 1..i + 3])
+                    .ok()
+                    .and_then(|h| u8::from_str_radix(h, 16).ok());
+                match hex {
+                    Some(b) => {
+                        out.push(b);
+                        i += 2;
+                    }
+                    None => out.push(b'%'),
+                }
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+pub fn percent_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+pub struct Resp {
+    pub status: u16,
+    pub headers: Vec<(&'static str, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Resp {
+    pub fn new(status: u16, content_type: &str, body: Vec<u8>) -> Self {
+        Resp {
+            status,
+            headers: vec![("content-type", content_type.to_string())],
+            body,
+        }
+    }
+
+    pub fn json(status: u16, v: &serde_json::Value) -> Self {
+        Self::json_text(status, v.to_string())
+    }
+
+    pub fn json_text(status: u16, s: String) -> Self {
+        Self::new(status, "application/json;charset=UTF-8", s.into_bytes())
+    }
+
+    pub fn csv(status: u16, s: String) -> Self {
+        Self::new(status, "text/csv", s.into_bytes())
+    }
+
+    pub fn empty(status: u16) -> Self {
+        Resp {
+            status,
+            headers: Vec::new(),
+            body: Vec::new(),
+        }
+    }
+
+    /// Salesforce's error array: `[{"message": ..., "errorCode": ...}]`.
+    pub fn error(status: u16, code: &str, message: &str) -> Self {
+        Self::json(
+            status,
+            &serde_json::json!([{"message": message, "errorCode": code}]),
+        )
+    }
+
+    pub fn error_fields(status: u16, code: &str, message: &str, fields: &[String]) -> Self {
+        Self::json(
+            status,
+            &serde_json::json!([{"message": message, "errorCode": code, "fields": fields}]),
+        )
+    }
+
+    pub fn not_found() -> Self {
+        Self::error(404, "NOT_FOUND", "The requested resource does not exist")
+    }
+
+    pub fn method_not_allowed(method: &str) -> Self {
+        Self::error(
+            405,
+            "METHOD_NOT_ALLOWED",
+            &format!("HTTP Method '{method}' not allowed. Allowed are GET,HEAD,PATCH,POST,DELETE"),
+        )
+    }
+
+    pub fn with_header(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.headers.push((name, value.into()));
+        self
+    }
+}
+
+type Body = http_body_util::combinators::BoxBody<Bytes, std::io::Error>;
+
+fn full(b: Vec<u8>) -> Body {
+    Full::new(Bytes::from(b))
+        .map_err(|never: Infallible| match never {})
+        .boxed()
+}
+
+/// A body that sends its first half and then fails, so the peer sees a short read.
+fn truncated(b: Vec<u8>) -> Body {
+    let half = Bytes::from(b).slice(..);
+    let cut = half.len() / 2;
+    let first = half.slice(..cut);
+    let frames: Vec<Result<Frame<Bytes>, std::io::Error>> = vec![
+        Ok(Frame::data(first)),
+        Err(std::io::Error::new(
+            std::io::ErrorKind::ConnectionAborted,
+            "injected truncation",
+        )),
+    ];
+    StreamBody::new(futures_util::stream::iter(frames)).boxed()
+}
+
+fn gzip(body: &[u8]) -> Vec<u8> {
+    let mut enc = flate2::write::GzEncoder::new(
+        Vec::with_capacity(body.len() / 4),
+        flate2::Compression::fast(),
+    );
+    // Writing into a Vec cannot fail.
+    let _ = enc.write_all(body);
+    enc.finish().unwrap_or_default()
+}
+
+pub async fn handle(
+    state: Arc<OrgState>,
+    base: Arc<str>,
+    req: hyper::Request<hyper::body::Incoming>,
+) -> Result<hyper::Response<Body>, std::io::Error> {
+    let (parts, body) = req.into_parts();
+    let body = body
+        .collect()
+        .await
+        .map_err(std::io::Error::other)?
+        .to_bytes();
+    let headers: HashMap<String, String> = parts
+        .headers
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.as_str().to_ascii_lowercase(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect();
+    let req = Req {
+        method: parts.method.as_str().to_string(),
+        path: parts.uri.path().to_string(),
+        query: parts.uri.query().unwrap_or("").to_string(),
+        headers,
+        body,
+        base,
+    };
+    let fault = state.control.lock().next_fault(&req.path);
+    if let Some(Fault::Delay(d)) = &fault {
+        tokio::time::sleep(*d).await;
+    }
+    let wants_gzip = req
+        .header("accept-encoding")
+        .is_some_and(|v| v.split(',').any(|e| e.trim().starts_with("gzip")));
+    let (req, mut resp) = match fault {
+        Some(Fault::Unavailable) => {
+            let r = Resp::error(
+                503,
+                "SERVER_UNAVAILABLE",
+                "Service temporarily unavailable, please retry",
+            );
+            (req, r)
+        }
+        Some(Fault::Drop) => {
+            state.control.lock().log(&req, 0);
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::ConnectionReset,
+                "injected drop",
+            ));
+        }
+        _ => {
+            let st = state.clone();
+            tokio::task::spawn_blocking(move || {
+                let resp = crate::routes::route(&st, &req);
+                (req, resp)
+            })
+            .await
+            .map_err(std::io::Error::other)?
+        }
+    };
+    state.control.lock().log(&req, resp.status);
+    let mut builder = hyper::Response::builder().status(resp.status);
+    let compress = wants_gzip && !resp.body.is_empty() && resp.status != 204;
+    if compress {
+        resp.body = gzip(&resp.body);
+        resp.headers.push(("content-encoding", "gzip".into()));
+        resp.headers.push(("vary", "Accept-Encoding".into()));
+    }
+    for (k, v) in &resp.headers {
+        builder = builder.header(*k, v);
+    }
+    builder = builder.header("content-length", resp.body.len().to_string());
+    let body = if matches!(fault, Some(Fault::Truncate)) {
+        truncated(resp.body)
+    } else {
+        full(resp.body)
+    };
+    builder.body(body).map_err(std::io::Error::other)
+}
+
+/// Serves one accepted connection until the peer closes it.
+pub async fn serve_connection<S>(state: Arc<OrgState>, base: Arc<str>, stream: S)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let service = service_fn(move |req| handle(state.clone(), base.clone(), req));
+    let _ = hyper::server::conn::http1::Builder::new()
+        .keep_alive(true)
+        .serve_connection(TokioIo::new(stream), service)
+        .await;
+}

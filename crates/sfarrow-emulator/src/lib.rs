@@ -1,0 +1,266 @@
+//! A local Salesforce org: OAuth, REST (metadata, SOQL, records, sObject Collections) and Bulk API
+//! 2.0 (query and ingest) on loopback, over plain HTTP and HTTPS, following the wire protocol
+//! reference in `shared/SALESFORCE_API.md`. Used by sfarrow's tests and benchmarks, and by users
+//! to test their own pipelines offline.
+
+#![recursion_limit = "256"]
+
+pub mod bulk_ingest;
+pub mod bulk_query;
+pub mod collections;
+pub mod control;
+pub mod cursors;
+pub mod describe;
+pub mod http;
+pub mod load;
+pub mod oauth;
+pub mod objects;
+pub mod query;
+pub mod records;
+pub mod render;
+pub mod rest;
+pub mod routes;
+pub mod schema;
+pub mod seed;
+pub mod store;
+pub mod tls;
+pub mod value;
+
+use parking_lot::{Mutex, RwLock};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// API versions the org serves, oldest first (Winter '11 to Summer '26).
+pub const MIN_VERSION: u32 = 20;
+pub const MAX_VERSION: u32 = 66;
+pub const USERNAME: &str = "admin@sfarrow.test";
+pub const DEFAULT_REDIRECT_URIS: &[&str] = &[
+    "http://localhost:1717/OauthRedirect",
+    "http://127.0.0.1:1717/OauthRedirect",
+];
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub host: String,
+    /// 0 picks a free port.
+    pub port: u16,
+    /// None: no HTTPS listener. Some(0): a free port.
+    pub https_port: Option<u16>,
+    pub redirect_uris: Vec<String>,
+    /// REST query cursors expire after this much idle time.
+    pub cursor_idle: Duration,
+    /// Bulk jobs report `InProgress` for this long before completing.
+    pub job_latency: Duration,
+    /// Default Bulk query result page size when `maxRecords` is not given.
+    pub bulk_page_size: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            host: "127.0.0.1".into(),
+            port: 0,
+            https_port: Some(0),
+            redirect_uris: DEFAULT_REDIRECT_URIS
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+            cursor_idle: Duration::from_secs(15 * 60),
+            job_latency: Duration::ZERO,
+            bulk_page_size: 100_000,
+        }
+    }
+}
+
+/// Everything the request handlers share.
+pub struct OrgState {
+    pub store: RwLock<store::Store>,
+    pub auth: Mutex<oauth::Auth>,
+    pub cursors: Mutex<cursors::Cursors>,
+    pub query_jobs: Mutex<bulk_query::QueryJobs>,
+    pub ingest_jobs: Mutex<bulk_ingest::IngestJobs>,
+    pub control: Mutex<control::Control>,
+    pub config: Config,
+    urls: Mutex<Vec<String>>,
+}
+
+impl OrgState {
+    /// The base URLs the org answers on (http, then https).
+    pub fn urls(&self) -> Vec<String> {
+        self.urls.lock().clone()
+    }
+}
+
+/// Public identity of a running org: what a client needs to log in.
+#[derive(Debug, Clone)]
+pub struct Identity {
+    pub url: String,
+    pub https_url: Option<String>,
+    pub ca_pem: Option<String>,
+    pub org_id: String,
+    pub user_id: String,
+    pub username: String,
+    pub client_id: String,
+    pub client_secret: String,
+    pub private_key_pem: String,
+    pub public_key_pem: String,
+    pub certificate_pem: String,
+    pub access_token: String,
+}
+
+/// A running emulated org. Dropping it stops the server.
+pub struct Org {
+    pub state: Arc<OrgState>,
+    pub identity: Identity,
+    runtime: Option<tokio::runtime::Runtime>,
+    shutdown: tokio::sync::watch::Sender<bool>,
+}
+
+impl Org {
+    pub fn start(config: Config) -> Result<Org, String> {
+        let org_id = sfarrow_core::ids::make("00D", "Dn0", 1);
+        let mut data = store::Store::new(objects::standard_objects(), "Dn0");
+        let user_id = seed::admin_user(&mut data)?;
+        let (private_key_pem, public_key_pem, certificate_pem) = tls::make_jwt_key()?;
+        let client_id = format!("3MVG9{}", oauth::random_token(80));
+        let client_secret = oauth::random_token(64).to_uppercase();
+        let app = oauth::App {
+            client_id: client_id.clone(),
+            client_secret: client_secret.clone(),
+            redirect_uris: config.redirect_uris.clone(),
+            jwt_keys: vec![public_key_pem.clone(), certificate_pem.clone()],
+        };
+        let mut auth = oauth::Auth::new(org_id.clone(), user_id.clone(), USERNAME.into(), app);
+        let (access_token, _) =
+            auth.issue_session(&user_id, &client_id, "api web refresh_token", None, false);
+
+        let bind = |port: u16| -> Result<std::net::TcpListener, String> {
+            let l = std::net::TcpListener::bind((config.host.as_str(), port))
+                .map_err(|e| format!("cannot listen on {}:{port}: {e}", config.host))?;
+            l.set_nonblocking(true).map_err(|e| e.to_string())?;
+            Ok(l)
+        };
+        let plain = bind(config.port)?;
+        let secure = config.https_port.map(bind).transpose()?;
+        let addr = |l: &std::net::TcpListener| l.local_addr().map_err(|e| e.to_string());
+        let host_part = |a: SocketAddr| match a {
+            SocketAddr::V6(v6) => format!("[{}]:{}", v6.ip(), v6.port()),
+            SocketAddr::V4(v4) => v4.to_string(),
+        };
+        let url = format!("http://{}", host_part(addr(&plain)?));
+        let https_url = secure
+            .as_ref()
+            .map(|l| addr(l).map(|a| format!("https://{}", host_part(a))))
+            .transpose()?;
+        let tls = match &secure {
+            Some(_) => Some(tls::make_tls(&config.host)?),
+            None => None,
+        };
+        let ca_pem = tls.as_ref().map(|t| t.ca_pem.clone());
+
+        let state = Arc::new(OrgState {
+            store: RwLock::new(data),
+            auth: Mutex::new(auth),
+            cursors: Mutex::new(cursors::Cursors::default()),
+            query_jobs: Mutex::new(bulk_query::QueryJobs::default()),
+            ingest_jobs: Mutex::new(bulk_ingest::IngestJobs::default()),
+            control: Mutex::new(control::Control::default()),
+            config,
+            urls: Mutex::new(
+                std::iter::once(url.clone())
+                    .chain(https_url.clone())
+                    .collect(),
+            ),
+        });
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("sfarrow-emulator")
+            .enable_all()
+            .build()
+            .map_err(|e| format!("cannot start the emulator runtime: {e}"))?;
+        let (shutdown, stop) = tokio::sync::watch::channel(false);
+        {
+            let _guard = runtime.enter();
+            let plain = tokio::net::TcpListener::from_std(plain).map_err(|e| e.to_string())?;
+            runtime.spawn(accept_loop(
+                state.clone(),
+                url.clone().into(),
+                plain,
+                None,
+                stop.clone(),
+            ));
+            if let (Some(l), Some(t), Some(u)) = (secure, tls, https_url.clone()) {
+                let l = tokio::net::TcpListener::from_std(l).map_err(|e| e.to_string())?;
+                let acceptor = tokio_rustls::TlsAcceptor::from(t.server);
+                runtime.spawn(accept_loop(
+                    state.clone(),
+                    u.into(),
+                    l,
+                    Some(acceptor),
+                    stop,
+                ));
+            }
+        }
+        Ok(Org {
+            state,
+            identity: Identity {
+                url,
+                https_url,
+                ca_pem,
+                org_id,
+                user_id,
+                username: USERNAME.into(),
+                client_id,
+                client_secret,
+                private_key_pem,
+                public_key_pem,
+                certificate_pem,
+                access_token,
+            },
+            runtime: Some(runtime),
+            shutdown,
+        })
+    }
+
+    pub fn stop(&mut self) {
+        let _ = self.shutdown.send(true);
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_timeout(Duration::from_secs(2));
+        }
+    }
+}
+
+impl Drop for Org {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+async fn accept_loop(
+    state: Arc<OrgState>,
+    base: Arc<str>,
+    listener: tokio::net::TcpListener,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    loop {
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            _ = stop.changed() => return,
+        };
+        let Ok((stream, _)) = accepted else { continue };
+        let _ = stream.set_nodelay(true);
+        let (state, base, tls) = (state.clone(), base.clone(), tls.clone());
+        tokio::spawn(async move {
+            match tls {
+                Some(acceptor) => {
+                    if let Ok(s) = acceptor.accept(stream).await {
+                        http::serve_connection(state, base, s).await;
+                    }
+                }
+                None => http::serve_connection(state, base, stream).await,
+            }
+        });
+    }
+}

@@ -1,0 +1,151 @@
+//! REST API discovery (`/services/data/`, resources, `/limits`) and dispatch of versioned routes.
+
+use crate::http::{Req, Resp};
+use crate::{
+    bulk_ingest, bulk_query, collections, cursors, describe, records, OrgState, MAX_VERSION,
+    MIN_VERSION,
+};
+use serde_json::json;
+
+const RELEASES: [&str; 3] = ["Winter", "Spring", "Summer"];
+
+/// `GET /services/data/`: every version, ascending; no session needed.
+pub fn versions(req: &Req) -> Resp {
+    if req.method != "GET" {
+        return Resp::method_not_allowed(&req.method);
+    }
+    let list: Vec<_> = (MIN_VERSION..=MAX_VERSION)
+        .map(|v| {
+            // v20.0 was Winter '11; three releases a year.
+            let n = v - 20;
+            let season = RELEASES[(n % 3) as usize];
+            let year = 11 + n / 3;
+            json!({"label": format!("{season} '{year:02}"), "url": format!("/services/data/v{v}.0"), "version": format!("{v}.0")})
+        })
+        .collect();
+    Resp::json(200, &json!(list))
+}
+
+fn resources(req: &Req, version: &str, state: &OrgState) -> Resp {
+    let base = format!("/services/data/v{version}");
+    let mut map = serde_json::Map::new();
+    for name in [
+        "tooling",
+        "metadata",
+        "eclair",
+        "folders",
+        "prechatForms",
+        "chatter",
+        "tabs",
+        "appMenu",
+        "quickActions",
+        "queryAll",
+        "commerce",
+        "wave",
+        "analytics",
+        "search",
+        "identity",
+        "composite",
+        "parameterizedSearch",
+        "theme",
+        "nouns",
+        "recent",
+        "licensing",
+        "limits",
+        "process",
+        "async-queries",
+        "query",
+        "jobs",
+        "match",
+        "emailConnect",
+        "compactLayouts",
+        "knowledgeManagement",
+        "sobjects",
+        "actions",
+        "support",
+    ] {
+        map.insert(name.into(), json!(format!("{base}/{name}")));
+    }
+    let auth = state.auth.lock();
+    map.insert(
+        "identity".into(),
+        json!(format!("{}/id/{}/{}", req.base, auth.org_id, auth.user_id)),
+    );
+    Resp::json(200, &serde_json::Value::Object(map))
+}
+
+fn limits(state: &OrgState) -> Resp {
+    let c = state.control.lock();
+    let remaining = c.api_max.saturating_sub(c.api_used);
+    let entry = |max: u64, remaining: u64| json!({"Max": max, "Remaining": remaining});
+    Resp::json(
+        200,
+        &json!({
+            "DailyApiRequests": entry(c.api_max, remaining),
+            "DailyBulkApiBatches": entry(15_000, 15_000),
+            "DailyBulkV2QueryJobs": entry(10_000, 10_000),
+            "DailyBulkV2QueryFileStorageMB": entry(1_048_576, 1_048_576),
+            "DailyAsyncApexExecutions": entry(250_000, 250_000),
+            "DataStorageMB": entry(5_120, 5_000),
+            "FileStorageMB": entry(20_480, 20_480),
+            "ConcurrentAsyncGetReportInstances": entry(200, 200),
+            "HourlyPublishedPlatformEvents": entry(250_000, 250_000),
+            "DailyDeliveredPlatformEvents": entry(50_000, 50_000),
+        }),
+    )
+}
+
+pub fn dispatch(state: &OrgState, req: &Req, version: &str, rest: &[&str]) -> Resp {
+    let m = req.method.as_str();
+    match rest {
+        [] => resources(req, version, state),
+        ["limits"] => limits(state),
+        ["sobjects"] => describe::global(state, version),
+        ["sobjects", object, "describe"] => describe::object(state, version, object),
+        ["sobjects", object] => records::collection_root(state, req, version, object),
+        ["sobjects", object, id] => records::by_id(state, req, version, object, id),
+        ["sobjects", object, field, value] => {
+            records::by_external_id(state, req, version, object, field, value)
+        }
+        [q @ ("query" | "queryAll")] => cursors::start(state, req, version, *q == "queryAll"),
+        [q @ ("query" | "queryAll"), locator] => {
+            cursors::next_page(state, req, version, *q == "queryAll", locator)
+        }
+        ["composite", "sobjects", tail @ ..] => collections::route(state, req, version, tail),
+        ["jobs", "query", tail @ ..] => bulk_query::route(state, req, version, tail),
+        ["jobs", "ingest", tail @ ..] => bulk_ingest::route(state, req, version, tail),
+        _ if m == "GET" || m == "POST" || m == "PATCH" || m == "DELETE" || m == "PUT" => {
+            Resp::not_found()
+        }
+        _ => Resp::method_not_allowed(m),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn version_labels() {
+        let req = Req {
+            method: "GET".into(),
+            path: "/services/data".into(),
+            query: String::new(),
+            headers: Default::default(),
+            body: Default::default(),
+            base: "http://x".into(),
+        };
+        let v: serde_json::Value = serde_json::from_slice(&versions(&req).body).unwrap();
+        assert_eq!(v[0]["label"], "Winter '11");
+        assert_eq!(v[0]["version"], "20.0");
+        let v58 = v
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["version"] == "58.0")
+            .unwrap();
+        assert_eq!(v58["label"], "Summer '23");
+        let v66 = v.as_array().unwrap().last().unwrap();
+        assert_eq!(v66["label"], "Spring '26");
+    }
+}
