@@ -1,5 +1,13 @@
+//! `sfarrow._sfarrow`: the compiled module. A thin face over the Rust crates; the public Python
+//! API lives in `python/sfarrow`.
+
 use pyo3::prelude::*;
+
+mod emulator;
+
 #[pymodule]
-fn _sfarrow(_m: &Bound<'_, PyModule>) -> PyResult<()> {
+fn _sfarrow(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add_class::<emulator::Emulator>()?;
     Ok(())
 }

@@ -5,6 +5,7 @@
 
 #![recursion_limit = "256"]
 
+pub mod admin;
 pub mod bulk_ingest;
 pub mod bulk_query;
 pub mod collections;

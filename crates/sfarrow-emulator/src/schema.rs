@@ -199,6 +199,10 @@ impl ObjectBuilder {
         }
     }
 
+    pub fn has_field(&self, name: &str) -> bool {
+        self.def.field_index(name).is_some()
+    }
+
     pub fn field(mut self, f: FieldDef) -> Self {
         self.def.fields.push(f);
         self

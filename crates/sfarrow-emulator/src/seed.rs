@@ -205,7 +205,7 @@ fn generate(f: &FieldDef, rng: &mut Rng, seq: u64) -> Option<Value> {
         return None;
     }
     let name = f.name.as_str();
-    let city = CITIES[(seq as usize + rng.below(3) as usize) % CITIES.len()];
+    let city = CITIES[seq as usize % CITIES.len()];
     let component = f.compound_field_name.is_some();
     let text = |s: String| Some(Value::text(s));
     if component {
@@ -322,6 +322,14 @@ fn generate(f: &FieldDef, rng: &mut Rng, seq: u64) -> Option<Value> {
         }
         (_, T::Time) => Value::Time(rng.below(86_400) as i32 * 1000 + rng.below(1000) as i32),
         _ => return None,
+    };
+    // Keep generated numbers inside the field's precision, as real data must be.
+    let v = match v {
+        Value::Float(x) if f.precision > 0 => {
+            let max = 10f64.powi(f.precision.saturating_sub(f.scale) as i32);
+            Value::Float(if x.abs() >= max { x % max } else { x })
+        }
+        other => other,
     };
     Some(v)
 }

@@ -1,0 +1,260 @@
+//! `Emulator`: a running local Salesforce org, driven from Python (see `sfarrow.testing.Org`).
+
+use pyo3::exceptions::{PyRuntimeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+use pyo3_arrow::input::AnyRecordBatch;
+use sfarrow_emulator::admin::FaultSpec;
+use sfarrow_emulator::{Config, Org};
+use std::time::Duration;
+
+#[pyclass(module = "sfarrow._sfarrow", frozen)]
+pub struct Emulator {
+    org: parking_lot::Mutex<Option<Org>>,
+    identity: sfarrow_emulator::Identity,
+}
+
+fn value_error(e: String) -> PyErr {
+    PyValueError::new_err(e)
+}
+
+fn seconds(s: f64, what: &str) -> PyResult<Duration> {
+    Duration::try_from_secs_f64(s).map_err(|_| {
+        PyValueError::new_err(format!(
+            "{what} must be a non-negative number of seconds, got {s}"
+        ))
+    })
+}
+
+impl Emulator {
+    fn with_org<T>(&self, f: impl FnOnce(&Org) -> T) -> PyResult<T> {
+        let guard = self.org.lock();
+        let org = guard
+            .as_ref()
+            .ok_or_else(|| PyRuntimeError::new_err("the emulator has been stopped"))?;
+        Ok(f(org))
+    }
+}
+
+#[pymethods]
+impl Emulator {
+    #[new]
+    #[pyo3(signature = (*, host="127.0.0.1", port=0, https=true, https_port=0, redirect_uris=None, job_latency=0.0, cursor_idle=900.0, bulk_page_size=100_000))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        py: Python<'_>,
+        host: &str,
+        port: u16,
+        https: bool,
+        https_port: u16,
+        redirect_uris: Option<Vec<String>>,
+        job_latency: f64,
+        cursor_idle: f64,
+        bulk_page_size: usize,
+    ) -> PyResult<Self> {
+        if bulk_page_size == 0 {
+            return Err(PyValueError::new_err("bulk_page_size must be at least 1"));
+        }
+        let mut config = Config {
+            host: host.into(),
+            port,
+            https_port: https.then_some(https_port),
+            job_latency: seconds(job_latency, "job_latency")?,
+            cursor_idle: seconds(cursor_idle, "cursor_idle")?,
+            bulk_page_size,
+            ..Config::default()
+        };
+        if let Some(uris) = redirect_uris {
+            config.redirect_uris = uris;
+        }
+        let org = py
+            .detach(|| Org::start(config))
+            .map_err(PyRuntimeError::new_err)?;
+        let identity = org.identity.clone();
+        Ok(Emulator {
+            org: parking_lot::Mutex::new(Some(org)),
+            identity,
+        })
+    }
+
+    #[getter]
+    fn url(&self) -> &str {
+        &self.identity.url
+    }
+    #[getter]
+    fn https_url(&self) -> Option<&str> {
+        self.identity.https_url.as_deref()
+    }
+    #[getter]
+    fn ca_pem(&self) -> Option<&str> {
+        self.identity.ca_pem.as_deref()
+    }
+    #[getter]
+    fn org_id(&self) -> &str {
+        &self.identity.org_id
+    }
+    #[getter]
+    fn user_id(&self) -> &str {
+        &self.identity.user_id
+    }
+    #[getter]
+    fn username(&self) -> &str {
+        &self.identity.username
+    }
+    #[getter]
+    fn client_id(&self) -> &str {
+        &self.identity.client_id
+    }
+    #[getter]
+    fn client_secret(&self) -> &str {
+        &self.identity.client_secret
+    }
+    #[getter]
+    fn private_key_pem(&self) -> &str {
+        &self.identity.private_key_pem
+    }
+    #[getter]
+    fn public_key_pem(&self) -> &str {
+        &self.identity.public_key_pem
+    }
+    #[getter]
+    fn certificate_pem(&self) -> &str {
+        &self.identity.certificate_pem
+    }
+    #[getter]
+    fn access_token(&self) -> &str {
+        &self.identity.access_token
+    }
+    #[getter]
+    fn running(&self) -> bool {
+        self.org.lock().is_some()
+    }
+
+    fn seed(&self, py: Python<'_>, object: &str, count: usize) -> PyResult<usize> {
+        py.detach(|| self.with_org(|o| o.seed(object, count)))?
+            .map_err(value_error)
+    }
+
+    #[pyo3(signature = (object, include_deleted=false))]
+    fn count(&self, object: &str, include_deleted: bool) -> PyResult<usize> {
+        self.with_org(|o| o.count(object, include_deleted))?
+            .map_err(value_error)
+    }
+
+    /// `fields_json`: a JSON array of field definitions (see `admin::field_from_json`).
+    #[pyo3(signature = (name, fields_json, label=None))]
+    fn define_object(&self, name: &str, fields_json: &str, label: Option<&str>) -> PyResult<()> {
+        let fields: Vec<serde_json::Value> = serde_json::from_str(fields_json)
+            .map_err(|e| PyValueError::new_err(format!("fields must be a list of dicts: {e}")))?;
+        self.with_org(|o| o.define_object(name, label, &fields))?
+            .map_err(value_error)
+    }
+
+    fn define_field(&self, object: &str, field_json: &str) -> PyResult<()> {
+        let spec: serde_json::Value = serde_json::from_str(field_json)
+            .map_err(|e| PyValueError::new_err(format!("field must be a dict: {e}")))?;
+        self.with_org(|o| o.define_field(object, &spec))?
+            .map_err(value_error)
+    }
+
+    /// Inserts the rows of any Arrow stream or batch; returns their new ids.
+    fn load(&self, py: Python<'_>, object: &str, data: AnyRecordBatch) -> PyResult<Vec<String>> {
+        let reader = data.into_reader()?;
+        let batches = reader
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| PyValueError::new_err(format!("could not read the data: {e}")))?;
+        py.detach(|| self.with_org(|o| o.load(object, &batches)))?
+            .map_err(value_error)
+    }
+
+    #[pyo3(signature = (seconds_=None))]
+    fn set_token_lifetime(&self, seconds_: Option<f64>) -> PyResult<()> {
+        let d = seconds_.map(|s| seconds(s, "token lifetime")).transpose()?;
+        self.with_org(|o| o.set_token_lifetime(d))
+    }
+
+    fn set_refresh_token_rotation(&self, rotate: bool) -> PyResult<()> {
+        self.with_org(|o| o.set_refresh_token_rotation(rotate))
+    }
+
+    #[pyo3(signature = (max, used=0))]
+    fn set_api_limit(&self, max: u64, used: u64) -> PyResult<()> {
+        self.with_org(|o| o.set_api_limit(max, used))
+    }
+
+    fn api_usage(&self) -> PyResult<(u64, u64)> {
+        self.with_org(|o| o.api_usage())
+    }
+
+    fn add_redirect_uri(&self, uri: &str) -> PyResult<()> {
+        self.with_org(|o| o.add_redirect_uri(uri))
+    }
+
+    #[pyo3(signature = (kind, *, nth=None, rate=None, path=None, delay=0.0, times=None))]
+    fn inject_fault(
+        &self,
+        kind: &str,
+        nth: Option<u64>,
+        rate: Option<f64>,
+        path: Option<String>,
+        delay: f64,
+        times: Option<u64>,
+    ) -> PyResult<()> {
+        let spec = FaultSpec {
+            kind: kind.into(),
+            nth,
+            rate,
+            path,
+            delay: seconds(delay, "delay")?,
+            times,
+        };
+        self.with_org(|o| o.inject_fault(spec))?
+            .map_err(value_error)
+    }
+
+    fn clear_faults(&self) -> PyResult<()> {
+        self.with_org(|o| o.clear_faults())
+    }
+
+    /// The request log, oldest first, as dicts.
+    fn requests<'py>(&self, py: Python<'py>) -> PyResult<Vec<Bound<'py, PyDict>>> {
+        let log = self.with_org(|o| o.requests())?;
+        log.into_iter()
+            .map(|e| {
+                let d = PyDict::new(py);
+                d.set_item("method", e.method)?;
+                d.set_item("path", e.path)?;
+                d.set_item("query", e.query)?;
+                d.set_item("status", e.status)?;
+                let headers = PyDict::new(py);
+                for (k, v) in e.headers {
+                    headers.set_item(k, v)?;
+                }
+                d.set_item("headers", headers)?;
+                d.set_item("grant_type", e.grant_type)?;
+                d.set_item("time", e.at_millis as f64 / 1000.0)?;
+                Ok(d)
+            })
+            .collect()
+    }
+
+    fn clear_requests(&self) -> PyResult<()> {
+        self.with_org(|o| o.clear_requests())
+    }
+
+    /// Stops the server; the emulator cannot be restarted.
+    fn stop(&self, py: Python<'_>) {
+        let org = self.org.lock().take();
+        py.detach(move || drop(org));
+    }
+
+    fn __repr__(&self) -> String {
+        // Credentials stay out of the repr.
+        format!(
+            "Emulator(url={:?}, https_url={:?}, running={})",
+            self.identity.url,
+            self.identity.https_url,
+            self.running()
+        )
+    }
+}
