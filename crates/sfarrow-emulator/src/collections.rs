@@ -450,6 +450,8 @@ fn retrieve(state: &OrgState, req: &Req, version: &str, object: &str) -> Resp {
                 "attributes".into(),
                 json!({"type": t.def.name, "url": format!("/services/data/v{version}/sobjects/{}/{}", t.def.name, r.id())}),
             );
+            // Like SOAP retrieve, the Id comes back whether or not it was asked for.
+            m.insert("Id".into(), json!(r.id()));
             for &i in &field_idx {
                 m.insert(t.def.fields[i].name.clone(), json_value(r.get(i)));
             }

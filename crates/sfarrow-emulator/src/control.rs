@@ -161,7 +161,7 @@ impl Control {
             })
             .collect();
         let grant_type = if req.path.ends_with("/oauth2/token") {
-            crate::http::form_decode(&req.body).remove("grant_type")
+            req.form().remove("grant_type")
         } else {
             None
         };

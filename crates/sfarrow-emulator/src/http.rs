@@ -40,6 +40,47 @@ impl Req {
     }
 }
 
+impl Req {
+    /// A form body: `application/x-www-form-urlencoded`, or `multipart/form-data` (sfdx-core
+    /// posts device-flow requests that way).
+    pub fn form(&self) -> HashMap<String, String> {
+        let ct = self.header("content-type").unwrap_or("");
+        match ct
+            .split(';')
+            .find_map(|p| p.trim().strip_prefix("boundary="))
+        {
+            Some(boundary) if ct.starts_with("multipart/form-data") => {
+                multipart_fields(&self.body, boundary.trim_matches('"'))
+            }
+            _ => form_decode(&self.body),
+        }
+    }
+}
+
+/// The text fields of a multipart/form-data body.
+fn multipart_fields(body: &[u8], boundary: &str) -> HashMap<String, String> {
+    let text = String::from_utf8_lossy(body);
+    let delimiter = format!("--{boundary}");
+    text.split(delimiter.as_str())
+        .filter_map(|part| {
+            let (head, value) = part
+                .split_once("\r\n\r\n")
+                .or_else(|| part.split_once("\n\n"))?;
+            let name = head
+                .split(';')
+                .find_map(|p| p.trim().strip_prefix("name="))?
+                .split(['\r', '\n'])
+                .next()?
+                .trim_matches('"');
+            let value = value
+                .strip_suffix("\r\n")
+                .or_else(|| value.strip_suffix('\n'))
+                .unwrap_or(value);
+            Some((name.to_string(), value.to_string()))
+        })
+        .collect()
+}
+
 pub fn form_decode(body: &[u8]) -> HashMap<String, String> {
     form_urlencoded_pairs(body).into_iter().collect()
 }

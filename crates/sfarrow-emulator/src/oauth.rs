@@ -1,7 +1,7 @@
 //! OAuth 2.0 as Salesforce serves it (§1): the token endpoint with every grant, authorize with
 //! PKCE, revoke, introspect, userinfo and identity URLs, and session lookup for API calls.
 
-use crate::http::{form_decode, percent_encode, Req, Resp};
+use crate::http::{percent_encode, Req, Resp};
 use crate::store::now_millis;
 use crate::OrgState;
 use base64::Engine;
@@ -240,7 +240,14 @@ pub fn token(state: &OrgState, req: &Req) -> Resp {
     if req.method != "POST" {
         return Resp::method_not_allowed(&req.method);
     }
-    let form = form_decode(&req.body);
+    let form = req.form();
+    if form.get("grant_type").map(String::as_str)
+        == Some("urn:ietf:params:oauth:grant-type:jwt-bearer")
+    {
+        // No client id in the body: the assertion's `iss` names the app.
+        let assertion = form.get("assertion").cloned().unwrap_or_default();
+        return jwt_bearer(state, &req.base, &assertion);
+    }
     let (client_id, client_secret) = client_credentials(req, &form);
     let mut auth = state.auth.lock();
     let Some(client_id) = client_id else {
@@ -337,11 +344,6 @@ pub fn token(state: &OrgState, req: &Req) -> Resp {
             }
             resp.status = 200;
             resp
-        }
-        "urn:ietf:params:oauth:grant-type:jwt-bearer" => {
-            let assertion = form.get("assertion").cloned().unwrap_or_default();
-            drop(auth);
-            jwt_bearer(state, &base, &assertion)
         }
         "client_credentials" => {
             if client_secret.is_none() || !secret_ok(&client_secret) {
@@ -561,7 +563,7 @@ pub fn device_approve(state: &OrgState, req: &Req) -> Resp {
 }
 
 pub fn revoke(state: &OrgState, req: &Req) -> Resp {
-    let mut form = form_decode(&req.body);
+    let mut form = req.form();
     form.extend(req.params());
     let token = form.get("token").cloned().unwrap_or_default();
     let mut auth = state.auth.lock();
@@ -577,7 +579,7 @@ pub fn revoke(state: &OrgState, req: &Req) -> Resp {
 }
 
 pub fn introspect(state: &OrgState, req: &Req) -> Resp {
-    let form = form_decode(&req.body);
+    let form = req.form();
     let (client_id, client_secret) = client_credentials(req, &form);
     let auth = state.auth.lock();
     let app_ok = client_id
@@ -625,7 +627,24 @@ pub fn invalid_session() -> Resp {
     Resp::error(401, "INVALID_SESSION_ID", "Session expired or invalid")
 }
 
-fn user_json(state: &OrgState, base: &str, user_id: &str) -> serde_json::Value {
+/// `version=latest|XX.X` fills the `{version}` placeholder in the returned URLs.
+fn user_json(
+    state: &OrgState,
+    base: &str,
+    user_id: &str,
+    version: Option<String>,
+) -> serde_json::Value {
+    let version = version.map(|v| {
+        if v == "latest" {
+            format!("{}.0", crate::MAX_VERSION)
+        } else {
+            v
+        }
+    });
+    let fill = |p: &str| match &version {
+        Some(v) => p.replace("{version}", v),
+        None => p.to_string(),
+    };
     let auth = state.auth.lock();
     let id_url = format!("{base}/id/{}/{user_id}", auth.org_id);
     let urls: serde_json::Map<String, serde_json::Value> = [
@@ -640,7 +659,7 @@ fn user_json(state: &OrgState, base: &str, user_id: &str) -> serde_json::Value {
         ("profile", "/"),
     ]
     .into_iter()
-    .map(|(k, p)| (k.to_string(), json!(format!("{base}{p}"))))
+    .map(|(k, p)| (k.to_string(), json!(format!("{base}{}", fill(p)))))
     .collect();
     json!({
         "id": id_url,
@@ -679,7 +698,7 @@ pub fn userinfo(state: &OrgState, req: &Req) -> Resp {
         bearer(req).and_then(|t| auth.session(&t).map(|s| s.user_id.clone()))
     };
     match user {
-        Some(u) => Resp::json(200, &user_json(state, &req.base, &u)),
+        Some(u) => Resp::json(200, &user_json(state, &req.base, &u, req.param("version"))),
         None => oauth_error(403, "Bad_OAuth_Token", "Bad OAuth Token"),
     }
 }
@@ -695,7 +714,10 @@ pub fn identity(state: &OrgState, req: &Req, org: &str, user: &str) -> Resp {
     if !ok {
         return oauth_error(403, "Bad_OAuth_Token", "Bad OAuth Token");
     }
-    Resp::json(200, &user_json(state, &req.base, user))
+    Resp::json(
+        200,
+        &user_json(state, &req.base, user, req.param("version")),
+    )
 }
 
 #[cfg(test)]

@@ -422,10 +422,14 @@ pub fn by_external_id(
             let result = fields_from_json(&store, table, &body)
                 .and_then(|v| upsert(&mut store, table, key, &value, v));
             match result {
-                Ok(u) if u.created => Resp::json(
+                // `created` exists in v46.0+ only.
+                Ok(u) if u.created && major >= 46 => Resp::json(
                     201,
                     &json!({"id": u.id, "success": true, "errors": [], "created": true}),
                 ),
+                Ok(u) if u.created => {
+                    Resp::json(201, &json!({"id": u.id, "success": true, "errors": []}))
+                }
                 Ok(u) if major >= 46 => Resp::json(
                     200,
                     &json!({"id": u.id, "success": true, "errors": [], "created": false}),

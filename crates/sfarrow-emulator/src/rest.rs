@@ -74,13 +74,16 @@ fn resources(req: &Req, version: &str, state: &OrgState) -> Resp {
     Resp::json(200, &serde_json::Value::Object(map))
 }
 
-fn limits(state: &OrgState) -> Resp {
+fn limits(state: &OrgState, version: &str) -> Resp {
     let c = state.control.lock();
     let remaining = c.api_max.saturating_sub(c.api_used);
     let entry = |max: u64, remaining: u64| json!({"Max": max, "Remaining": remaining});
-    Resp::json(
-        200,
-        &json!({
+    let major: u32 = version
+        .split('.')
+        .next()
+        .and_then(|m| m.parse().ok())
+        .unwrap_or(0);
+    let mut body = json!({
             "DailyApiRequests": entry(c.api_max, remaining),
             "DailyBulkApiBatches": entry(15_000, 15_000),
             "DailyBulkV2QueryJobs": entry(10_000, 10_000),
@@ -91,15 +94,27 @@ fn limits(state: &OrgState) -> Resp {
             "ConcurrentAsyncGetReportInstances": entry(200, 200),
             "HourlyPublishedPlatformEvents": entry(250_000, 250_000),
             "DailyDeliveredPlatformEvents": entry(50_000, 50_000),
-        }),
-    )
+    });
+    // The names and entries each version knows (§2.2).
+    if let serde_json::Value::Object(m) = &mut body {
+        if major <= 48 {
+            if let Some(v) = m.remove("DailyBulkApiBatches") {
+                m.insert("DailyBulkApiRequests".into(), v);
+            }
+        }
+        if major < 47 {
+            m.remove("DailyBulkV2QueryJobs");
+            m.remove("DailyBulkV2QueryFileStorageMB");
+        }
+    }
+    Resp::json(200, &body)
 }
 
 pub fn dispatch(state: &OrgState, req: &Req, version: &str, rest: &[&str]) -> Resp {
     let m = req.method.as_str();
     match rest {
         [] => resources(req, version, state),
-        ["limits"] => limits(state),
+        ["limits"] => limits(state, version),
         ["sobjects"] => describe::global(state, version),
         ["sobjects", object, "describe"] => describe::object(state, version, object),
         ["sobjects", object] => records::collection_root(state, req, version, object),

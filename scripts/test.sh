@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs everything the checks need into ./.venv and runs every check: Rust formatting, lints
+# and unit tests; the compiled module against its stubs; the Python tests against the emulator.
+# This is the README's test command and what CI runs.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+python3 -m venv .venv
+# shellcheck disable=SC1091
+. .venv/bin/activate
+python -m pip install --quiet --upgrade pip
+python -m pip install --quiet "maturin>=1.16,<2"
+
+echo "== cargo fmt"
+cargo fmt --all -- --check
+echo "== cargo clippy"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+echo "== cargo test"
+cargo test --locked -p sfarrow-core -p sfarrow-emulator
+
+echo "== build and install (dev profile)"
+maturin develop --locked --extras test
+
+echo "== stubs"
+python -m mypy.stubtest sfarrow._sfarrow
+python -m mypy python/sfarrow
+
+echo "== pytest"
+python -m pytest -q -p no:cacheprovider
