@@ -1,9 +1,11 @@
 """Stubs for the compiled module. Checked against it by ``python -m mypy.stubtest``."""
 
-from typing import Any, Optional
+from typing import Any, Optional, final
 
+__all__ = ["__version__", "Emulator"]
 __version__: str
 
+@final
 class Emulator:
     """A running local Salesforce org. Use :class:`sfarrow.testing.Org` rather than this."""
 
