@@ -275,3 +275,61 @@ def test_gzip_results_over_tls(org):
     assert r.status_code == 200
     assert r.headers.get("Content-Encoding") == "gzip"
     assert len(parse_csv(r.text)[1]) == 50
+
+
+def test_only_state_in_state_change_body(org):
+    job = create_ingest_job(org, "Account", "insert").json()
+    upload_csv(org, job["id"], f"Name\n{unique_tag('BO')}\n")
+    r = requests.patch(f"{api(org)}/jobs/ingest/{job['id']}", json={"state": "UploadComplete", "object": "Contact"},
+                       headers=auth_headers(org))
+    assert r.status_code == 400, r.text
+
+
+def test_delete_open_job_rejected(org):
+    job = create_ingest_job(org, "Account", "insert").json()
+    r = requests.delete(f"{api(org)}/jobs/ingest/{job['id']}", headers=auth_headers(org))
+    assert r.status_code == 400, r.text
+    assert requests.get(f"{api(org)}/jobs/ingest/{job['id']}", headers=auth_headers(org)).status_code == 200
+
+
+def test_ingest_consumes_bulk_batches(fresh_org):
+    org = fresh_org
+    before = requests.get(f"{api(org)}/limits", headers=auth_headers(org)).json()["DailyBulkApiBatches"]
+    run_ingest(org, "Account", "insert", f"Name\n{unique_tag('BL')}\n")
+    after = requests.get(f"{api(org)}/limits", headers=auth_headers(org)).json()["DailyBulkApiBatches"]
+    assert after["Remaining"] < before["Remaining"]
+
+
+def test_multipart_create_and_upload(org):
+    tag = unique_tag("BM")
+    job_json = '{"object":"Account","operation":"insert","contentType":"CSV","lineEnding":"LF"}'
+    files = [
+        ("job", (None, job_json, "application/json")),
+        ("content", ("content", f"Name,NumberOfEmployees\n{tag},9\n", "text/csv")),
+    ]
+    r = requests.post(f"{api(org)}/jobs/ingest", files=files, headers=auth_headers(org))
+    assert r.status_code in (200, 201), r.text
+    job = r.json()
+    # unconfirmed whether multipart auto-closes: close it if still Open
+    if job["state"] == "Open":
+        assert set_ingest_state(org, job["id"], "UploadComplete").status_code == 200
+    info = wait_ingest_job(org, job["id"])
+    assert info["state"] == "JobComplete" and info["numberRecordsProcessed"] == 1
+    rec = query_ok(org, f"SELECT NumberOfEmployees FROM Account WHERE Name = '{tag}'")["records"]
+    assert [x["NumberOfEmployees"] for x in rec] == [9]
+
+
+def test_datetime_and_date_input_formats(fresh_org):
+    # §6.6: dateTime yyyy-MM-ddTHH:mm:ss.SSS+/-HH:mm or ...Z (millis optional); date yyyy-MM-dd
+    org = fresh_org
+    org.define_field("Account", {"name": "Seen__c", "type": "datetime"})
+    org.define_field("Account", {"name": "Day__c", "type": "date"})
+    tag = unique_tag("BDT")
+    data = ("Name,Seen__c,Day__c\n"
+            f"{tag}-1,2024-01-02T03:04:05.000+02:00,2024-02-29\n"
+            f"{tag}-2,2024-01-02T03:04:05Z,2023-12-31\n")
+    info = run_ingest(org, "Account", "insert", data)
+    assert info["numberRecordsFailed"] == 0, results(org, info["id"], "failedResults").text
+    recs = query_ok(org, f"SELECT Name, Seen__c, Day__c FROM Account WHERE Name LIKE '{tag}%' ORDER BY Name")
+    got = [(r["Seen__c"], r["Day__c"]) for r in recs["records"]]
+    assert got == [("2024-01-02T01:04:05.000+0000", "2024-02-29"), ("2024-01-02T03:04:05.000+0000", "2023-12-31")]

@@ -294,3 +294,34 @@ def test_parent_fields_allowed(org):
     header, rows = parse_csv(fetch_results(org, info["id"]).text)
     assert header == ["Id", "Account.Name"]
     assert rows and all(re.match(r"^003", r[0]) for r in rows)
+
+
+def test_column_order_by_version(org):
+    # §5.3 / §9: v50.0+ SELECT order; <= 49.0 alphabetical
+    new = run_query_job(org, "SELECT Name, Id FROM Account LIMIT 2", version="50.0")
+    assert parse_csv(fetch_results(org, new["id"], version="50.0").text)[0] == ["Name", "Id"]
+    old = run_query_job(org, "SELECT Name, Id FROM Account LIMIT 2", version="49.0")
+    assert parse_csv(fetch_results(org, old["id"], version="49.0").text)[0] == ["Id", "Name"]
+
+
+def test_result_pages_needs_v58(org):
+    info = run_query_job(org, "SELECT Id FROM Account", version="57.0")
+    r = requests.get(f"{api(org, '57.0')}/jobs/query/{info['id']}/resultPages", headers=auth_headers(org))
+    assert r.status_code == 404, r.text
+
+
+def test_result_pages_lowercase_path(org):
+    info = run_query_job(org, "SELECT Id FROM Account")
+    r = requests.get(f"{api(org)}/jobs/query/{info['id']}/resultpages", headers=auth_headers(org))
+    assert r.status_code == 200, r.text
+    assert r.json()["resultPages"]
+
+
+def test_query_jobs_count_in_limits(fresh_org):
+    org = fresh_org
+    before = requests.get(f"{api(org)}/limits", headers=auth_headers(org)).json()
+    run_query_job(org, "SELECT Id FROM Account")
+    after = requests.get(f"{api(org)}/limits", headers=auth_headers(org)).json()
+    assert after["DailyBulkV2QueryJobs"]["Remaining"] == before["DailyBulkV2QueryJobs"]["Remaining"] - 1
+    assert after["DailyBulkApiBatches"]["Remaining"] == before["DailyBulkApiBatches"]["Remaining"], \
+        "query jobs do not consume DailyBulkApiBatches (§5.7)"

@@ -289,3 +289,28 @@ def test_counts_as_one_api_call(fresh_org):
     r2 = post_create(org, [acct(f"one-call-{i}") for i in range(50)])
     u2, _ = limit_info(r2)
     assert u2 == u1 + 1
+
+
+def test_upsert_wrong_object_is_400(org):
+    r = requests.patch(f"{coll(org)}/Account/Ext_Id__c", json={"records": [
+        {"attributes": {"type": "Contact"}, "Ext_Id__c": unique_tag("W"), "LastName": "x"}]},
+        headers=auth_headers(org))
+    assert_api_error(r, 400)
+
+
+def test_more_than_ten_chunks_rejected(org):
+    tag = unique_tag("CK")
+    records = []
+    for i in range(11):  # 11 alternating runs = 11 chunks (max 10)
+        if i % 2 == 0:
+            records.append(acct(f"{tag}-{i}"))
+        else:
+            records.append({"attributes": {"type": "Contact"}, "LastName": f"{tag}-{i}"})
+    r = post_create(org, records)
+    if r.status_code == 200:
+        assert not all(x["success"] for x in r.json()), "11 chunks exceed the 10-chunk limit"
+    else:
+        assert_api_error(r, 400)
+    # 10 chunks are fine
+    r = post_create(org, records[:10])
+    assert r.status_code == 200 and all(x["success"] for x in r.json()), r.text

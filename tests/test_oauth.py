@@ -555,3 +555,26 @@ def test_expired_token(fresh_org):
         org.set_token_lifetime(None)
     fresh = client_credentials_token(org)
     assert token_works(org, fresh["access_token"])
+
+
+def test_jwt_without_typ_header(org):
+    import jwt
+
+    token = jwt.encode({"iss": org.client_id, "sub": org.username, "aud": "https://login.salesforce.com",
+                        "exp": int(time.time()) + 180}, org.private_key_pem, algorithm="RS256", headers={"typ": None})
+    assert "typ" not in jwt.get_unverified_header(token)
+    r = jwt_grant(org, token)
+    assert r.status_code == 200, r.text
+
+
+def test_introspect_with_basic_auth(org):
+    tok = client_credentials_token(org)
+    basic = base64.b64encode(f"{org.client_id}:{org.client_secret}".encode()).decode()
+    r = requests.post(f"{org.url}/services/oauth2/introspect",
+                      data={"token": tok["access_token"], "token_type_hint": "access_token"},
+                      headers={"Authorization": f"Basic {basic}"})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["active"] is True
+    assert body.get("username") == org.username
+    assert body.get("sub", "").endswith(f"/id/{org.org_id}/{org.user_id}")

@@ -370,3 +370,45 @@ def test_missing_q_parameter(org):
     r = requests.get(f"{api(org)}/query", headers=auth_headers(org))
     assert r.status_code == 400
     assert isinstance(r.json(), list)
+
+
+def test_ten_open_cursors(org, many_leads):
+    urls = []
+    for _ in range(10):
+        page = query_ok(org, "SELECT Id FROM Lead", headers={"Sforce-Query-Options": "batchSize=200"})
+        urls.append(page["nextRecordsUrl"])
+    assert len(set(urls)) == 10
+    for u in urls:  # §3.4: at least 10 cursors per user stay usable
+        r = requests.get(org.url + u, headers=auth_headers(org))
+        assert r.status_code == 200, r.text
+        assert len(r.json()["records"]) > 0
+
+
+def test_aggregate_alias_and_group_by(org, qdata):
+    tag = qdata["tag"]
+    res = query_ok(org, f"SELECT COUNT(Id) cnt FROM Account WHERE Name LIKE '{tag}-%'")
+    assert res["records"][0]["cnt"] == 4
+    res = query_ok(org, f"SELECT BillingCity, COUNT(Id) FROM Account WHERE Name LIKE '{tag}-%' "
+                        "AND BillingCity != null GROUP BY BillingCity ORDER BY BillingCity")
+    rows = [(r["BillingCity"], r["expr0"]) for r in res["records"]]
+    assert rows == [("London", 1), ("Paris", 2)]
+    assert all(r["attributes"]["type"] == "AggregateResult" for r in res["records"])
+
+
+def test_fields_all_requires_limit(org, qdata):
+    r = query(org, "SELECT FIELDS(ALL) FROM Account")
+    assert r.status_code == 400, "FIELDS(ALL) without LIMIT 200 is refused (§3.2)"
+    assert isinstance(r.json(), list)
+    rec = query_ok(org, f"SELECT FIELDS(ALL) FROM Account WHERE Id = '{qdata['acc']['A']}' LIMIT 200")["records"][0]
+    assert rec["Name"] == f"{qdata['tag']}-Alpha" and rec["Ext_Id__c"] == f"{qdata['tag']}A"
+    assert "NumberOfEmployees" in rec and "IsDeleted" in rec
+
+
+def test_fifteen_char_ids(org, qdata):
+    # §2.1: 15-char case-sensitive or 18-char case-insensitive ids are accepted; the API returns 18-char
+    rid = qdata["acc"]["A"]
+    res = query_ok(org, f"SELECT Id FROM Account WHERE Id = '{rid[:15]}'")
+    assert [r["Id"] for r in res["records"]] == [rid]
+    r = requests.get(f"{api(org)}/sobjects/Account/{rid[:15]}", headers=auth_headers(org))
+    assert r.status_code == 200, r.text
+    assert r.json()["Id"] == rid

@@ -525,3 +525,55 @@ def test_request_limit_exceeded(fresh_org):
     # raising the allowance restores service
     org.set_api_limit(100, used=0)
     assert requests.get(f"{api(org)}/limits", headers=auth_headers(org)).status_code == 200
+
+
+def test_describe_if_modified_since(org):
+    far_future = "Wed, 01 Jan 2098 00:00:00 GMT"
+    r = requests.get(f"{api(org)}/sobjects/Account/describe",
+                     headers=auth_headers(org, **{"If-Modified-Since": far_future}))
+    assert r.status_code == 304, r.status_code
+    assert r.content == b""
+    long_ago = "Thu, 01 Jan 1998 00:00:00 GMT"
+    r = requests.get(f"{api(org)}/sobjects/Account/describe",
+                     headers=auth_headers(org, **{"If-Modified-Since": long_ago}))
+    assert r.status_code == 200
+    assert r.json()["name"] == "Account"
+
+
+def test_write_value_formats(fresh_org):
+    # §2.5 "Writes accept": datetime yyyy-MM-ddTHH:mm:ss(.SSS)(Z|+HH:mm|+HHmm); multipicklist joined by ';'
+    org = fresh_org
+    org.define_field("Account", {"name": "Seen__c", "type": "datetime"})
+    org.define_field("Account", {"name": "Colors__c", "type": "multipicklist",
+                                 "picklistValues": ["Red", "Green", "Blue"]})
+    org.define_field("Account", {"name": "Ratio__c", "type": "percent", "precision": 5, "scale": 2})
+    f = fields_by_name(describe(org, "Account"))
+    assert f["Seen__c"]["type"] == "datetime" and f["Seen__c"]["soapType"] == "xsd:dateTime"
+    assert f["Colors__c"]["type"] == "multipicklist" and f["Colors__c"]["soapType"] == "xsd:string"
+    assert f["Ratio__c"]["type"] == "percent" and f["Ratio__c"]["soapType"] == "xsd:double"
+    cases = {
+        "2024-01-02T03:04:05Z": "2024-01-02T03:04:05.000+0000",
+        "2024-01-02T03:04:05.250Z": "2024-01-02T03:04:05.250+0000",
+        "2024-01-02T03:04:05+02:00": "2024-01-02T01:04:05.000+0000",
+        "2024-01-02T03:04:05.000-0130": "2024-01-02T04:34:05.000+0000",
+    }
+    for sent, expected in cases.items():
+        rid = create(org, "Account", {"Name": f"dt {sent}", "Seen__c": sent, "Colors__c": "Red;Blue",
+                                      "Ratio__c": 12.5})
+        rec = query_ok(org, f"SELECT Seen__c, Colors__c, Ratio__c FROM Account WHERE Id = '{rid}'")["records"][0]
+        assert rec["Seen__c"] == expected, (sent, rec["Seen__c"])
+        assert rec["Colors__c"] == "Red;Blue"
+        assert rec["Ratio__c"] == 12.5
+
+
+def test_uri_too_long_414(org):
+    soql = "SELECT Id FROM Account WHERE Name = '" + "x" * 20000 + "'"
+    r = requests.get(f"{api(org)}/query", params={"q": soql}, headers=auth_headers(org))
+    assert r.status_code == 414, r.status_code
+
+
+def test_wrong_method_405(org):
+    rid = create(org, "Account", {"Name": unique_tag("M")})
+    r = requests.put(f"{api(org)}/sobjects/Account/{rid}", json={"Name": "x"}, headers=auth_headers(org))
+    assert r.status_code == 405, r.text
+    assert retrieve(org, "Account", rid)["Name"] != "x"

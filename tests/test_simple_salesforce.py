@@ -27,6 +27,8 @@ def big_org(org):
 def sf(org):
     session = requests.Session()
     session.verify = org.ca_file
+    # REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE in the environment would override session.verify
+    session.trust_env = False
     return Salesforce(instance_url=org.https_url, session_id=org.access_token, version=org.api_version,
                       session=session)
 
@@ -211,3 +213,8 @@ def test_bulk2_hard_delete(sf, org):
     res = sf.bulk2.Account.hard_delete(records=[{"Id": rid}], wait=WAIT)
     assert res[0]["numberRecordsFailed"] == 0
     assert sf.query_all(f"SELECT Id FROM Account WHERE Name = '{tag}'", include_deleted=True)["records"] == []
+
+
+def test_batch_size_is_capped_at_2000(sf, big_org):
+    res = sf.query("SELECT Id FROM Lead", headers={"Sforce-Query-Options": "batchSize=5000"})
+    assert len(res["records"]) <= 2000 and res["done"] is False

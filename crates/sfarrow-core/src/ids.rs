@@ -24,14 +24,29 @@ pub fn normalize(id: &str) -> Option<String> {
     if !(b.len() == 15 || b.len() == 18) || !b.iter().all(u8::is_ascii_alphanumeric) {
         return None;
     }
-    let sum = checksum(&b[..15]);
+    let mut id15: Vec<u8> = b[..15].to_vec();
+    if b.len() == 18 {
+        // The suffix records which of the first 15 characters are upper case, so an 18-character
+        // id may arrive in any case: restore the case from it, then check it.
+        for (chunk, code) in id15.chunks_mut(5).zip(&b[15..]) {
+            let bits = SUFFIX_ALPHABET
+                .iter()
+                .position(|c| c.eq_ignore_ascii_case(code))?;
+            for (i, c) in chunk.iter_mut().enumerate() {
+                *c = if bits & (1 << i) != 0 {
+                    c.to_ascii_uppercase()
+                } else {
+                    c.to_ascii_lowercase()
+                };
+            }
+        }
+    }
+    let sum = checksum(&id15);
     if b.len() == 18 && !b[15..].eq_ignore_ascii_case(&sum) {
         return None;
     }
-    let mut s = String::with_capacity(18);
-    s.push_str(&id[..15]);
-    s.extend(sum.iter().map(|&c| c as char));
-    Some(s)
+    id15.extend_from_slice(&sum);
+    String::from_utf8(id15).ok()
 }
 
 /// An 18-character id from a key prefix and a sequence number: `prefix` + `pod` + 9 base-62
@@ -75,7 +90,11 @@ mod tests {
             normalize("001RO0000035WQgyam").as_deref(),
             Some("001RO0000035WQgYAM")
         );
-        assert_eq!(normalize("001RO0000035WQgAAA"), None);
+        assert_eq!(
+            normalize("001ro0000035wqgyam").as_deref(),
+            Some("001RO0000035WQgYAM")
+        );
+        assert_eq!(normalize("001RO0000035WQg!AM"), None);
         assert_eq!(normalize("001RO00000-5WQg"), None);
         assert_eq!(normalize("001"), None);
     }

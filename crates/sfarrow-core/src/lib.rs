@@ -2,6 +2,7 @@
 //! Nothing in here knows about Python, so `cargo test` runs without an interpreter, and both the
 //! client and the emulator use the same code for every idea.
 
+pub mod client;
 pub mod formats;
 pub mod ids;
 pub mod soql;

@@ -170,6 +170,7 @@ impl Org {
         }
         table.def.fields.push(f);
         table.reindex_schema();
+        store.schema_modified = crate::store::now_millis();
         Ok(())
     }
 

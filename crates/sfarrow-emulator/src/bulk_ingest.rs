@@ -71,6 +71,8 @@ pub struct IngestJob {
     line_ending: String,
     outcomes: Option<Outcomes>,
     error_message: Option<String>,
+    /// Created with its data in one multipart request: it closes itself.
+    multipart: bool,
 }
 
 impl IngestJob {
@@ -149,7 +151,23 @@ fn user(state: &OrgState) -> String {
 }
 
 fn create(state: &OrgState, req: &Req, version: &str) -> Resp {
-    let Ok(body) = serde_json::from_slice::<Json>(&req.body) else {
+    // A multipart request carries the job (`job` part) and its data (`content` part) at once.
+    let multipart = req
+        .header("content-type")
+        .is_some_and(|c| c.starts_with("multipart/form-data"));
+    let (job_json, content) = if multipart {
+        let mut parts = req.form();
+        (
+            parts.remove("job").unwrap_or_default().into_bytes(),
+            parts.remove("content"),
+        )
+    } else {
+        (req.body.to_vec(), None)
+    };
+    if content.as_ref().is_some_and(|c| c.len() > 100_000) {
+        return api_error("ClientInputError : multipart uploads are limited to 100,000 characters of data; upload larger files with PUT");
+    }
+    let Ok(body) = serde_json::from_slice::<Json>(&job_json) else {
         return Resp::error(
             400,
             "JSON_PARSER_ERROR",
@@ -210,7 +228,13 @@ fn create(state: &OrgState, req: &Req, version: &str) -> Resp {
         line_ending,
         outcomes: None,
         error_message: None,
+        multipart: content.is_some(),
     };
+    let mut job = job;
+    if let Some(data) = content {
+        job.upload = data.into_bytes();
+        close_and_process(state, &mut job);
+    }
     let info = job.info(state.config.job_latency, &user, version);
     jobs.jobs.insert(job.id.clone(), job);
     Resp::json(200, &info)
@@ -287,9 +311,14 @@ fn upload(state: &OrgState, req: &Req, id: &str) -> Resp {
 }
 
 fn change_state(state: &OrgState, req: &Req, version: &str, id: &str) -> Resp {
-    let wanted = serde_json::from_slice::<Json>(&req.body)
-        .ok()
-        .and_then(|b| b.get("state").and_then(Json::as_str).map(String::from));
+    let body = serde_json::from_slice::<Json>(&req.body).unwrap_or_default();
+    if body
+        .as_object()
+        .is_some_and(|m| m.keys().any(|k| k != "state"))
+    {
+        return api_error("InvalidJob : only the state may be sent when changing a job's state");
+    }
+    let wanted = body.get("state").and_then(Json::as_str).map(String::from);
     let user = user(state);
     let mut jobs = state.ingest_jobs.lock();
     let Some(j) = jobs.jobs.get_mut(id) else {
@@ -297,22 +326,14 @@ fn change_state(state: &OrgState, req: &Req, version: &str, id: &str) -> Resp {
     };
     match wanted.as_deref() {
         Some("UploadComplete") => {
+            if !j.open && j.multipart {
+                // A multipart job closed itself; closing it again is harmless.
+                return Resp::json(200, &j.info(state.config.job_latency, &user, version));
+            }
             if !j.open {
                 return Resp::error(409, "INVALIDJOBSTATE", "Job is not in the Open state");
             }
-            j.open = false;
-            j.closed_at = Some(Instant::now());
-            let mut store = state.store.write();
-            match process(&mut store, j) {
-                Ok(o) => {
-                    j.outcomes = Some(o);
-                    j.state = JobState::JobComplete;
-                }
-                Err(message) => {
-                    j.state = JobState::Failed;
-                    j.error_message = Some(message);
-                }
-            }
+            close_and_process(state, j);
             let mut info = j.info(state.config.job_latency, &user, version);
             info["state"] = json!("UploadComplete");
             Resp::json(200, &info)
@@ -341,6 +362,26 @@ fn change_state(state: &OrgState, req: &Req, version: &str, id: &str) -> Resp {
             Resp::json(200, &j.info(state.config.job_latency, &user, version))
         }
         _ => api_error("InvalidJobState : the state must be UploadComplete or Aborted"),
+    }
+}
+
+/// Runs the uploaded rows; each 10,000 records (at least one batch a job) count against
+/// `DailyBulkApiBatches`.
+fn close_and_process(state: &OrgState, j: &mut IngestJob) {
+    j.open = false;
+    j.closed_at = Some(Instant::now());
+    let mut store = state.store.write();
+    match process(&mut store, j) {
+        Ok(o) => {
+            let records = (o.successful.len() + o.failed.len()) as u64;
+            state.control.lock().bulk_batches += records.div_ceil(10_000).max(1);
+            j.outcomes = Some(o);
+            j.state = JobState::JobComplete;
+        }
+        Err(message) => {
+            j.state = JobState::Failed;
+            j.error_message = Some(message);
+        }
     }
 }
 

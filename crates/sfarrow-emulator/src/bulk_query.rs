@@ -161,7 +161,17 @@ fn create(state: &OrgState, req: &Req, version: &str) -> Resp {
             return api_error("Selecting compound data not supported in Bulk Query");
         }
         if let Some(reason) = plan.bulk_unsupported {
-            return api_error(&format!("{reason} is not supported by Bulk API 2.0 query"));
+            return api_error(reason);
+        }
+        let mut plan = plan;
+        let major: u32 = version
+            .split('.')
+            .next()
+            .and_then(|m| m.parse().ok())
+            .unwrap_or(0);
+        if major < 50 {
+            // Before v50.0 result columns came in alphabetical order (§5.3).
+            plan.columns.sort_by_key(|c| c.written.to_lowercase());
         }
         let object = plan.object.clone();
         (
@@ -170,6 +180,7 @@ fn create(state: &OrgState, req: &Req, version: &str) -> Resp {
             store.user_id.clone(),
         )
     };
+    state.control.lock().bulk_query_jobs += 1;
     let mut jobs = state.query_jobs.lock();
     jobs.sequence += 1;
     let job = QueryJob {

@@ -152,6 +152,19 @@ fn convert(
     Ok(out)
 }
 
+/// Mixed-type lists are processed in runs of same-type records, at most 10 runs a call (§4.2).
+fn too_many_chunks(tables: &[usize]) -> Option<Resp> {
+    let chunks =
+        tables.windows(2).filter(|w| w[0] != w[1]).count() + usize::from(!tables.is_empty());
+    (chunks > 10).then(|| {
+        Resp::error(
+            400,
+            "INVALID_BATCH_SIZE",
+            &format!("The request has {chunks} chunks of same-type records; at most 10 are allowed. Group records by type."),
+        )
+    })
+}
+
 fn id_of(r: &Map<String, Json>) -> Option<String> {
     r.iter()
         .find(|(k, _)| k.eq_ignore_ascii_case("id"))
@@ -181,6 +194,9 @@ fn create(state: &OrgState, req: &Req) -> Resp {
             Ok((t, _)) => tables.push(t),
             Err(resp) => return resp,
         }
+    }
+    if let Some(r) = too_many_chunks(&tables) {
+        return r;
     }
     let converted = match convert(&store, &tables, &records) {
         Ok(c) => c,
@@ -225,6 +241,9 @@ fn update(state: &OrgState, req: &Req) -> Resp {
             Ok((t, _)) => tables.push(t),
             Err(resp) => return resp,
         }
+    }
+    if let Some(r) = too_many_chunks(&tables) {
+        return r;
     }
     let converted = match convert(&store, &tables, &records) {
         Ok(c) => c,

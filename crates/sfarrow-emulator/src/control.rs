@@ -83,6 +83,10 @@ pub struct Control {
     pub log: Vec<LogEntry>,
     pub api_max: u64,
     pub api_used: u64,
+    /// Bulk API 2.0 query jobs created, for `DailyBulkV2QueryJobs`.
+    pub bulk_query_jobs: u64,
+    /// Ingest batches (10,000 records each, at least one a job), for `DailyBulkApiBatches`.
+    pub bulk_batches: u64,
     /// Deterministic, so faults by rate repeat run after run.
     rng: crate::seed::Rng,
 }
@@ -94,6 +98,8 @@ impl Default for Control {
             log: Vec::new(),
             api_max: 100_000,
             api_used: 0,
+            bulk_query_jobs: 0,
+            bulk_batches: 0,
             rng: crate::seed::Rng::new(0x5EED),
         }
     }

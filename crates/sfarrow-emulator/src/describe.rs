@@ -143,11 +143,18 @@ fn field_json(f: &FieldDef) -> Value {
     })
 }
 
-pub fn object(state: &OrgState, version: &str, name: &str) -> Resp {
+pub fn object(state: &OrgState, req: &crate::http::Req, version: &str, name: &str) -> Resp {
     let store = state.store.read();
     let Some(t) = store.table(name) else {
         return Resp::not_found();
     };
+    let since = req
+        .header("if-modified-since")
+        .and_then(|h| chrono::DateTime::parse_from_rfc2822(h).ok())
+        .map(|d| d.timestamp_millis());
+    if since.is_some_and(|s| s >= store.schema_modified) {
+        return Resp::empty(304);
+    }
     let mut body = global_entry(&t.def, version);
     let fields: Vec<Value> = t.def.fields.iter().map(field_json).collect();
     let children: Vec<Value> = store

@@ -265,6 +265,17 @@ pub async fn handle(
         base,
     };
     let fault = state.control.lock().next_fault(&req.path);
+    // URI and headers are capped at 16,384 bytes (§2.1).
+    if req.path.len() + req.query.len() + 1 > 16_384 {
+        state.control.lock().log(&req, 414);
+        let body = b"<html><body>414 Request-URI Too Long</body></html>".to_vec();
+        return hyper::Response::builder()
+            .status(414)
+            .header("content-type", "text/html")
+            .header("content-length", body.len().to_string())
+            .body(full(body))
+            .map_err(std::io::Error::other);
+    }
     if let Some(Fault::Delay(d)) = &fault {
         tokio::time::sleep(*d).await;
     }

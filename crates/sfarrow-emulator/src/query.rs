@@ -79,6 +79,27 @@ pub enum Aggregate {
     },
 }
 
+impl Aggregate {
+    /// Whether ORDER BY `name` means this aggregate: its alias (`cnt`) or its expression
+    /// (`COUNT(Id)`).
+    fn answers_to(&self, name: &str) -> bool {
+        match self {
+            Aggregate::Function {
+                key,
+                function,
+                path,
+            } => {
+                let expr = format!(
+                    "{function}({})",
+                    path.as_ref().map(|p| p.written.as_str()).unwrap_or("")
+                );
+                key.eq_ignore_ascii_case(name) || expr.eq_ignore_ascii_case(name)
+            }
+            Aggregate::Group { .. } => false,
+        }
+    }
+}
+
 #[derive(Debug)]
 pub struct Plan {
     pub table: usize,
@@ -291,8 +312,28 @@ fn compile_on(store: &Store, q: &Query, table: usize) -> Result<Plan, QueryError
         plan.filter = Some(resolver.filter(c)?);
     }
     for o in &q.order_by {
+        let path = match resolver.path(&o.field) {
+            Ok(p) => p,
+            // An aggregate query may order by an alias or an aggregate expression.
+            Err(_)
+                if !plan.aggregates.is_empty()
+                    && plan
+                        .aggregates
+                        .iter()
+                        .any(|a| a.answers_to(&o.field.to_string())) =>
+            {
+                Path {
+                    hops: Vec::new(),
+                    table,
+                    field: 0,
+                    ftype: T::Id,
+                    written: o.field.to_string(),
+                }
+            }
+            Err(e) => return Err(e),
+        };
         plan.order.push(OrderKey {
-            path: resolver.path(&o.field)?,
+            path,
             descending: o.descending,
             nulls_first: o.nulls_first.unwrap_or(!o.descending),
         });
@@ -545,6 +586,9 @@ fn typed_literal(field: &FieldPath, ftype: T, lit: &Literal) -> Result<Value, Qu
         (T::Boolean, Literal::Bool(b)) => Value::Bool(*b),
         (t, Literal::Number(n)) if t.is_numeric() => {
             Value::Float(n.parse().map_err(|_| type_mismatch(field, ftype))?)
+        }
+        (T::Id | T::Reference, Literal::String(s)) => {
+            Value::text(sfarrow_core::ids::normalize(s).unwrap_or_else(|| s.clone()))
         }
         (t, Literal::String(s)) if t.is_text() => Value::text(s.as_str()),
         (T::Date, Literal::Date(d)) => Value::Date(days_from_civil(
@@ -841,7 +885,13 @@ pub fn execute(store: &Store, plan: Plan, include_deleted: bool) -> ResultSet {
     let t = &store.tables[plan.table];
     let mut rows = select_rows(store, &plan, t, include_deleted);
     if !plan.aggregates.is_empty() {
-        let aggregate_rows = aggregate(store, &plan, &rows);
+        let mut aggregate_rows = aggregate(store, &plan, &rows);
+        sort_aggregates(&plan, &mut aggregate_rows);
+        let skip = (plan.offset as usize).min(aggregate_rows.len());
+        aggregate_rows.drain(..skip);
+        if let Some(l) = plan.limit {
+            aggregate_rows.truncate(l as usize);
+        }
         let total = aggregate_rows.len();
         return ResultSet {
             plan,
@@ -896,6 +946,58 @@ pub fn execute(store: &Store, plan: Plan, include_deleted: bool) -> ResultSet {
         aggregate_rows: Vec::new(),
         total,
     }
+}
+
+/// Aggregate results sort by a grouped field or an aggregate alias named in ORDER BY.
+fn sort_aggregates(plan: &Plan, rows: &mut [Vec<(String, Value)>]) {
+    let keys: Vec<(usize, &OrderKey)> = plan
+        .order
+        .iter()
+        .filter_map(|k| {
+            let col = plan.aggregates.iter().position(|a| match a {
+                Aggregate::Group { path, .. } => {
+                    path.table == k.path.table
+                        && path.field == k.path.field
+                        && path.hops == k.path.hops
+                }
+                f @ Aggregate::Function { .. } => f.answers_to(&k.path.written),
+            })?;
+            Some((col, k))
+        })
+        .collect();
+    rows.sort_by(|a, b| {
+        for (col, k) in &keys {
+            let (va, vb) = (&a[*col].1, &b[*col].1);
+            let o = match (va.is_null(), vb.is_null()) {
+                (true, true) => Ordering::Equal,
+                (true, false) => {
+                    if k.nulls_first {
+                        Ordering::Less
+                    } else {
+                        Ordering::Greater
+                    }
+                }
+                (false, true) => {
+                    if k.nulls_first {
+                        Ordering::Greater
+                    } else {
+                        Ordering::Less
+                    }
+                }
+                _ => {
+                    if k.descending {
+                        compare(va, vb).reverse()
+                    } else {
+                        compare(va, vb)
+                    }
+                }
+            };
+            if o != Ordering::Equal {
+                return o;
+            }
+        }
+        Ordering::Equal
+    });
 }
 
 fn aggregate(store: &Store, plan: &Plan, rows: &[u32]) -> Vec<Vec<(String, Value)>> {

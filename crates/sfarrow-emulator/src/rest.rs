@@ -85,8 +85,8 @@ fn limits(state: &OrgState, version: &str) -> Resp {
         .unwrap_or(0);
     let mut body = json!({
             "DailyApiRequests": entry(c.api_max, remaining),
-            "DailyBulkApiBatches": entry(15_000, 15_000),
-            "DailyBulkV2QueryJobs": entry(10_000, 10_000),
+            "DailyBulkApiBatches": entry(15_000, 15_000u64.saturating_sub(c.bulk_batches)),
+            "DailyBulkV2QueryJobs": entry(10_000, 10_000u64.saturating_sub(c.bulk_query_jobs)),
             "DailyBulkV2QueryFileStorageMB": entry(1_048_576, 1_048_576),
             "DailyAsyncApexExecutions": entry(250_000, 250_000),
             "DataStorageMB": entry(5_120, 5_000),
@@ -116,7 +116,7 @@ pub fn dispatch(state: &OrgState, req: &Req, version: &str, rest: &[&str]) -> Re
         [] => resources(req, version, state),
         ["limits"] => limits(state, version),
         ["sobjects"] => describe::global(state, version),
-        ["sobjects", object, "describe"] => describe::object(state, version, object),
+        ["sobjects", object, "describe"] => describe::object(state, req, version, object),
         ["sobjects", object] => records::collection_root(state, req, version, object),
         ["sobjects", object, id] => records::by_id(state, req, version, object, id),
         ["sobjects", object, field, value] => {

@@ -178,6 +178,8 @@ pub struct Store {
     pub pod: String,
     autonumber: u64,
     last_stamp: i64,
+    /// When an object or field was last added: describe answers 304 to older If-Modified-Since.
+    pub schema_modified: i64,
 }
 
 pub fn now_millis() -> i64 {
@@ -196,6 +198,7 @@ impl Store {
             pod: pod.to_string(),
             autonumber: 0,
             last_stamp: 0,
+            schema_modified: now_millis(),
         };
         for o in objects {
             s.add_object(o);
@@ -204,6 +207,7 @@ impl Store {
     }
 
     pub fn add_object(&mut self, def: ObjectDef) -> usize {
+        self.schema_modified = now_millis();
         let i = self.tables.len();
         self.by_name.insert(def.name.to_lowercase(), i);
         self.tables.push(Table::new(def));

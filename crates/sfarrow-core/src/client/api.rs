@@ -1,0 +1,364 @@
+//! Authenticated calls to the REST and Bulk APIs: the bearer header, one session renewal and
+//! replay on 401 `INVALID_SESSION_ID`, retries of transient failures, `Sforce-Limit-Info`.
+
+use super::environment::{check_url, Environment};
+use super::error::{from_response, Error, Result};
+use super::grant::{transport, Grant, Token};
+use super::retry::RetryPolicy;
+use super::session::{Session, TokenCallback};
+use bytes::Bytes;
+use parking_lot::Mutex;
+use reqwest::Method;
+use std::time::Duration;
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub api_version: String,
+    /// Extra trusted CA certificates (PEM), added to the system's roots.
+    pub ca_pem: Option<String>,
+    pub retry: RetryPolicy,
+    pub timeout: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            api_version: "58.0".into(),
+            ca_pem: None,
+            retry: RetryPolicy::default(),
+            timeout: Duration::from_secs(300),
+        }
+    }
+}
+
+pub struct Request {
+    pub method: Method,
+    /// `/services/...` (instance-relative), a full URL on the instance, or a path under the
+    /// versioned API base (`limits`, `jobs/query`).
+    pub path: String,
+    pub query: Vec<(String, String)>,
+    pub body: Option<(Bytes, &'static str)>,
+    pub accept: &'static str,
+    /// Safe to send twice. POSTs are retried only when the connection was never made.
+    pub idempotent: bool,
+}
+
+impl Request {
+    pub fn get(path: impl Into<String>) -> Self {
+        Request {
+            method: Method::GET,
+            path: path.into(),
+            query: Vec::new(),
+            body: None,
+            accept: "application/json",
+            idempotent: true,
+        }
+    }
+
+    pub fn json(method: Method, path: impl Into<String>, body: &serde_json::Value) -> Self {
+        let idempotent = method != Method::POST;
+        Request {
+            method,
+            path: path.into(),
+            query: Vec::new(),
+            body: Some((Bytes::from(body.to_string()), "application/json")),
+            accept: "application/json",
+            idempotent,
+        }
+    }
+}
+
+pub struct Response {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Bytes,
+}
+
+impl Response {
+    pub fn json(&self) -> Result<serde_json::Value> {
+        if self.body.is_empty() {
+            return Ok(serde_json::Value::Null);
+        }
+        serde_json::from_slice(&self.body)
+            .map_err(|e| Error::protocol(format!("invalid JSON: {e}")))
+    }
+}
+
+pub struct Client {
+    http: reqwest::Client,
+    session: Session,
+    version: String,
+    retry: RetryPolicy,
+    usage: Mutex<Option<(u64, u64)>>,
+}
+
+pub fn http_client(ca_pem: Option<&str>, timeout: Duration) -> Result<reqwest::Client> {
+    let mut b = reqwest::Client::builder()
+        .timeout(timeout)
+        .connect_timeout(Duration::from_secs(30))
+        .user_agent(concat!("sfarrow/", env!("CARGO_PKG_VERSION")))
+        .redirect(reqwest::redirect::Policy::none());
+    if let Some(pem) = ca_pem {
+        let certs = reqwest::Certificate::from_pem_bundle(pem.as_bytes())
+            .map_err(|e| Error::config(format!("ca_file does not hold PEM certificates: {e}")))?;
+        if certs.is_empty() {
+            return Err(Error::config("ca_file holds no PEM certificate"));
+        }
+        b = b.tls_certs_merge(certs);
+    }
+    b.build()
+        .map_err(|e| Error::config(format!("could not set up HTTPS: {e}")))
+}
+
+fn version_number(v: &str) -> Result<String> {
+    let t = v.trim().trim_start_matches('v');
+    let ok = t
+        .split_once('.')
+        .is_some_and(|(a, b)| !a.is_empty() && a.bytes().all(|c| c.is_ascii_digit()) && b == "0");
+    if ok {
+        Ok(t.to_string())
+    } else {
+        Err(Error::config(format!(
+            "api_version must look like \"58.0\", got {v:?}"
+        )))
+    }
+}
+
+impl Client {
+    /// Signs in with `grant` (or takes `first`, an existing session), then checks that the org
+    /// serves the pinned API version.
+    pub async fn connect(
+        grant: Grant,
+        env: Option<Environment>,
+        first: Option<Token>,
+        options: Options,
+        on_token: Option<TokenCallback>,
+    ) -> Result<Client> {
+        let version = version_number(&options.api_version)?;
+        let http = http_client(options.ca_pem.as_deref(), options.timeout)?;
+        let token = match first {
+            Some(t) => {
+                check_url(&t.instance_url)?;
+                t
+            }
+            None => {
+                let env = env
+                    .as_ref()
+                    .ok_or_else(|| Error::config("a login environment is needed"))?;
+                grant
+                    .fetch(&http, env)
+                    .await?
+                    .ok_or_else(|| Error::config("this grant needs a token"))?
+            }
+        };
+        let client = Client {
+            http,
+            session: Session::new(grant, env, token, on_token),
+            version,
+            retry: options.retry,
+            usage: Mutex::new(None),
+        };
+        client.check_version().await?;
+        Ok(client)
+    }
+
+    async fn check_version(&self) -> Result<()> {
+        let resp = self.send(Request::get("/services/data/")).await?;
+        let list: Vec<serde_json::Value> = serde_json::from_slice(&resp.body)
+            .map_err(|_| Error::protocol("/services/data/ did not list API versions"))?;
+        let served: Vec<&str> = list
+            .iter()
+            .filter_map(|v| v.get("version")?.as_str())
+            .collect();
+        if served.contains(&self.version.as_str()) {
+            return Ok(());
+        }
+        Err(Error::config(format!(
+            "API version {} is not served by {}; it serves {} to {}",
+            self.version,
+            self.session.instance_url(),
+            served.first().unwrap_or(&"?"),
+            served.last().unwrap_or(&"?")
+        )))
+    }
+
+    pub fn instance_url(&self) -> String {
+        self.session.instance_url()
+    }
+
+    pub fn api_version(&self) -> &str {
+        &self.version
+    }
+
+    pub fn grant_kind(&self) -> &'static str {
+        self.session.grant_kind()
+    }
+
+    pub fn id_url(&self) -> Option<String> {
+        self.session.id_url()
+    }
+
+    /// (used, max) from the last `Sforce-Limit-Info` header seen.
+    pub fn api_usage(&self) -> Option<(u64, u64)> {
+        *self.usage.lock()
+    }
+
+    pub fn renewals(&self) -> u64 {
+        self.session.renewals()
+    }
+
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
+    fn url(&self, instance: &str, path: &str) -> String {
+        if path.starts_with("https://") || path.starts_with("http://") {
+            path.to_string()
+        } else if path.starts_with('/') {
+            format!("{instance}{path}")
+        } else {
+            format!("{instance}/services/data/v{}/{path}", self.version)
+        }
+    }
+
+    fn note_usage(&self, headers: &reqwest::header::HeaderMap) {
+        let Some(info) = headers
+            .get("sforce-limit-info")
+            .and_then(|v| v.to_str().ok())
+        else {
+            return;
+        };
+        let Some(rest) = info.split("api-usage=").nth(1) else {
+            return;
+        };
+        let pair = rest.split([';', ' ', ',']).next().unwrap_or("");
+        if let Some((used, max)) = pair.split_once('/') {
+            if let (Ok(u), Ok(m)) = (used.parse(), max.parse()) {
+                *self.usage.lock() = Some((u, m));
+            }
+        }
+    }
+
+    /// Sends a request; renews the session once on `INVALID_SESSION_ID` and replays; retries
+    /// transient failures per the retry policy.
+    pub async fn send(&self, req: Request) -> Result<Response> {
+        let mut renewed = false;
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
+            let (token, instance, generation) = self.session.current();
+            let url = self.url(&instance, &req.path);
+            if !url.starts_with(&instance) {
+                return Err(Error::config(format!(
+                    "refusing to send the session to a host other than the instance: {url}"
+                )));
+            }
+            let mut rb = self
+                .http
+                .request(req.method.clone(), &url)
+                .bearer_auth(token.expose())
+                .header("accept", req.accept)
+                .header("accept-encoding", "gzip");
+            if !req.query.is_empty() {
+                rb = rb.query(&req.query);
+            }
+            if let Some((body, ct)) = &req.body {
+                rb = rb.header("content-type", *ct).body(body.clone());
+            }
+            let outcome = match rb.send().await {
+                Ok(resp) => {
+                    let status = resp.status().as_u16();
+                    let headers = resp.headers().clone();
+                    match resp.bytes().await {
+                        Ok(body) => Ok(Response {
+                            status,
+                            headers,
+                            body,
+                        }),
+                        Err(e) => Err((transport(&e, &instance), true)),
+                    }
+                }
+                // A connection that was never made sent nothing: safe to retry even a POST.
+                Err(e) => Err((transport(&e, &instance), e.is_connect())),
+            };
+            let resp = match outcome {
+                Ok(r) => r,
+                Err((e, safe)) => {
+                    if (req.idempotent || safe) && attempt < self.retry.attempts {
+                        tokio::time::sleep(self.retry.delay(attempt)).await;
+                        continue;
+                    }
+                    return Err(e);
+                }
+            };
+            self.note_usage(&resp.headers);
+            let body = match decode_body(&resp.headers, resp.body) {
+                Ok(b) => b,
+                Err(e) if req.idempotent && attempt < self.retry.attempts => {
+                    tokio::time::sleep(self.retry.delay(attempt)).await;
+                    let _ = e;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            if resp.status < 300 {
+                return Ok(Response {
+                    status: resp.status,
+                    headers: resp.headers,
+                    body,
+                });
+            }
+            let err = from_response(resp.status, &body);
+            let expired = resp.status == 401 && err.code() == Some("INVALID_SESSION_ID");
+            if expired && !renewed {
+                renewed = true;
+                self.session.renew(&self.http, generation).await?;
+                continue;
+            }
+            if err.is_transient() && req.idempotent && attempt < self.retry.attempts {
+                tokio::time::sleep(self.retry.delay(attempt)).await;
+                continue;
+            }
+            return Err(err);
+        }
+    }
+
+    /// A JSON call; `None` body for GET/DELETE.
+    pub async fn json(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&serde_json::Value>,
+    ) -> Result<serde_json::Value> {
+        let req = match body {
+            Some(b) => Request::json(method, path, b),
+            None => Request {
+                method: method.clone(),
+                idempotent: method != Method::POST,
+                ..Request::get(path)
+            },
+        };
+        self.send(req).await?.json()
+    }
+}
+
+/// Bodies arrive gzip-compressed when the server chose to (we always ask).
+fn decode_body(headers: &reqwest::header::HeaderMap, body: Bytes) -> Result<Bytes> {
+    let gz = headers
+        .get("content-encoding")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("gzip"));
+    if !gz {
+        return Ok(body);
+    }
+    use std::io::Read;
+    let mut out = Vec::with_capacity(body.len() * 4);
+    flate2::read::GzDecoder::new(&body[..])
+        .read_to_end(&mut out)
+        .map_err(|e| {
+            Error::transport(format!(
+                "the response body was cut short or corrupt (gzip): {e}"
+            ))
+        })?;
+    Ok(Bytes::from(out))
+}

@@ -1,0 +1,237 @@
+//! OAuth grants that produce a session, and the token endpoint call they share (§1).
+
+use super::environment::Environment;
+use super::error::{Error, Result};
+use super::secret::Secret;
+use parking_lot::Mutex;
+use serde::Deserialize;
+
+/// What the token endpoint answers on success.
+#[derive(Debug, Clone)]
+pub struct Token {
+    pub access_token: Secret,
+    pub instance_url: String,
+    pub id: Option<String>,
+    pub refresh_token: Option<Secret>,
+    pub issued_at: Option<i64>,
+}
+
+#[derive(Deserialize)]
+struct TokenBody {
+    access_token: String,
+    instance_url: String,
+    id: Option<String>,
+    refresh_token: Option<String>,
+    issued_at: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct OAuthError {
+    error: Option<String>,
+    error_description: Option<String>,
+}
+
+/// How a session is (re)made.
+pub enum Grant {
+    /// A session id the caller already has: it cannot be renewed.
+    Session,
+    Jwt {
+        client_id: String,
+        username: String,
+        key: jsonwebtoken::EncodingKey,
+        audience: String,
+    },
+    /// Holds the refresh token in a mutex: with rotation, each renewal brings a new one.
+    RefreshToken {
+        client_id: String,
+        client_secret: Option<Secret>,
+        refresh_token: Mutex<Secret>,
+    },
+    ClientCredentials {
+        client_id: String,
+        client_secret: Secret,
+    },
+}
+
+impl std::fmt::Debug for Grant {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.kind())
+    }
+}
+
+impl Grant {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Grant::Session => "session",
+            Grant::Jwt { .. } => "jwt",
+            Grant::RefreshToken { .. } => "refresh_token",
+            Grant::ClientCredentials { .. } => "client_credentials",
+        }
+    }
+
+    pub fn jwt(
+        client_id: &str,
+        username: &str,
+        private_key_pem: &str,
+        audience: String,
+    ) -> Result<Grant> {
+        let key = jsonwebtoken::EncodingKey::from_rsa_pem(private_key_pem.as_bytes()).map_err(|_| {
+            Error::config("private_key is not an RSA private key in PEM form (BEGIN PRIVATE KEY or BEGIN RSA PRIVATE KEY)")
+        })?;
+        Ok(Grant::Jwt {
+            client_id: client_id.into(),
+            username: username.into(),
+            key,
+            audience,
+        })
+    }
+
+    /// Asks the token endpoint for a new session. `None` for a grant that cannot renew.
+    pub async fn fetch(&self, http: &reqwest::Client, env: &Environment) -> Result<Option<Token>> {
+        let mut form: Vec<(&str, String)> = Vec::new();
+        let mut basic = None;
+        match self {
+            Grant::Session => return Ok(None),
+            Grant::Jwt {
+                client_id,
+                username,
+                key,
+                audience,
+            } => {
+                #[derive(serde::Serialize)]
+                struct Claims<'a> {
+                    iss: &'a str,
+                    sub: &'a str,
+                    aud: &'a str,
+                    exp: u64,
+                }
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_secs())
+                    .unwrap_or(0);
+                let claims = Claims {
+                    iss: client_id,
+                    sub: username,
+                    aud: audience,
+                    exp: now + 180,
+                };
+                let assertion = jsonwebtoken::encode(
+                    &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256),
+                    &claims,
+                    key,
+                )
+                .map_err(|e| Error::config(format!("could not sign the JWT assertion: {e}")))?;
+                form.push((
+                    "grant_type",
+                    "urn:ietf:params:oauth:grant-type:jwt-bearer".into(),
+                ));
+                form.push(("assertion", assertion));
+            }
+            Grant::RefreshToken {
+                client_id,
+                client_secret,
+                refresh_token,
+            } => {
+                form.push(("grant_type", "refresh_token".into()));
+                form.push(("client_id", client_id.clone()));
+                form.push(("refresh_token", refresh_token.lock().expose().to_string()));
+                if let Some(s) = client_secret {
+                    form.push(("client_secret", s.expose().to_string()));
+                }
+            }
+            Grant::ClientCredentials {
+                client_id,
+                client_secret,
+            } => {
+                form.push(("grant_type", "client_credentials".into()));
+                basic = Some((client_id.clone(), client_secret.expose().to_string()));
+            }
+        }
+        let token = request_token(http, env, &form, basic).await?;
+        if let (Grant::RefreshToken { refresh_token, .. }, Some(new)) = (self, &token.refresh_token)
+        {
+            *refresh_token.lock() = new.clone();
+        }
+        Ok(Some(token))
+    }
+}
+
+/// POSTs a form to the token endpoint and parses Salesforce's answer or error.
+pub async fn request_token(
+    http: &reqwest::Client,
+    env: &Environment,
+    form: &[(&str, String)],
+    basic: Option<(String, String)>,
+) -> Result<Token> {
+    let mut req = http
+        .post(env.token_url())
+        .form(form)
+        .header("accept", "application/json");
+    if let Some((id, secret)) = basic {
+        req = req.basic_auth(id, Some(secret));
+    }
+    let resp = req
+        .send()
+        .await
+        .map_err(|e| transport(&e, &env.login_url))?;
+    let status = resp.status().as_u16();
+    let body = resp
+        .bytes()
+        .await
+        .map_err(|e| transport(&e, &env.login_url))?;
+    if status >= 400 {
+        let (code, message) = match serde_json::from_slice::<OAuthError>(&body) {
+            Ok(e) => (
+                e.error.unwrap_or_else(|| format!("ERROR_HTTP_{status}")),
+                e.error_description.unwrap_or_default(),
+            ),
+            Err(_) => (
+                format!("ERROR_HTTP_{status}"),
+                "the token endpoint did not answer with JSON".into(),
+            ),
+        };
+        return Err(Error::Authentication {
+            status,
+            code,
+            message,
+        });
+    }
+    let t: TokenBody = serde_json::from_slice(&body).map_err(|e| {
+        Error::protocol(format!(
+            "token response without access_token/instance_url: {e}"
+        ))
+    })?;
+    super::environment::check_url(&t.instance_url)?;
+    Ok(Token {
+        access_token: Secret::new(t.access_token),
+        instance_url: t.instance_url.trim_end_matches('/').to_string(),
+        id: t.id,
+        refresh_token: t.refresh_token.map(Secret::new),
+        issued_at: t.issued_at.and_then(|s| s.parse().ok()),
+    })
+}
+
+/// A network error, described without anything from the request but the host.
+pub fn transport(e: &reqwest::Error, host: &str) -> Error {
+    let what = if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "could not connect"
+    } else if e.is_body() || e.is_decode() {
+        "the response body was cut short"
+    } else {
+        "the request failed"
+    };
+    let mut cause = String::new();
+    let mut src = std::error::Error::source(e);
+    while let Some(s) = src {
+        cause = s.to_string();
+        src = s.source();
+    }
+    let base = host.split('?').next().unwrap_or(host);
+    if cause.is_empty() {
+        Error::transport(format!("{what} ({base})"))
+    } else {
+        Error::transport(format!("{what} ({base}): {cause}"))
+    }
+}

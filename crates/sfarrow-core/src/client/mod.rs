@@ -1,0 +1,17 @@
+//! The Salesforce client: grants, sessions that renew themselves, authenticated API calls.
+
+pub mod api;
+pub mod cache;
+pub mod environment;
+pub mod error;
+pub mod flows;
+pub mod grant;
+pub mod retry;
+pub mod secret;
+pub mod session;
+
+pub use api::{Client, Options, Request, Response};
+pub use environment::Environment;
+pub use error::{Error, Result};
+pub use grant::{Grant, Token};
+pub use secret::Secret;
