@@ -4,6 +4,28 @@ The Rust core (``sfarrow._sfarrow``) does the work; this package is its typed Py
 ``sfarrow.testing`` holds a local Salesforce org emulator for offline tests.
 """
 
+from sfarrow import exceptions
 from sfarrow._sfarrow import __version__
+from sfarrow.connection import Connection
+from sfarrow.exceptions import (
+    ApiError,
+    ApiLimitError,
+    AuthenticationError,
+    ConfigurationError,
+    ProtocolError,
+    SalesforceError,
+    TransportError,
+)
 
-__all__ = ["__version__"]
+__all__ = [
+    "__version__",
+    "Connection",
+    "exceptions",
+    "SalesforceError",
+    "AuthenticationError",
+    "ApiLimitError",
+    "ApiError",
+    "TransportError",
+    "ConfigurationError",
+    "ProtocolError",
+]

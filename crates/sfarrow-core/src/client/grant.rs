@@ -40,6 +40,8 @@ pub enum Grant {
         username: String,
         key: jsonwebtoken::EncodingKey,
         audience: String,
+        /// Seconds until the assertion expires; Salesforce asks for at most 3 minutes.
+        lifetime: i64,
     },
     /// Holds the refresh token in a mutex: with rotation, each renewal brings a new one.
     RefreshToken {
@@ -74,6 +76,7 @@ impl Grant {
         username: &str,
         private_key_pem: &str,
         audience: String,
+        lifetime: i64,
     ) -> Result<Grant> {
         let key = jsonwebtoken::EncodingKey::from_rsa_pem(private_key_pem.as_bytes()).map_err(|_| {
             Error::config("private_key is not an RSA private key in PEM form (BEGIN PRIVATE KEY or BEGIN RSA PRIVATE KEY)")
@@ -83,6 +86,7 @@ impl Grant {
             username: username.into(),
             key,
             audience,
+            lifetime,
         })
     }
 
@@ -97,23 +101,24 @@ impl Grant {
                 username,
                 key,
                 audience,
+                lifetime,
             } => {
                 #[derive(serde::Serialize)]
                 struct Claims<'a> {
                     iss: &'a str,
                     sub: &'a str,
                     aud: &'a str,
-                    exp: u64,
+                    exp: i64,
                 }
                 let now = std::time::SystemTime::now()
                     .duration_since(std::time::UNIX_EPOCH)
-                    .map(|d| d.as_secs())
+                    .map(|d| d.as_secs() as i64)
                     .unwrap_or(0);
                 let claims = Claims {
                     iss: client_id,
                     sub: username,
                     aud: audience,
-                    exp: now + 180,
+                    exp: now + lifetime,
                 };
                 let assertion = jsonwebtoken::encode(
                     &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256),

@@ -1,0 +1,326 @@
+"""``Connection``: a session with a Salesforce org that renews itself."""
+
+from __future__ import annotations
+
+import os
+import sys
+import webbrowser
+from collections.abc import Callable
+from typing import Any, Optional, Union
+
+from sfarrow import _sfarrow
+
+__all__ = ["Connection", "TokenInfo"]
+
+PathLike = Union[str, "os.PathLike[str]"]
+#: (access_token, refresh_token or None, instance_url), handed to ``on_token`` on every new token.
+TokenInfo = tuple[str, Optional[str], str]
+
+
+def _read_key(private_key: Union[str, bytes, PathLike]) -> str:
+    """A PEM string, PEM bytes, or the path of a PEM file."""
+    if isinstance(private_key, bytes):
+        return private_key.decode("ascii")
+    text = os.fspath(private_key)
+    if "-----BEGIN" in text:
+        return text
+    try:
+        with open(text, encoding="ascii") as f:
+            return f.read()
+    except OSError as e:
+        from sfarrow.exceptions import ConfigurationError
+
+        raise ConfigurationError(f"private_key is neither PEM text nor a readable file: {e.strerror}") from None
+
+
+def _read_ca(ca_file: Optional[PathLike]) -> Optional[str]:
+    if ca_file is None:
+        return None
+    with open(os.fspath(ca_file), encoding="ascii") as f:
+        return f.read()
+
+
+def _open_browser(url: str) -> None:
+    print(f"Open this URL to authorize sfarrow:\n  {url}", file=sys.stderr, flush=True)
+    try:
+        webbrowser.open(url)
+    except webbrowser.Error:
+        pass
+
+
+def _print_url(url: str) -> None:
+    print(f"Open this URL to authorize sfarrow:\n  {url}", file=sys.stderr, flush=True)
+
+
+def _print_device_prompt(prompt: tuple[str, str]) -> None:
+    code, uri = prompt
+    print(f"To connect, visit {uri} and enter the code {code}", file=sys.stderr, flush=True)
+
+
+class Connection:
+    """A session with one Salesforce org.
+
+    Make one with a classmethod for your grant: :meth:`jwt`, :meth:`refresh_token`,
+    :meth:`client_credentials`, :meth:`authorization_code`, :meth:`device`, or the constructor
+    for an existing session. A session that expires is renewed on the next call (one renewal
+    however many calls notice at once) and the call is replayed, for every grant that can
+    renew (all but an existing session).
+
+    ``environment`` is ``"production"`` (login.salesforce.com), ``"sandbox"``
+    (test.salesforce.com) or a URL: your My Domain, or an emulator's ``org.url``. Plain
+    ``http://`` is refused except to loopback hosts. ``ca_file`` adds trusted CA certificates
+    to the system's (corporate proxies, the emulator's HTTPS).
+    """
+
+    _raw: _sfarrow.Connection
+
+    def __init__(
+        self,
+        instance_url: str,
+        access_token: str,
+        *,
+        api_version: str = "58.0",
+        ca_file: Optional[PathLike] = None,
+        request_timeout: float = 300.0,
+        retries: int = 4,
+    ) -> None:
+        self._raw = _sfarrow.Connection.connect(
+            _args(
+                "session",
+                instance_url=instance_url,
+                access_token=access_token,
+                api_version=api_version,
+                ca_file=ca_file,
+                request_timeout=request_timeout,
+                retries=retries,
+            )
+        )
+
+    @classmethod
+    def _wrap(cls, raw: _sfarrow.Connection) -> Connection:
+        self = cls.__new__(cls)
+        self._raw = raw
+        return self
+
+    @classmethod
+    async def from_session_async(cls, instance_url: str, access_token: str, **options: Any) -> Connection:
+        return cls._wrap(await _sfarrow.Connection.connect_async(_args("session", instance_url=instance_url, access_token=access_token, **options)))
+
+    # -- grants -----------------------------------------------------------------------------
+    @classmethod
+    def jwt(
+        cls,
+        client_id: str,
+        username: str,
+        private_key: Union[str, bytes, PathLike],
+        *,
+        environment: str = "production",
+        audience: Optional[str] = None,
+        assertion_lifetime: float = 180.0,
+        **options: Any,
+    ) -> Connection:
+        """JWT bearer (server to server): an RS256 assertion signed with ``private_key`` (PEM
+        text or a file), whose certificate is uploaded to the connected app. ``audience``
+        defaults to login/test.salesforce.com per ``environment``; the assertion expires
+        ``assertion_lifetime`` seconds after it is made (Salesforce asks for at most 180)."""
+        return cls._wrap(
+            _sfarrow.Connection.connect(
+                _args("jwt", environment=environment, client_id=client_id, username=username, private_key=_read_key(private_key), audience=audience, assertion_lifetime=assertion_lifetime, **options)
+            )
+        )
+
+    @classmethod
+    async def jwt_async(cls, client_id: str, username: str, private_key: Union[str, bytes, PathLike], *, environment: str = "production", audience: Optional[str] = None, **options: Any) -> Connection:
+        return cls._wrap(
+            await _sfarrow.Connection.connect_async(
+                _args("jwt", environment=environment, client_id=client_id, username=username, private_key=_read_key(private_key), audience=audience, **options)
+            )
+        )
+
+    @classmethod
+    def refresh_token(
+        cls,
+        client_id: str,
+        refresh_token: str,
+        *,
+        client_secret: Optional[str] = None,
+        environment: str = "production",
+        on_token: Optional[Callable[[TokenInfo], None]] = None,
+        **options: Any,
+    ) -> Connection:
+        """Refresh token grant. ``on_token`` gets every new token, so a rotated refresh token
+        can be stored."""
+        return cls._wrap(
+            _sfarrow.Connection.connect(
+                _args("refresh_token", environment=environment, client_id=client_id, client_secret=client_secret, refresh_token=refresh_token, on_token=on_token, **options)
+            )
+        )
+
+    @classmethod
+    async def refresh_token_async(cls, client_id: str, refresh_token: str, *, client_secret: Optional[str] = None, environment: str = "production", on_token: Optional[Callable[[TokenInfo], None]] = None, **options: Any) -> Connection:
+        return cls._wrap(
+            await _sfarrow.Connection.connect_async(
+                _args("refresh_token", environment=environment, client_id=client_id, client_secret=client_secret, refresh_token=refresh_token, on_token=on_token, **options)
+            )
+        )
+
+    @classmethod
+    def client_credentials(cls, client_id: str, client_secret: str, *, environment: str, **options: Any) -> Connection:
+        """Client credentials, for the app's "run as" user. ``environment`` must be the My
+        Domain URL: Salesforce refuses this grant on login/test."""
+        return cls._wrap(_sfarrow.Connection.connect(_args("client_credentials", environment=environment, client_id=client_id, client_secret=client_secret, **options)))
+
+    @classmethod
+    async def client_credentials_async(cls, client_id: str, client_secret: str, *, environment: str, **options: Any) -> Connection:
+        return cls._wrap(await _sfarrow.Connection.connect_async(_args("client_credentials", environment=environment, client_id=client_id, client_secret=client_secret, **options)))
+
+    @classmethod
+    def authorization_code(
+        cls,
+        client_id: str,
+        *,
+        client_secret: Optional[str] = None,
+        environment: str = "production",
+        port: int = 1717,
+        scope: str = "api refresh_token",
+        open_browser: Union[bool, Callable[[str], None]] = True,
+        token_cache: Optional[PathLike] = None,
+        on_token: Optional[Callable[[TokenInfo], None]] = None,
+        timeout: float = 300.0,
+        **options: Any,
+    ) -> Connection:
+        """Authorization code with PKCE: the user logs in in a browser; the redirect comes back
+        to ``http://localhost:{port}/OauthRedirect`` (register it on the connected app).
+
+        ``open_browser``: True opens the system browser (the URL is also printed), False only
+        prints it, or a callable gets the URL. ``token_cache``: a file (written 0600) that
+        keeps the refresh token, so the next call needs no browser.
+        """
+        opener = open_browser if callable(open_browser) else (_open_browser if open_browser else _print_url)
+        return cls._wrap(
+            _sfarrow.Connection.connect(
+                _args("authorization_code", environment=environment, client_id=client_id, client_secret=client_secret, port=port, scope=scope, open_url=opener, token_cache=token_cache, on_token=on_token, timeout=timeout, **options)
+            )
+        )
+
+    @classmethod
+    def device(
+        cls,
+        client_id: str,
+        *,
+        environment: str = "production",
+        scope: str = "api refresh_token",
+        prompt: Optional[Callable[[tuple[str, str]], None]] = None,
+        token_cache: Optional[PathLike] = None,
+        on_token: Optional[Callable[[TokenInfo], None]] = None,
+        timeout: float = 600.0,
+        **options: Any,
+    ) -> Connection:
+        """Device flow, for headless notebooks: prints a code and a URL to visit on any device
+        (or hands ``(user_code, verification_uri)`` to ``prompt``), then waits for approval."""
+        return cls._wrap(
+            _sfarrow.Connection.connect(
+                _args("device", environment=environment, client_id=client_id, scope=scope, open_url=prompt or _print_device_prompt, token_cache=token_cache, on_token=on_token, timeout=timeout, **options)
+            )
+        )
+
+    # -- what it is -------------------------------------------------------------------------
+    @property
+    def instance_url(self) -> str:
+        return self._raw.instance_url
+
+    @property
+    def api_version(self) -> str:
+        return self._raw.api_version
+
+    @property
+    def grant(self) -> str:
+        """How the session renews: ``session`` (it cannot), ``jwt``, ``refresh_token`` or
+        ``client_credentials``."""
+        return self._raw.grant
+
+    @property
+    def org_id(self) -> Optional[str]:
+        url = self._raw.identity_url
+        return url.rstrip("/").split("/")[-2] if url else None
+
+    @property
+    def user_id(self) -> Optional[str]:
+        url = self._raw.identity_url
+        return url.rstrip("/").split("/")[-1] if url else None
+
+    @property
+    def api_usage(self) -> Optional[tuple[int, int]]:
+        """(used, max) of the org's daily API allowance, from the last response's
+        ``Sforce-Limit-Info`` header; None before the first call."""
+        return self._raw.api_usage
+
+    @property
+    def renewals(self) -> int:
+        """How many times the session has been renewed."""
+        return self._raw.renewals
+
+    # -- calls ------------------------------------------------------------------------------
+    def limits(self) -> dict[str, Any]:
+        """The org's limits (``/limits``): each key maps to ``{"Max": ..., "Remaining": ...}``."""
+        result: dict[str, Any] = self._raw.request("GET", "limits")
+        return result
+
+    async def limits_async(self) -> dict[str, Any]:
+        result: dict[str, Any] = await self._raw.request_async("GET", "limits")
+        return result
+
+    def request(self, method: str, path: str, json: Any = None) -> Any:
+        """A raw REST call: ``path`` under the versioned API base (``"sobjects/Account/describe"``)
+        or from the instance root (``"/services/data/"``). Returns the parsed JSON answer."""
+        return self._raw.request(method, path, _dumps(json))
+
+    async def request_async(self, method: str, path: str, json: Any = None) -> Any:
+        return await self._raw.request_async(method, path, _dumps(json))
+
+    def __repr__(self) -> str:
+        return f"Connection(instance_url={self.instance_url!r}, api_version={self.api_version!r}, grant={self.grant!r})"
+
+
+def _dumps(value: Any) -> Optional[str]:
+    if value is None:
+        return None
+    import json
+
+    return json.dumps(value)
+
+
+def _args(grant: str, **kw: Any) -> dict[str, Any]:
+    """Every key the compiled ``connect`` takes, with defaults for those not given."""
+    args: dict[str, Any] = {
+        "grant": grant,
+        "environment": None,
+        "instance_url": None,
+        "access_token": None,
+        "client_id": None,
+        "client_secret": None,
+        "username": None,
+        "private_key": None,
+        "audience": None,
+        "assertion_lifetime": 180.0,
+        "refresh_token": None,
+        "port": 1717,
+        "scope": "api refresh_token",
+        "timeout": 300.0,
+        "open_url": None,
+        "on_token": None,
+        "token_cache": None,
+        "api_version": "58.0",
+        "ca_pem": None,
+        "request_timeout": 300.0,
+        "retries": 4,
+    }
+    ca_file = kw.pop("ca_file", None)
+    unknown = set(kw) - set(args)
+    if unknown:
+        raise TypeError(f"unexpected argument(s): {', '.join(sorted(unknown))}")
+    args.update(kw)
+    args["ca_pem"] = _read_ca(ca_file)
+    if args["token_cache"] is not None:
+        args["token_cache"] = os.fspath(args["token_cache"])
+    return args

@@ -1,0 +1,61 @@
+"""The exceptions sfarrow raises. Every one is a :class:`SalesforceError`, with Salesforce's
+``error_code``, the HTTP ``status`` and the ``fields`` involved where Salesforce gave them.
+Messages never contain tokens, secrets or keys."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Optional
+
+__all__ = [
+    "SalesforceError",
+    "AuthenticationError",
+    "ApiLimitError",
+    "ApiError",
+    "TransportError",
+    "ConfigurationError",
+    "ProtocolError",
+]
+
+
+class SalesforceError(Exception):
+    """Base class of every sfarrow error."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        error_code: Optional[str] = None,
+        status: Optional[int] = None,
+        fields: Sequence[str] = (),
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.error_code = error_code
+        self.status = status
+        self.fields = list(fields)
+
+
+class AuthenticationError(SalesforceError):
+    """A grant was refused (``invalid_grant``, ``invalid_client_id`` ...) or a session expired
+    and could not be renewed."""
+
+
+class ApiLimitError(SalesforceError):
+    """The org's daily API allowance is spent (``REQUEST_LIMIT_EXCEEDED``)."""
+
+
+class ApiError(SalesforceError):
+    """Salesforce refused a request: ``error_code`` says why (``MALFORMED_QUERY``, ``NOT_FOUND``...)."""
+
+
+class TransportError(SalesforceError, ConnectionError):
+    """The network failed: unreachable host, TLS, reset, timeout or a truncated answer."""
+
+
+class ConfigurationError(SalesforceError, ValueError):
+    """An argument cannot work: a bad URL, key, version or option."""
+
+
+class ProtocolError(SalesforceError):
+    """The server answered in a shape Salesforce does not use."""

@@ -1,0 +1,36 @@
+//! Rust errors as the exceptions of `sfarrow.exceptions`, which carry Salesforce's error code,
+//! HTTP status and fields as attributes.
+
+use pyo3::prelude::*;
+use sfarrow_core::client::Error;
+
+pub fn to_py(err: Error) -> PyErr {
+    Python::attach(|py| match build(py, &err) {
+        Ok(e) => e,
+        Err(e) => e,
+    })
+}
+
+fn build(py: Python<'_>, err: &Error) -> PyResult<PyErr> {
+    let module = py.import("sfarrow.exceptions")?;
+    let class = match err {
+        Error::Authentication { .. } => "AuthenticationError",
+        Error::ApiLimit { .. } => "ApiLimitError",
+        Error::Api { .. } => "ApiError",
+        Error::Transport { .. } => "TransportError",
+        Error::Configuration { .. } => "ConfigurationError",
+        Error::Protocol { .. } => "ProtocolError",
+    };
+    let kwargs = pyo3::types::PyDict::new(py);
+    kwargs.set_item("error_code", err.code())?;
+    kwargs.set_item("status", err.status())?;
+    let fields: Vec<String> = match err {
+        Error::Api { fields, .. } => fields.clone(),
+        _ => Vec::new(),
+    };
+    kwargs.set_item("fields", fields)?;
+    let exc = module
+        .getattr(class)?
+        .call((err.to_string(),), Some(&kwargs))?;
+    Ok(PyErr::from_value(exc))
+}
