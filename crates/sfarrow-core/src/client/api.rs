@@ -162,7 +162,13 @@ impl Client {
         Ok(client)
     }
 
+    /// Checks the session and the pinned version with one call to the versioned resource list.
     async fn check_version(&self) -> Result<()> {
+        match self.send(Request::get("")).await {
+            Ok(_) => return Ok(()),
+            Err(Error::Api { status: 404, .. }) => {}
+            Err(e) => return Err(e),
+        }
         let resp = self.send(Request::get("/services/data/")).await?;
         let list: Vec<serde_json::Value> = serde_json::from_slice(&resp.body)
             .map_err(|_| Error::protocol("/services/data/ did not list API versions"))?;
@@ -170,9 +176,6 @@ impl Client {
             .iter()
             .filter_map(|v| v.get("version")?.as_str())
             .collect();
-        if served.contains(&self.version.as_str()) {
-            return Ok(());
-        }
         Err(Error::config(format!(
             "API version {} is not served by {}; it serves {} to {}",
             self.version,

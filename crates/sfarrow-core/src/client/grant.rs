@@ -233,7 +233,14 @@ pub fn transport(e: &reqwest::Error, host: &str) -> Error {
         cause = s.to_string();
         src = s.source();
     }
-    let base = host.split('?').next().unwrap_or(host);
+    // Only scheme and host: a path or query could carry anything.
+    let base = match host.split_once("://") {
+        Some((scheme, rest)) => format!(
+            "{scheme}://{}",
+            rest.split(['/', '?', '#']).next().unwrap_or("")
+        ),
+        None => String::from("the server"),
+    };
     if cause.is_empty() {
         Error::transport(format!("{what} ({base})"))
     } else {
