@@ -8,6 +8,7 @@ use sfarrow_core::client::environment::check_url;
 use sfarrow_core::client::flows::{self, AuthCode, DevicePrompt};
 use sfarrow_core::client::session::{TokenCallback, TokenEvent};
 use sfarrow_core::client::{Client, Environment, Error, Grant, Options, Request, Secret, Token};
+use sfarrow_core::read::{self, Api, DescribeCache, ReadOptions};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -205,6 +206,16 @@ async fn connect(spec: Spec) -> Result<Client, Error> {
 #[pyclass(module = "sfarrow._sfarrow", name = "Connection", frozen)]
 pub struct Connection {
     client: Arc<Client>,
+    describes: Arc<DescribeCache>,
+}
+
+impl Connection {
+    fn new(client: Client) -> Self {
+        Connection {
+            client: Arc::new(client),
+            describes: Arc::new(DescribeCache::default()),
+        }
+    }
 }
 
 fn runtime() -> &'static tokio::runtime::Runtime {
@@ -304,9 +315,7 @@ impl Connection {
         let client = py
             .detach(|| runtime().block_on(connect(spec)))
             .map_err(to_py)?;
-        Ok(Connection {
-            client: Arc::new(client),
-        })
+        Ok(Connection::new(client))
     }
 
     /// Connects; returns an awaitable.
@@ -315,9 +324,7 @@ impl Connection {
         let spec = args.into_spec()?;
         pyo3_async_runtimes::tokio::future_into_py(py, async move {
             let client = connect(spec).await.map_err(to_py)?;
-            Ok(Connection {
-                client: Arc::new(client),
-            })
+            Ok(Connection::new(client))
         })
     }
 
@@ -393,6 +400,146 @@ impl Connection {
         })
     }
 
+    /// Runs SOQL and returns every row as an Arrow table (a `__arrow_c_stream__` object).
+    #[pyo3(signature = (soql, api="auto", include_deleted=false, bulk_threshold=1_000_000, bulk_page_size=50_000, parallel=4))]
+    #[allow(clippy::too_many_arguments)]
+    fn query(
+        &self,
+        py: Python<'_>,
+        soql: &str,
+        api: &str,
+        include_deleted: bool,
+        bulk_threshold: u64,
+        bulk_page_size: usize,
+        parallel: usize,
+    ) -> PyResult<pyo3_arrow::PyTable> {
+        let opts = read_options(
+            api,
+            include_deleted,
+            bulk_threshold,
+            bulk_page_size,
+            parallel,
+        )?;
+        let (client, cache, soql) = (
+            self.client.clone(),
+            self.describes.clone(),
+            soql.to_string(),
+        );
+        let (schema, batches) = py
+            .detach(|| runtime().block_on(collect(client, cache, soql, opts)))
+            .map_err(to_py)?;
+        pyo3_arrow::PyTable::try_new(batches, schema)
+    }
+
+    #[pyo3(signature = (soql, api="auto", include_deleted=false, bulk_threshold=1_000_000, bulk_page_size=50_000, parallel=4))]
+    #[allow(clippy::too_many_arguments)]
+    fn query_async<'py>(
+        &self,
+        py: Python<'py>,
+        soql: &str,
+        api: &str,
+        include_deleted: bool,
+        bulk_threshold: u64,
+        bulk_page_size: usize,
+        parallel: usize,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let opts = read_options(
+            api,
+            include_deleted,
+            bulk_threshold,
+            bulk_page_size,
+            parallel,
+        )?;
+        let (client, cache, soql) = (
+            self.client.clone(),
+            self.describes.clone(),
+            soql.to_string(),
+        );
+        pyo3_async_runtimes::tokio::future_into_py(py, async move {
+            let (schema, batches) = collect(client, cache, soql, opts).await.map_err(to_py)?;
+            pyo3_arrow::PyTable::try_new(batches, schema)
+        })
+    }
+
+    /// Runs SOQL and streams the rows: batches arrive as pages are downloaded and decoded.
+    #[pyo3(signature = (soql, api="auto", include_deleted=false, bulk_threshold=1_000_000, bulk_page_size=50_000, parallel=4))]
+    #[allow(clippy::too_many_arguments)]
+    fn query_batches(
+        &self,
+        py: Python<'_>,
+        soql: &str,
+        api: &str,
+        include_deleted: bool,
+        bulk_threshold: u64,
+        bulk_page_size: usize,
+        parallel: usize,
+    ) -> PyResult<pyo3_arrow::PyRecordBatchReader> {
+        let opts = read_options(
+            api,
+            include_deleted,
+            bulk_threshold,
+            bulk_page_size,
+            parallel,
+        )?;
+        let (client, cache, soql) = (
+            self.client.clone(),
+            self.describes.clone(),
+            soql.to_string(),
+        );
+        let stream = py
+            .detach(|| runtime().block_on(read::start(client, cache, &soql, opts)))
+            .map_err(to_py)?;
+        Ok(pyo3_arrow::PyRecordBatchReader::new(Box::new(
+            ChannelReader {
+                schema: stream.schema,
+                rx: stream.batches,
+            },
+        )))
+    }
+
+    /// The Arrow schema of an object's fields (all, or those named), from describe.
+    #[pyo3(signature = (object, fields=None))]
+    fn schema(
+        &self,
+        py: Python<'_>,
+        object: &str,
+        fields: Option<Vec<String>>,
+    ) -> PyResult<pyo3_arrow::PySchema> {
+        let (client, cache, object) = (
+            self.client.clone(),
+            self.describes.clone(),
+            object.to_string(),
+        );
+        let schema = py
+            .detach(|| {
+                runtime().block_on(async move {
+                    read::plan::object_schema(&client, &cache, &object, fields.as_deref()).await
+                })
+            })
+            .map_err(to_py)?;
+        Ok(pyo3_arrow::PySchema::new(schema))
+    }
+
+    #[pyo3(signature = (object, fields=None))]
+    fn schema_async<'py>(
+        &self,
+        py: Python<'py>,
+        object: &str,
+        fields: Option<Vec<String>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let (client, cache, object) = (
+            self.client.clone(),
+            self.describes.clone(),
+            object.to_string(),
+        );
+        pyo3_async_runtimes::tokio::future_into_py(py, async move {
+            let schema = read::plan::object_schema(&client, &cache, &object, fields.as_deref())
+                .await
+                .map_err(to_py)?;
+            Ok(pyo3_arrow::PySchema::new(schema))
+        })
+    }
+
     fn __repr__(&self) -> String {
         format!(
             "Connection(instance_url={:?}, api_version={:?}, grant={:?})",
@@ -416,4 +563,62 @@ fn build_request(method: &str, path: &str, body: Option<String>) -> PyResult<Req
         req.body = Some((bytes::Bytes::from(b), "application/json"));
     }
     Ok(req)
+}
+
+fn read_options(
+    api: &str,
+    include_deleted: bool,
+    bulk_threshold: u64,
+    bulk_page_size: usize,
+    parallel: usize,
+) -> PyResult<ReadOptions> {
+    if bulk_page_size == 0 || parallel == 0 {
+        return Err(to_py(Error::config(
+            "bulk_page_size and parallel must be at least 1",
+        )));
+    }
+    Ok(ReadOptions {
+        api: Api::parse(api).map_err(to_py)?,
+        include_deleted,
+        bulk_threshold,
+        bulk_page_size,
+        parallel,
+        ..ReadOptions::default()
+    })
+}
+
+async fn collect(
+    client: Arc<Client>,
+    cache: Arc<DescribeCache>,
+    soql: String,
+    opts: ReadOptions,
+) -> Result<(arrow_schema::SchemaRef, Vec<arrow_array::RecordBatch>), Error> {
+    let mut stream = read::start(client, cache, &soql, opts).await?;
+    let mut batches = Vec::new();
+    while let Some(b) = stream.batches.recv().await {
+        batches.push(b?);
+    }
+    Ok((stream.schema, batches))
+}
+
+/// Batches from the read task, for Python's pull-based stream interface.
+struct ChannelReader {
+    schema: arrow_schema::SchemaRef,
+    rx: tokio::sync::mpsc::Receiver<Result<arrow_array::RecordBatch, Error>>,
+}
+
+impl Iterator for ChannelReader {
+    type Item = Result<arrow_array::RecordBatch, arrow_schema::ArrowError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.rx
+            .blocking_recv()
+            .map(|r| r.map_err(|e| arrow_schema::ArrowError::ExternalError(Box::new(e))))
+    }
+}
+
+impl arrow_array::RecordBatchReader for ChannelReader {
+    fn schema(&self) -> arrow_schema::SchemaRef {
+        self.schema.clone()
+    }
 }

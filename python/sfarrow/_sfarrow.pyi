@@ -93,5 +93,34 @@ class Connection:
     def api_usage(self) -> Optional[tuple[int, int]]: ...
     @property
     def renewals(self) -> int: ...
+    def query(
+        self,
+        soql: str,
+        api: str = "auto",
+        include_deleted: bool = False,
+        bulk_threshold: int = 1_000_000,
+        bulk_page_size: int = 50_000,
+        parallel: int = 4,
+    ) -> Any: ...
+    def query_async(
+        self,
+        soql: str,
+        api: str = "auto",
+        include_deleted: bool = False,
+        bulk_threshold: int = 1_000_000,
+        bulk_page_size: int = 50_000,
+        parallel: int = 4,
+    ) -> Awaitable[Any]: ...
+    def query_batches(
+        self,
+        soql: str,
+        api: str = "auto",
+        include_deleted: bool = False,
+        bulk_threshold: int = 1_000_000,
+        bulk_page_size: int = 50_000,
+        parallel: int = 4,
+    ) -> Any: ...
+    def schema(self, object: str, fields: Optional[list[str]] = None) -> Any: ...
+    def schema_async(self, object: str, fields: Optional[list[str]] = None) -> Awaitable[Any]: ...
     def request(self, method: str, path: str, body: Optional[str] = None) -> Any: ...
     def request_async(self, method: str, path: str, body: Optional[str] = None) -> Awaitable[Any]: ...

@@ -6,9 +6,12 @@ import os
 import sys
 import webbrowser
 from collections.abc import Callable
-from typing import Any, Optional, Union
+from typing import TYPE_CHECKING, Any, Optional, Union
 
 from sfarrow import _sfarrow
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 __all__ = ["Connection", "TokenInfo"]
 
@@ -259,6 +262,67 @@ class Connection:
     def renewals(self) -> int:
         """How many times the session has been renewed."""
         return self._raw.renewals
+
+    # -- reading ----------------------------------------------------------------------------
+    def query(
+        self,
+        soql: str,
+        *,
+        api: str = "auto",
+        include_deleted: bool = False,
+        bulk_threshold: int = 1_000_000,
+        bulk_page_size: int = 50_000,
+        parallel: int = 4,
+    ) -> pa.Table:
+        """Runs SOQL and returns a ``pyarrow.Table`` typed from describe, the same whichever API
+        ran. ``api="auto"`` counts the records first and uses Bulk API 2.0 at or above
+        ``bulk_threshold``, REST below (and for queries Bulk cannot run); ``"rest"``/``"bulk"``
+        force one. The schema metadata ``sfarrow.api`` / ``sfarrow.reason`` say which ran and
+        why. ``include_deleted`` reads the recycle bin too (queryAll)."""
+        import pyarrow as pa
+
+        return pa.table(self._raw.query(soql, api, include_deleted, bulk_threshold, bulk_page_size, parallel))
+
+    async def query_async(
+        self,
+        soql: str,
+        *,
+        api: str = "auto",
+        include_deleted: bool = False,
+        bulk_threshold: int = 1_000_000,
+        bulk_page_size: int = 50_000,
+        parallel: int = 4,
+    ) -> pa.Table:
+        import pyarrow as pa
+
+        return pa.table(await self._raw.query_async(soql, api, include_deleted, bulk_threshold, bulk_page_size, parallel))
+
+    def query_batches(
+        self,
+        soql: str,
+        *,
+        api: str = "auto",
+        include_deleted: bool = False,
+        bulk_threshold: int = 1_000_000,
+        bulk_page_size: int = 50_000,
+        parallel: int = 4,
+    ) -> pa.RecordBatchReader:
+        """Like :meth:`query`, but streams: a ``pyarrow.RecordBatchReader`` whose batches arrive
+        as pages are downloaded, so memory stays bounded by a few pages."""
+        import pyarrow as pa
+
+        return pa.RecordBatchReader.from_stream(self._raw.query_batches(soql, api, include_deleted, bulk_threshold, bulk_page_size, parallel))
+
+    def schema(self, object: str, fields: Optional[list[str]] = None) -> pa.Schema:
+        """The Arrow schema of ``object`` (all fields, or ``fields``), from describe."""
+        import pyarrow as pa
+
+        return pa.schema(self._raw.schema(object, fields))
+
+    async def schema_async(self, object: str, fields: Optional[list[str]] = None) -> pa.Schema:
+        import pyarrow as pa
+
+        return pa.schema(await self._raw.schema_async(object, fields))
 
     # -- calls ------------------------------------------------------------------------------
     def limits(self) -> dict[str, Any]:

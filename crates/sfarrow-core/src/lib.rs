@@ -5,5 +5,6 @@
 pub mod client;
 pub mod formats;
 pub mod ids;
+pub mod read;
 pub mod soql;
 pub mod types;

@@ -1,7 +1,11 @@
 //! Salesforce field types (the `type` property of a describe result): the one table that says
 //! which types exist, how the SOAP API names them and which are compounds.
 
+use arrow_schema::{DataType, TimeUnit};
 use std::fmt;
+
+/// Arrow's name for UTC in timestamp types ("+00:00" needs no time-zone database).
+pub const UTC: &str = "+00:00";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum FieldType {
@@ -120,6 +124,38 @@ impl FieldType {
                 | FieldType::Percent
                 | FieldType::Currency
         )
+    }
+
+    /// The one table from Salesforce type to Arrow type. Compounds (address, location) are
+    /// structs of their components and are built by the reader, so they return `None`.
+    /// Currency keeps describe's precision and scale as a decimal; unknown precision reads as
+    /// decimal128(18, 2).
+    pub fn arrow_type(self, precision: u32, scale: u32) -> Option<DataType> {
+        Some(match self {
+            t if t.is_text() => DataType::Utf8,
+            FieldType::Base64 => DataType::Utf8,
+            FieldType::Boolean => DataType::Boolean,
+            FieldType::Int => DataType::Int32,
+            FieldType::Long => DataType::Int64,
+            FieldType::Double | FieldType::Percent => DataType::Float64,
+            FieldType::Currency => {
+                let p = if precision == 0 {
+                    18
+                } else {
+                    precision.min(38)
+                } as u8;
+                let s = if precision == 0 {
+                    2
+                } else {
+                    scale.min(p as u32)
+                } as i8;
+                DataType::Decimal128(p, s)
+            }
+            FieldType::Date => DataType::Date32,
+            FieldType::DateTime => DataType::Timestamp(TimeUnit::Millisecond, Some(UTC.into())),
+            FieldType::Time => DataType::Time32(TimeUnit::Millisecond),
+            _ => return None,
+        })
     }
 
     pub fn all() -> impl Iterator<Item = FieldType> {

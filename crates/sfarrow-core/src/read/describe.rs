@@ -1,0 +1,139 @@
+//! What the client needs from sObject describe: field names, types, numeric precision,
+//! relationships and compound components. Fetched once per object per connection.
+
+use crate::client::{Client, Error, Request, Result};
+use crate::types::FieldType;
+use parking_lot::Mutex;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+#[derive(Debug, Clone)]
+pub struct FieldInfo {
+    pub name: String,
+    pub ftype: FieldType,
+    pub precision: u32,
+    pub scale: u32,
+    pub reference_to: Vec<String>,
+    pub relationship_name: Option<String>,
+    pub compound_field_name: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ObjectInfo {
+    pub name: String,
+    pub fields: Vec<FieldInfo>,
+    /// (relationship name, child object)
+    pub children: Vec<(String, String)>,
+}
+
+impl ObjectInfo {
+    pub fn field(&self, name: &str) -> Option<&FieldInfo> {
+        self.fields
+            .iter()
+            .find(|f| f.name.eq_ignore_ascii_case(name))
+    }
+
+    pub fn relationship(&self, rel: &str) -> Option<&FieldInfo> {
+        self.fields.iter().find(|f| {
+            f.relationship_name
+                .as_deref()
+                .is_some_and(|r| r.eq_ignore_ascii_case(rel))
+        })
+    }
+
+    /// The components of a compound field, in describe order.
+    pub fn components(&self, compound: &str) -> Vec<&FieldInfo> {
+        self.fields
+            .iter()
+            .filter(|f| {
+                f.compound_field_name
+                    .as_deref()
+                    .is_some_and(|c| c.eq_ignore_ascii_case(compound))
+            })
+            .collect()
+    }
+
+    pub fn from_json(v: &serde_json::Value) -> Result<ObjectInfo> {
+        let bad = || Error::protocol("describe without name/fields");
+        let name = v
+            .get("name")
+            .and_then(|n| n.as_str())
+            .ok_or_else(bad)?
+            .to_string();
+        let mut fields = Vec::new();
+        for f in v.get("fields").and_then(|f| f.as_array()).ok_or_else(bad)? {
+            let s = |k: &str| f.get(k).and_then(|x| x.as_str()).map(String::from);
+            let n = |k: &str| f.get(k).and_then(|x| x.as_u64()).unwrap_or(0) as u32;
+            let Some(fname) = s("name") else { continue };
+            let type_name = s("type").unwrap_or_default();
+            // Types this client does not know (complexvalue, ...) read as text.
+            let ftype = FieldType::from_name(&type_name).unwrap_or(FieldType::AnyType);
+            fields.push(FieldInfo {
+                name: fname,
+                ftype,
+                precision: n("precision"),
+                scale: n("scale"),
+                reference_to: f
+                    .get("referenceTo")
+                    .and_then(|r| r.as_array())
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|x| x.as_str().map(String::from))
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+                relationship_name: s("relationshipName"),
+                compound_field_name: s("compoundFieldName"),
+            });
+        }
+        let children = v
+            .get("childRelationships")
+            .and_then(|c| c.as_array())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|c| {
+                        Some((
+                            c.get("relationshipName")?.as_str()?.to_string(),
+                            c.get("childSObject")?.as_str()?.to_string(),
+                        ))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        Ok(ObjectInfo {
+            name,
+            fields,
+            children,
+        })
+    }
+}
+
+/// Describes fetched through one connection, kept for its lifetime.
+#[derive(Default)]
+pub struct DescribeCache {
+    objects: Mutex<HashMap<String, Arc<ObjectInfo>>>,
+}
+
+impl DescribeCache {
+    pub async fn get(&self, client: &Client, object: &str) -> Result<Arc<ObjectInfo>> {
+        let key = object.to_ascii_lowercase();
+        if let Some(o) = self.objects.lock().get(&key) {
+            return Ok(o.clone());
+        }
+        let path = format!("sobjects/{object}/describe");
+        let v = client.send(Request::get(path)).await.map_err(|e| match e {
+            Error::Api { status: 404, .. } => Error::Api {
+                status: 404,
+                code: "INVALID_TYPE".into(),
+                message: format!(
+                    "sObject type '{object}' is not supported (describe found no such object)"
+                ),
+                fields: Vec::new(),
+            },
+            other => other,
+        })?;
+        let info = Arc::new(ObjectInfo::from_json(&v.json()?)?);
+        self.objects.lock().insert(key, info.clone());
+        Ok(info)
+    }
+}

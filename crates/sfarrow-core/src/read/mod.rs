@@ -1,0 +1,10 @@
+//! Reading: SOQL to Arrow through REST or Bulk API 2.0, one schema whichever ran.
+
+pub mod column;
+pub mod decode;
+pub mod describe;
+pub mod plan;
+pub mod run;
+
+pub use describe::DescribeCache;
+pub use run::{start, Api, ReadInfo, ReadOptions, ReadStream};

@@ -1,0 +1,459 @@
+//! Running a read: the API choice, REST paging with the next page fetched while this one
+//! decodes, Bulk API 2.0 jobs with result pages downloaded in parallel, all streamed as
+//! RecordBatches through a small channel so memory stays bounded by a few pages.
+
+use super::decode;
+use super::describe::DescribeCache;
+use super::plan::{plan, ReadPlan};
+use crate::client::{Client, Error, Request, Result};
+use arrow_array::RecordBatch;
+use arrow_schema::SchemaRef;
+use futures_util::StreamExt;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Api {
+    Auto,
+    Rest,
+    Bulk,
+}
+
+impl Api {
+    pub fn parse(s: &str) -> Result<Api> {
+        match s.to_ascii_lowercase().as_str() {
+            "auto" => Ok(Api::Auto),
+            "rest" => Ok(Api::Rest),
+            "bulk" => Ok(Api::Bulk),
+            _ => Err(Error::config(format!(
+                "api must be \"auto\", \"rest\" or \"bulk\", got {s:?}"
+            ))),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ReadOptions {
+    pub api: Api,
+    pub include_deleted: bool,
+    /// Automatic choice: Bulk at or above this many records.
+    pub bulk_threshold: u64,
+    /// Rows per Bulk result page (`maxRecords`).
+    pub bulk_page_size: usize,
+    /// Bulk result pages downloaded at once.
+    pub parallel: usize,
+    /// Batches buffered between the downloader and the consumer.
+    pub buffer: usize,
+}
+
+impl Default for ReadOptions {
+    fn default() -> Self {
+        ReadOptions {
+            api: Api::Auto,
+            include_deleted: false,
+            bulk_threshold: 1_000_000,
+            bulk_page_size: 50_000,
+            parallel: 4,
+            buffer: 2,
+        }
+    }
+}
+
+/// Which API ran and why: also written into the schema metadata (`sfarrow.api`).
+#[derive(Debug, Clone)]
+pub struct ReadInfo {
+    pub api: &'static str,
+    pub reason: String,
+}
+
+pub struct ReadStream {
+    pub schema: SchemaRef,
+    pub info: ReadInfo,
+    pub batches: mpsc::Receiver<Result<RecordBatch>>,
+}
+
+fn with_info(schema: &SchemaRef, info: &ReadInfo) -> SchemaRef {
+    let mut md = schema.metadata().clone();
+    md.insert("sfarrow.api".into(), info.api.into());
+    md.insert("sfarrow.reason".into(), info.reason.clone());
+    Arc::new(schema.as_ref().clone().with_metadata(md))
+}
+
+async fn choose(client: &Client, plan: &ReadPlan, opts: &ReadOptions) -> Result<ReadInfo> {
+    let rest = |reason: String| {
+        Ok(ReadInfo {
+            api: "rest",
+            reason,
+        })
+    };
+    match (opts.api, plan.bulk_unsupported) {
+        (Api::Bulk, Some(why)) => Err(Error::config(format!(
+            "api=\"bulk\" cannot run this query: {why}; use api=\"rest\" or \"auto\""
+        ))),
+        (Api::Bulk, None) => Ok(ReadInfo {
+            api: "bulk",
+            reason: "api=\"bulk\" was asked for".into(),
+        }),
+        (Api::Rest, _) => rest("api=\"rest\" was asked for".into()),
+        (Api::Auto, Some(why)) => rest(format!("{why}, so REST ran")),
+        (Api::Auto, None) => {
+            let counted = client
+                .json(
+                    reqwest::Method::GET,
+                    &query_path(opts.include_deleted, &plan.count_soql),
+                    None,
+                )
+                .await?;
+            let mut n = counted
+                .get("totalSize")
+                .and_then(|v| v.as_u64())
+                .unwrap_or(0);
+            if let Some(l) = plan.limit {
+                n = n.min(l);
+            }
+            if n >= opts.bulk_threshold {
+                Ok(ReadInfo {
+                    api: "bulk",
+                    reason: format!("{n} records >= bulk threshold {}", opts.bulk_threshold),
+                })
+            } else {
+                rest(format!(
+                    "{n} records < bulk threshold {}",
+                    opts.bulk_threshold
+                ))
+            }
+        }
+    }
+}
+
+fn query_path(all: bool, soql: &str) -> String {
+    let enc: String = soql
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect();
+    format!("{}?q={enc}", if all { "queryAll" } else { "query" })
+}
+
+/// Starts a read; batches arrive on the returned stream.
+pub async fn start(
+    client: Arc<Client>,
+    cache: Arc<DescribeCache>,
+    soql: &str,
+    opts: ReadOptions,
+) -> Result<ReadStream> {
+    let plan = Arc::new(plan(&client, &cache, soql).await?);
+    let info = choose(&client, &plan, &opts).await?;
+    let schema = with_info(&plan.schema, &info);
+    let plan = Arc::new(ReadPlan {
+        schema: schema.clone(),
+        ..clone_plan(&plan)
+    });
+    let (tx, rx) = mpsc::channel(opts.buffer.max(1));
+    let api = info.api;
+    tokio::spawn(async move {
+        let result = if api == "bulk" {
+            run_bulk(&client, &plan, &opts, &tx).await
+        } else {
+            run_rest(&client, &plan, &opts, &tx).await
+        };
+        if let Err(e) = result {
+            let _ = tx.send(Err(e)).await;
+        }
+    });
+    Ok(ReadStream {
+        schema,
+        info,
+        batches: rx,
+    })
+}
+
+fn clone_plan(p: &ReadPlan) -> ReadPlan {
+    ReadPlan {
+        object: p.object.clone(),
+        columns: p.columns.clone(),
+        schema: p.schema.clone(),
+        rest_soql: p.rest_soql.clone(),
+        bulk_soql: p.bulk_soql.clone(),
+        bulk_unsupported: p.bulk_unsupported,
+        count_soql: p.count_soql.clone(),
+        limit: p.limit,
+        count_only: p.count_only,
+        aggregate: p.aggregate,
+    }
+}
+
+type Sender = mpsc::Sender<Result<RecordBatch>>;
+
+/// Sends a batch; false when the consumer has gone (the read should stop).
+async fn emit(tx: &Sender, b: RecordBatch) -> bool {
+    tx.send(Ok(b)).await.is_ok()
+}
+
+/// The `nextRecordsUrl` of a REST page, read from before `"records"` without parsing the page,
+/// so the next download can start while this page decodes.
+fn peek_next(body: &[u8]) -> Option<String> {
+    let head = &body[..body.len().min(4096)];
+    let records = head
+        .windows(10)
+        .position(|w| w == b"\"records\"")
+        .unwrap_or(head.len());
+    let head = &head[..records];
+    let key = b"\"nextRecordsUrl\":\"";
+    let start = head.windows(key.len()).position(|w| w == key)? + key.len();
+    let end = head[start..].iter().position(|&c| c == b'"')? + start;
+    String::from_utf8(head[start..end].to_vec()).ok()
+}
+
+async fn fetch_rest(client: Arc<Client>, path: String) -> Result<bytes::Bytes> {
+    Ok(client.send(Request::get(path)).await?.body)
+}
+
+async fn run_rest(
+    client: &Arc<Client>,
+    plan: &Arc<ReadPlan>,
+    opts: &ReadOptions,
+    tx: &Sender,
+) -> Result<()> {
+    let first = query_path(opts.include_deleted, &plan.rest_soql);
+    let mut pending = Some(tokio::spawn(fetch_rest(client.clone(), first)));
+    while let Some(handle) = pending.take() {
+        let body = handle
+            .await
+            .map_err(|e| Error::transport(e.to_string()))??;
+        let next = peek_next(&body);
+        if let Some(n) = &next {
+            pending = Some(tokio::spawn(fetch_rest(client.clone(), n.clone())));
+        }
+        let p = plan.clone();
+        let (batch, late_next) =
+            tokio::task::spawn_blocking(move || -> Result<(RecordBatch, Option<String>)> {
+                let page: serde_json::Value = serde_json::from_slice(&body)
+                    .map_err(|e| Error::protocol(format!("query page is not JSON: {e}")))?;
+                let late = page
+                    .get("nextRecordsUrl")
+                    .and_then(|v| v.as_str())
+                    .map(String::from);
+                if p.count_only {
+                    let total = page.get("totalSize").and_then(|v| v.as_i64()).unwrap_or(0);
+                    return Ok((decode::count_batch(&p, total)?, None));
+                }
+                let records = page
+                    .get("records")
+                    .and_then(|r| r.as_array())
+                    .map(Vec::as_slice)
+                    .unwrap_or(&[]);
+                Ok((decode::rest_records(&p, records)?, late))
+            })
+            .await
+            .map_err(|e| Error::protocol(e.to_string()))??;
+        if pending.is_none() {
+            if let Some(n) = late_next {
+                pending = Some(tokio::spawn(fetch_rest(client.clone(), n)));
+            }
+        }
+        if !emit(tx, batch).await {
+            if let Some(h) = pending {
+                h.abort();
+            }
+            return Ok(());
+        }
+    }
+    Ok(())
+}
+
+/// Aborts the job on the server when the read stops early (consumer gone, error, Ctrl-C).
+struct AbortOnDrop {
+    client: Arc<Client>,
+    job: Option<String>,
+}
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        if let Some(job) = self.job.take() {
+            let client = self.client.clone();
+            if let Ok(rt) = tokio::runtime::Handle::try_current() {
+                rt.spawn(async move {
+                    let body = serde_json::json!({"state": "Aborted"});
+                    let _ = client
+                        .json(
+                            reqwest::Method::PATCH,
+                            &format!("jobs/query/{job}"),
+                            Some(&body),
+                        )
+                        .await;
+                });
+            }
+        }
+    }
+}
+
+async fn run_bulk(
+    client: &Arc<Client>,
+    plan: &Arc<ReadPlan>,
+    opts: &ReadOptions,
+    tx: &Sender,
+) -> Result<()> {
+    let soql = plan
+        .bulk_soql
+        .clone()
+        .ok_or_else(|| Error::config("this query cannot run on Bulk API 2.0"))?;
+    let body = serde_json::json!({
+        "operation": if opts.include_deleted { "queryAll" } else { "query" },
+        "query": soql,
+    });
+    let job = client
+        .json(reqwest::Method::POST, "jobs/query", Some(&body))
+        .await?;
+    let id = job
+        .get("id")
+        .and_then(|v| v.as_str())
+        .ok_or_else(|| Error::protocol("query job without id"))?
+        .to_string();
+    let mut guard = AbortOnDrop {
+        client: client.clone(),
+        job: Some(id.clone()),
+    };
+    let mut delay = Duration::from_millis(50);
+    loop {
+        let info = client
+            .json(reqwest::Method::GET, &format!("jobs/query/{id}"), None)
+            .await?;
+        match info.get("state").and_then(|v| v.as_str()).unwrap_or("") {
+            "JobComplete" => break,
+            "Failed" | "Aborted" => {
+                guard.job = None;
+                let message = info
+                    .get("errorMessage")
+                    .and_then(|v| v.as_str())
+                    .unwrap_or("the job failed without a message");
+                return Err(Error::Api {
+                    status: 200,
+                    code: "BULK_JOB_FAILED".into(),
+                    message: format!("Bulk query job {id}: {message}"),
+                    fields: Vec::new(),
+                });
+            }
+            _ => {
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(2));
+            }
+        }
+    }
+    let pages = page_urls(client, &id, opts.bulk_page_size).await?;
+    let mut stream = futures_util::stream::iter(pages.into_iter().map(|url| {
+        let client = client.clone();
+        let plan = plan.clone();
+        // Each page downloads, inflates and decodes in its own task, so pages use every core.
+        tokio::spawn(async move {
+            let resp = client
+                .send(Request {
+                    accept: "text/csv",
+                    ..Request::get(url)
+                })
+                .await?;
+            tokio::task::spawn_blocking(move || decode::bulk_page(&plan, &resp.body, b','))
+                .await
+                .map_err(|e| Error::protocol(e.to_string()))?
+        })
+    }))
+    .buffered(opts.parallel.max(1));
+    while let Some(joined) = stream.next().await {
+        let batch = joined.map_err(|e| Error::transport(e.to_string()))??;
+        if !emit(tx, batch).await {
+            return Ok(());
+        }
+    }
+    guard.job = None;
+    // Results are kept 7 days otherwise; this read is done with them.
+    let _ = client
+        .send(Request {
+            method: reqwest::Method::DELETE,
+            ..Request::get(format!("jobs/query/{id}"))
+        })
+        .await;
+    Ok(())
+}
+
+/// Every result page URL: `resultPages` on v58.0+, else following `Sforce-Locator`s.
+async fn page_urls(client: &Client, id: &str, size: usize) -> Result<Vec<String>> {
+    let major: u32 = client
+        .api_version()
+        .split('.')
+        .next()
+        .and_then(|m| m.parse().ok())
+        .unwrap_or(0);
+    let mut urls = Vec::new();
+    if major >= 58 {
+        let mut next = Some(format!("jobs/query/{id}/resultPages?maxRecords={size}"));
+        while let Some(path) = next.take() {
+            let v = client.json(reqwest::Method::GET, &path, None).await?;
+            for p in v
+                .get("resultPages")
+                .and_then(|r| r.as_array())
+                .map(Vec::as_slice)
+                .unwrap_or(&[])
+            {
+                if let Some(u) = p.get("resultUrl").and_then(|u| u.as_str()) {
+                    urls.push(u.to_string());
+                }
+            }
+            let done = v.get("done").and_then(|d| d.as_bool()).unwrap_or(true);
+            // The docs spell the continuation both ways.
+            let cont = v
+                .get("nextRecordsUrl")
+                .or_else(|| v.get("nextRecordUrl"))
+                .and_then(|u| u.as_str());
+            if !done {
+                next = cont.map(String::from);
+            }
+        }
+        return Ok(urls);
+    }
+    // Before v58.0 pages are only reachable one after another: learn each locator by fetching.
+    let mut locator: Option<String> = None;
+    loop {
+        let mut path = format!("jobs/query/{id}/results?maxRecords={size}");
+        if let Some(l) = &locator {
+            path.push_str(&format!("&locator={l}"));
+        }
+        let resp = client
+            .send(Request {
+                accept: "text/csv",
+                ..Request::get(path.clone())
+            })
+            .await?;
+        urls.push(path);
+        match resp
+            .headers
+            .get("sforce-locator")
+            .and_then(|v| v.to_str().ok())
+        {
+            Some(l) if l != "null" && !l.is_empty() => locator = Some(l.to_string()),
+            _ => return Ok(urls),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::peek_next;
+
+    #[test]
+    fn next_url_before_records_only() {
+        assert_eq!(
+            peek_next(br#"{"totalSize":3,"done":false,"nextRecordsUrl":"/services/data/v58.0/query/01g-2000","records":[]}"#).as_deref(),
+            Some("/services/data/v58.0/query/01g-2000")
+        );
+        assert_eq!(
+            peek_next(br#"{"totalSize":3,"done":true,"records":[{"C":{"nextRecordsUrl":"/x"}}]}"#),
+            None
+        );
+    }
+}
