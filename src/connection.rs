@@ -264,6 +264,7 @@ struct SpecArgs {
     ca_pem: Option<String>,
     request_timeout: f64,
     retries: u32,
+    gzip: bool,
 }
 
 impl SpecArgs {
@@ -280,6 +281,7 @@ impl SpecArgs {
             api_version: self.api_version,
             ca_pem: self.ca_pem,
             timeout,
+            gzip: self.gzip,
             ..Options::default()
         };
         options.retry.attempts = self.retries.saturating_add(1);

@@ -73,6 +73,10 @@ class Connection:
     (test.salesforce.com) or a URL: your My Domain, or an emulator's ``org.url``. Plain
     ``http://`` is refused except to loopback hosts. ``ca_file`` adds trusted CA certificates
     to the system's (corporate proxies, the emulator's HTTPS).
+
+    Every constructor also takes ``api_version`` (default ``"58.0"``, checked against the
+    org), ``ca_file``, ``request_timeout`` (seconds), ``retries`` (for transient failures) and
+    ``gzip`` (compressed responses; on by default).
     """
 
     _raw: _sfarrow.Connection
@@ -86,6 +90,7 @@ class Connection:
         ca_file: Optional[PathLike] = None,
         request_timeout: float = 300.0,
         retries: int = 4,
+        gzip: bool = True,
     ) -> None:
         self._raw = _sfarrow.Connection.connect(
             _args(
@@ -96,6 +101,7 @@ class Connection:
                 ca_file=ca_file,
                 request_timeout=request_timeout,
                 retries=retries,
+                gzip=gzip,
             )
         )
 
@@ -378,6 +384,7 @@ def _args(grant: str, **kw: Any) -> dict[str, Any]:
         "ca_pem": None,
         "request_timeout": 300.0,
         "retries": 4,
+        "gzip": True,
     }
     ca_file = kw.pop("ca_file", None)
     unknown = set(kw) - set(args)

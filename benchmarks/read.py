@@ -1,0 +1,148 @@
+"""Read benchmark: sfarrow against simple-salesforce on emulator data (not a test).
+
+Starts an emulator in its own process with N Account rows (~30 columns of every type), then runs
+each case in a fresh process and prints wall time and peak RSS (the client process only):
+
+  sfarrow rest / bulk (gzip on and off), simple-salesforce query_all + pandas.json_normalize,
+  simple-salesforce bulk2 download + pandas.read_csv, and the floor: the same Bulk CSV pages
+  fetched (4 at a time) with no decoding.
+
+    python benchmarks/read.py --rows 100000 1000000
+    python benchmarks/read.py --rows 2000000 --cases sfarrow-batches   # streaming RSS
+
+Build with ``maturin develop --release`` first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+
+FIELDS = (
+    "Id, Name, Ext_Id__c, Type, ParentId, BillingStreet, BillingCity, BillingState, BillingPostalCode, "
+    "BillingCountry, BillingLatitude, BillingLongitude, Phone, Website, Industry, AnnualRevenue, "
+    "NumberOfEmployees, Description, Rating, CustomerPriority__c, Regions__c, Segment__c, Discount__c, "
+    "Health_Score__c, Is_Partner__c, Total_Units__c, SLA_Expiration__c, Last_Contacted_At__c, "
+    "Preferred_Call_Time__c, CreatedDate, SystemModstamp"
+)
+SOQL = f"SELECT {FIELDS} FROM Account"
+CASES = ["floor", "sfarrow-bulk", "sfarrow-bulk-nogzip", "sfarrow-rest", "sfarrow-rest-nogzip", "ssf-bulk2", "ssf-query-all"]
+
+
+def session(ca: str):
+    import requests
+
+    s = requests.Session()
+    s.verify = ca
+    s.trust_env = False  # REQUESTS_CA_BUNDLE would override verify
+    return s
+
+
+def run_case(case: str, url: str, token: str, ca: str) -> int:
+    if case.startswith("sfarrow"):
+        import sfarrow
+
+        conn = sfarrow.Connection(url, token, ca_file=ca, gzip="nogzip" not in case)
+        api = "bulk" if "bulk" in case else "rest"
+        if case == "sfarrow-batches":
+            return sum(b.num_rows for b in conn.query_batches(SOQL, api="bulk"))
+        return conn.query(SOQL, api=api).num_rows
+    if case == "floor":
+        from concurrent.futures import ThreadPoolExecutor
+
+        s = session(ca)
+        h = {"Authorization": f"Bearer {token}"}
+        api = f"{url}/services/data/v58.0"
+        job = s.post(f"{api}/jobs/query", json={"operation": "query", "query": SOQL}, headers=h).json()["id"]
+        while s.get(f"{api}/jobs/query/{job}", headers=h).json()["state"] != "JobComplete":
+            time.sleep(0.05)
+        urls, nxt = [], f"{api}/jobs/query/{job}/resultPages?maxRecords=50000"
+        while nxt:
+            page = s.get(nxt, headers=h).json()
+            urls += [url + p["resultUrl"] for p in page["resultPages"]]
+            nxt = None if page["done"] else url + page["nextRecordsUrl"]
+
+        def fetch(u: str) -> int:
+            r = session(ca).get(u, headers={**h, "Accept-Encoding": "identity"})
+            return int(r.headers["Sforce-NumberOfRecords"])
+
+        with ThreadPoolExecutor(4) as pool:
+            return sum(pool.map(fetch, urls))
+    from simple_salesforce import Salesforce
+    import pandas as pd
+
+    sf = Salesforce(instance_url=url, session_id=token, version="58.0", session=session(ca))
+    if case == "ssf-query-all":
+        records = sf.query_all(SOQL)["records"]
+        return len(pd.json_normalize(records))
+    with tempfile.TemporaryDirectory() as d:
+        sf.bulk2.Account.download(SOQL, path=d, max_records=50000)
+        frames = [pd.read_csv(os.path.join(d, f)) for f in sorted(os.listdir(d))]
+        return len(pd.concat(frames))
+    raise SystemExit(f"unknown case {case}")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--rows", type=int, nargs="+", default=[100_000])
+    p.add_argument("--cases", nargs="+", default=CASES)
+    p.add_argument("--case", help=argparse.SUPPRESS)
+    p.add_argument("--url", help=argparse.SUPPRESS)
+    p.add_argument("--token", help=argparse.SUPPRESS)
+    p.add_argument("--ca", help=argparse.SUPPRESS)
+    a = p.parse_args()
+    if a.case:
+        t = time.perf_counter()
+        rows = run_case(a.case, a.url, a.token, a.ca)
+        elapsed = time.perf_counter() - t
+        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(json.dumps({"rows": rows, "seconds": elapsed, "rss_mb": rss}))
+        return
+    for n in a.rows:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "sfarrow.testing", "serve", "--seed", f"Account={n}"],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        info = {}
+        assert server.stdout is not None
+        for line in server.stdout:
+            if line.startswith("serving"):
+                break
+            key, _, value = line.strip().partition(" ")
+            info[key] = value.strip()
+        url = info["https_url"].split()[0]
+        ca = info["https_url"].split("CA: ")[1].rstrip(")")
+        results = {}
+        try:
+            for case in a.cases:
+                out = subprocess.run(
+                    [sys.executable, __file__, "--case", case, "--url", url, "--token", info["access_token"], "--ca", ca],
+                    capture_output=True,
+                    text=True,
+                )
+                if out.returncode != 0:
+                    print(f"{case}: failed\n{out.stderr[-2000:]}")
+                    continue
+                r = json.loads(out.stdout.strip().splitlines()[-1])
+                assert r["rows"] == n, (case, r)
+                results[case] = r
+                print(f"{n:>9,} rows  {case:22} {r['seconds']:8.2f} s  peak RSS {r['rss_mb']:8.0f} MB", flush=True)
+        finally:
+            server.terminate()
+            server.wait()
+        ratio = lambda a_, b_: results[a_]["seconds"] / results[b_]["seconds"]  # noqa: E731
+        pairs = [("ssf-bulk2", "sfarrow-bulk"), ("ssf-query-all", "sfarrow-rest"), ("sfarrow-bulk", "floor"), ("sfarrow-bulk-nogzip", "floor")]
+        for slow, fast in pairs:
+            if slow in results and fast in results:
+                print(f"{n:>9,} rows  {slow} / {fast} = {ratio(slow, fast):.2f}x")
+
+
+if __name__ == "__main__":
+    main()
