@@ -9,6 +9,7 @@ use sfarrow_core::client::flows::{self, AuthCode, DevicePrompt};
 use sfarrow_core::client::session::{TokenCallback, TokenEvent};
 use sfarrow_core::client::{Client, Environment, Error, Grant, Options, Request, Secret, Token};
 use sfarrow_core::read::{self, Api, DescribeCache, ReadOptions};
+use sfarrow_core::write::{self, Op, WriteOptions, Writer};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -497,6 +498,74 @@ impl Connection {
                 rx: stream.batches,
             },
         )))
+    }
+
+    /// Writes a stream of Arrow data; returns the per-row result table.
+    #[pyo3(signature = (operation, object, data, external_id=None, api="auto", all_or_none=false, bulk_threshold=1000, parallel=4))]
+    #[allow(clippy::too_many_arguments)]
+    fn write(
+        &self,
+        py: Python<'_>,
+        operation: &str,
+        object: &str,
+        data: pyo3_arrow::input::AnyRecordBatch,
+        external_id: Option<String>,
+        api: &str,
+        all_or_none: bool,
+        bulk_threshold: usize,
+        parallel: usize,
+    ) -> PyResult<pyo3_arrow::PyTable> {
+        let op = match operation {
+            "insert" => Op::Insert,
+            "update" => Op::Update,
+            "upsert" => Op::Upsert,
+            "delete" => Op::Delete,
+            "hardDelete" => Op::HardDelete,
+            other => return Err(to_py(Error::config(format!(
+                "unknown operation {other:?}; one of insert, update, upsert, delete, hardDelete"
+            )))),
+        };
+        let api = Api::parse(api).map_err(to_py)?;
+        if op == Op::HardDelete && api == Api::Rest {
+            return Err(to_py(Error::config(
+                "hard delete exists only in Bulk API 2.0; use api=\"bulk\" or \"auto\"",
+            )));
+        }
+        let reader = data.into_reader()?;
+        let input_schema = reader.schema();
+        let (client, cache, object) = (
+            self.client.clone(),
+            self.describes.clone(),
+            object.to_string(),
+        );
+        let plan = py
+            .detach(|| {
+                runtime().block_on(async {
+                    let info = cache.get(&client, &object).await?;
+                    write::plan(&info, op, &input_schema, external_id.as_deref())
+                })
+            })
+            .map_err(to_py)?;
+        let opts = WriteOptions {
+            api: if op == Op::HardDelete { Api::Bulk } else { api },
+            all_or_none,
+            bulk_threshold,
+            parallel: parallel.max(1),
+            ..WriteOptions::default()
+        };
+        let mut writer = Writer::new(self.client.clone(), plan, opts);
+        // Batches are pulled one at a time, so a large input is never all in memory.
+        for batch in reader {
+            let batch = batch
+                .map_err(|e| to_py(Error::config(format!("could not read the input data: {e}"))))?;
+            py.detach(|| runtime().block_on(writer.push(batch)))
+                .map_err(to_py)?;
+        }
+        let result = py
+            .detach(|| runtime().block_on(writer.finish()))
+            .map_err(to_py)?;
+        let schema = result.schema();
+        pyo3_arrow::PyTable::try_new(vec![result], schema)
     }
 
     /// The Arrow schema of an object's fields (all, or those named), from describe.

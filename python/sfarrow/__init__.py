@@ -15,6 +15,7 @@ from sfarrow.exceptions import (
     ProtocolError,
     SalesforceError,
     TransportError,
+    WriteError,
 )
 
 __all__ = [
@@ -28,4 +29,5 @@ __all__ = [
     "TransportError",
     "ConfigurationError",
     "ProtocolError",
+    "WriteError",
 ]

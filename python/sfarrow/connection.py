@@ -330,6 +330,72 @@ class Connection:
 
         return pa.schema(await self._raw.schema_async(object, fields))
 
+    # -- writing ----------------------------------------------------------------------------
+    def insert(self, object: str, data: Any, **options: Any) -> pa.Table:
+        """Inserts rows; see :meth:`write` for ``data`` and the options."""
+        return self.write("insert", object, data, **options)
+
+    def update(self, object: str, data: Any, **options: Any) -> pa.Table:
+        """Updates rows by their ``Id`` column."""
+        return self.write("update", object, data, **options)
+
+    def upsert(self, object: str, data: Any, *, external_id: str, **options: Any) -> pa.Table:
+        """Inserts or updates rows matched on ``external_id`` (an external id field, or ``"Id"``)."""
+        return self.write("upsert", object, data, external_id=external_id, **options)
+
+    def delete(self, object: str, ids_or_data: Any, *, hard: bool = False, **options: Any) -> pa.Table:
+        """Deletes records: a list of ids, or data with an ``Id`` column. ``hard=True`` skips
+        the recycle bin (Bulk API 2.0 ``hardDelete``)."""
+        if isinstance(ids_or_data, (list, tuple)) and all(isinstance(i, str) for i in ids_or_data):
+            ids_or_data = [{"Id": i} for i in ids_or_data]
+        if hard:
+            options["api"] = "bulk"
+        return self.write("hardDelete" if hard else "delete", object, ids_or_data, **options)
+
+    def write(
+        self,
+        operation: str,
+        object: str,
+        data: Any,
+        *,
+        external_id: Optional[str] = None,
+        api: str = "auto",
+        on_error: str = "raise",
+        all_or_none: bool = False,
+        bulk_threshold: int = 1000,
+        parallel: int = 4,
+    ) -> pa.Table:
+        """Writes ``data`` (anything with the Arrow PyCapsule interface — a pyarrow Table or
+        RecordBatchReader, a polars DataFrame — a pandas DataFrame, or a list of dicts) with
+        ``operation`` insert, update, upsert, delete or hardDelete.
+
+        Columns are field names (``Name``) or parent references by external id
+        (``Account.Ext_Id__c``); anything else is refused before a record is sent. A null sets
+        the field to null. ``api="auto"`` uses sObject Collections below ``bulk_threshold``
+        rows, Bulk API 2.0 at or above. The result is a table with exactly one row per input
+        row, in input order: ``row``, ``id``, ``success``, ``created``, ``error_code``,
+        ``error_message``, ``error_fields``. ``on_error="raise"`` raises :class:`WriteError`
+        (carrying the table) when any row failed; ``"continue"`` returns the table.
+        ``all_or_none=True`` makes a REST write of up to 200 rows atomic.
+        """
+        import pyarrow as pa
+
+        from sfarrow.exceptions import ConfigurationError, WriteError
+
+        if on_error not in ("raise", "continue"):
+            raise ConfigurationError(f'on_error must be "raise" or "continue", got {on_error!r}')
+        raw = self._raw.write(operation, object, _to_stream(data), external_id, api, all_or_none, bulk_threshold, parallel)
+        result = pa.table(raw)
+        failed = result.num_rows - sum(result["success"].to_pylist())
+        if failed and on_error == "raise":
+            first = result.filter(pa.compute.invert(result["success"])).slice(0, 1).to_pylist()[0]
+            raise WriteError(
+                f"{failed} of {result.num_rows} rows failed to {operation} {object}; first: row {first['row']}: "
+                f"{first['error_code']}: {first['error_message']} (the result table is on this error's .result)",
+                result=result,
+            )
+        return result
+
     # -- calls ------------------------------------------------------------------------------
     def limits(self) -> dict[str, Any]:
         """The org's limits (``/limits``): each key maps to ``{"Max": ..., "Remaining": ...}``."""
@@ -350,6 +416,23 @@ class Connection:
 
     def __repr__(self) -> str:
         return f"Connection(instance_url={self.instance_url!r}, api_version={self.api_version!r}, grant={self.grant!r})"
+
+
+def _to_stream(data: Any) -> Any:
+    """Arrow PyCapsule objects pass as they are; pandas and lists of dicts go through pyarrow."""
+    if hasattr(data, "__arrow_c_stream__") or hasattr(data, "__arrow_c_array__"):
+        return data
+    import pyarrow as pa
+
+    if isinstance(data, list):
+        return pa.Table.from_pylist(data)
+    if type(data).__module__.startswith("pandas"):
+        return pa.Table.from_pandas(data, preserve_index=False)
+    from sfarrow.exceptions import ConfigurationError
+
+    raise ConfigurationError(
+        f"cannot write {type(data).__name__}: pass a pyarrow Table or RecordBatchReader, a polars or pandas DataFrame, or a list of dicts"
+    )
 
 
 def _dumps(value: Any) -> Optional[str]:

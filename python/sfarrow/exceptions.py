@@ -5,7 +5,7 @@ Messages never contain tokens, secrets or keys."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Optional
+from typing import Any, Optional
 
 __all__ = [
     "SalesforceError",
@@ -15,6 +15,7 @@ __all__ = [
     "TransportError",
     "ConfigurationError",
     "ProtocolError",
+    "WriteError",
 ]
 
 
@@ -59,3 +60,18 @@ class ConfigurationError(SalesforceError, ValueError):
 
 class ProtocolError(SalesforceError):
     """The server answered in a shape Salesforce does not use."""
+
+
+class WriteError(SalesforceError):
+    """Some rows of a write failed (``on_error="raise"``). ``result`` is the per-row result
+    table, one row per input row; ``failed`` holds just the failed rows."""
+
+    def __init__(self, message: str, *, result: Any) -> None:
+        super().__init__(message, error_code="WRITE_FAILED")
+        self.result = result
+
+    @property
+    def failed(self) -> Any:
+        import pyarrow.compute as pc
+
+        return self.result.filter(pc.invert(self.result["success"]))

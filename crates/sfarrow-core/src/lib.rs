@@ -8,3 +8,4 @@ pub mod ids;
 pub mod read;
 pub mod soql;
 pub mod types;
+pub mod write;

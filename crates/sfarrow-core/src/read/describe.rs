@@ -16,6 +16,11 @@ pub struct FieldInfo {
     pub reference_to: Vec<String>,
     pub relationship_name: Option<String>,
     pub compound_field_name: Option<String>,
+    pub createable: bool,
+    pub updateable: bool,
+    /// Usable as an upsert key or a parent reference key.
+    pub external_id: bool,
+    pub id_lookup: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -64,6 +69,7 @@ impl ObjectInfo {
         for f in v.get("fields").and_then(|f| f.as_array()).ok_or_else(bad)? {
             let s = |k: &str| f.get(k).and_then(|x| x.as_str()).map(String::from);
             let n = |k: &str| f.get(k).and_then(|x| x.as_u64()).unwrap_or(0) as u32;
+            let b = |k: &str| f.get(k).and_then(|x| x.as_bool()).unwrap_or(false);
             let Some(fname) = s("name") else { continue };
             let type_name = s("type").unwrap_or_default();
             // Types this client does not know (complexvalue, ...) read as text.
@@ -84,6 +90,10 @@ impl ObjectInfo {
                     .unwrap_or_default(),
                 relationship_name: s("relationshipName"),
                 compound_field_name: s("compoundFieldName"),
+                createable: b("createable"),
+                updateable: b("updateable"),
+                external_id: b("externalId"),
+                id_lookup: b("idLookup"),
             });
         }
         let children = v

@@ -1,0 +1,75 @@
+//! The result table: exactly one row per input row, in input order.
+
+use crate::client::{Error, Result};
+use arrow_array::builder::{BooleanBuilder, Int64Builder, StringBuilder};
+use arrow_array::RecordBatch;
+use arrow_schema::{DataType, Field, Schema};
+use std::sync::Arc;
+
+#[derive(Debug, Clone, Default)]
+pub struct Outcome {
+    pub id: Option<String>,
+    pub success: bool,
+    pub created: bool,
+    pub error_code: Option<String>,
+    pub error_message: Option<String>,
+    pub error_fields: Option<String>,
+}
+
+impl Outcome {
+    pub fn failed(code: &str, message: impl Into<String>) -> Outcome {
+        Outcome {
+            error_code: Some(code.into()),
+            error_message: Some(message.into()),
+            ..Outcome::default()
+        }
+    }
+}
+
+pub fn schema() -> Arc<Schema> {
+    Arc::new(Schema::new(vec![
+        Field::new("row", DataType::Int64, false),
+        Field::new("id", DataType::Utf8, true),
+        Field::new("success", DataType::Boolean, false),
+        Field::new("created", DataType::Boolean, false),
+        Field::new("error_code", DataType::Utf8, true),
+        Field::new("error_message", DataType::Utf8, true),
+        Field::new("error_fields", DataType::Utf8, true),
+    ]))
+}
+
+/// Builds the table; every slot must be filled: a missing outcome is a bug, never a dropped row.
+pub fn table(outcomes: Vec<Option<Outcome>>) -> Result<RecordBatch> {
+    let n = outcomes.len();
+    let mut row = Int64Builder::with_capacity(n);
+    let mut id = StringBuilder::new();
+    let mut ok = BooleanBuilder::with_capacity(n);
+    let mut created = BooleanBuilder::with_capacity(n);
+    let mut code = StringBuilder::new();
+    let mut msg = StringBuilder::new();
+    let mut fields = StringBuilder::new();
+    for (i, o) in outcomes.into_iter().enumerate() {
+        let o =
+            o.ok_or_else(|| Error::protocol(format!("no result came back for input row {i}")))?;
+        row.append_value(i as i64);
+        id.append_option(o.id);
+        ok.append_value(o.success);
+        created.append_value(o.created);
+        code.append_option(o.error_code);
+        msg.append_option(o.error_message);
+        fields.append_option(o.error_fields);
+    }
+    RecordBatch::try_new(
+        schema(),
+        vec![
+            Arc::new(row.finish()),
+            Arc::new(id.finish()),
+            Arc::new(ok.finish()),
+            Arc::new(created.finish()),
+            Arc::new(code.finish()),
+            Arc::new(msg.finish()),
+            Arc::new(fields.finish()),
+        ],
+    )
+    .map_err(|e| Error::protocol(e.to_string()))
+}
