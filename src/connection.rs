@@ -521,9 +521,11 @@ impl Connection {
             "upsert" => Op::Upsert,
             "delete" => Op::Delete,
             "hardDelete" => Op::HardDelete,
-            other => return Err(to_py(Error::config(format!(
+            other => {
+                return Err(to_py(Error::config(format!(
                 "unknown operation {other:?}; one of insert, update, upsert, delete, hardDelete"
-            )))),
+            ))))
+            }
         };
         let api = Api::parse(api).map_err(to_py)?;
         if op == Op::HardDelete && api == Api::Rest {

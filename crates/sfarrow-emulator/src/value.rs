@@ -103,6 +103,12 @@ fn bad_value(field: &FieldDef, shown: &str, csv: bool) -> DmlError {
 /// Converts raw input to a stored value. `Ok(None)` means "leave the field as it is": an empty
 /// Bulk cell. `#N/A` in Bulk and `null` in JSON set the field to null.
 pub fn coerce(field: &FieldDef, raw: Raw<'_>) -> Result<Option<Value>, DmlError> {
+    // A checkbox cannot be null: Salesforce stores a null as false.
+    if field.ftype == T::Boolean
+        && matches!(raw, Raw::Csv("#N/A") | Raw::Json(serde_json::Value::Null))
+    {
+        return Ok(Some(Value::Bool(false)));
+    }
     let (text, csv): (std::borrow::Cow<'_, str>, bool) = match raw {
         Raw::Csv("") => return Ok(None),
         Raw::Csv("#N/A") => return Ok(Some(Value::Null)),

@@ -326,7 +326,9 @@ impl Client {
                 self.session.renew(&self.http, generation).await?;
                 continue;
             }
-            if err.is_transient() && req.idempotent && attempt < self.retry.attempts {
+            // A 503 or 429 says the server did not take the request: safe to send again, even a POST.
+            let refused = matches!(resp.status, 503 | 429 | 420);
+            if err.is_transient() && (req.idempotent || refused) && attempt < self.retry.attempts {
                 tokio::time::sleep(self.retry.delay(attempt)).await;
                 continue;
             }
