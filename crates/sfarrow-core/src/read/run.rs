@@ -200,9 +200,10 @@ async fn emit(tx: &Sender, b: RecordBatch) -> bool {
 /// so the next download can start while this page decodes.
 fn peek_next(body: &[u8]) -> Option<String> {
     let head = &body[..body.len().min(4096)];
+    let marker = b"\"records\"";
     let records = head
-        .windows(10)
-        .position(|w| w == b"\"records\"")
+        .windows(marker.len())
+        .position(|w| w == marker)
         .unwrap_or(head.len());
     let head = &head[..records];
     let key = b"\"nextRecordsUrl\":\"";
@@ -215,57 +216,81 @@ async fn fetch_rest(client: Arc<Client>, path: String) -> Result<bytes::Bytes> {
     Ok(client.send(Request::get(path)).await?.body)
 }
 
+fn decode_rest_page(plan: &ReadPlan, body: &[u8]) -> Result<(RecordBatch, Option<String>)> {
+    let page: serde_json::Value = serde_json::from_slice(body)
+        .map_err(|e| Error::protocol(format!("query page is not JSON: {e}")))?;
+    let next = page
+        .get("nextRecordsUrl")
+        .and_then(|v| v.as_str())
+        .map(String::from);
+    if plan.count_only {
+        let total = page.get("totalSize").and_then(|v| v.as_i64()).unwrap_or(0);
+        return Ok((decode::count_batch(plan, total)?, None));
+    }
+    let records = page
+        .get("records")
+        .and_then(|r| r.as_array())
+        .map(Vec::as_slice)
+        .unwrap_or(&[]);
+    Ok((decode::rest_records(plan, records)?, next))
+}
+
+/// Pages are fetched one after another (each names the next) as fast as they come, and
+/// decoded in parallel, in order, as they arrive.
 async fn run_rest(
     client: &Arc<Client>,
     plan: &Arc<ReadPlan>,
     opts: &ReadOptions,
     tx: &Sender,
 ) -> Result<()> {
-    let first = query_path(opts.include_deleted, &plan.rest_soql);
-    let mut pending = Some(tokio::spawn(fetch_rest(client.clone(), first)));
-    while let Some(handle) = pending.take() {
-        let body = handle
-            .await
-            .map_err(|e| Error::transport(e.to_string()))??;
-        let next = peek_next(&body);
-        if let Some(n) = &next {
-            pending = Some(tokio::spawn(fetch_rest(client.clone(), n.clone())));
-        }
-        let p = plan.clone();
-        let (batch, late_next) =
-            tokio::task::spawn_blocking(move || -> Result<(RecordBatch, Option<String>)> {
-                let page: serde_json::Value = serde_json::from_slice(&body)
-                    .map_err(|e| Error::protocol(format!("query page is not JSON: {e}")))?;
-                let late = page
-                    .get("nextRecordsUrl")
-                    .and_then(|v| v.as_str())
-                    .map(String::from);
-                if p.count_only {
-                    let total = page.get("totalSize").and_then(|v| v.as_i64()).unwrap_or(0);
-                    return Ok((decode::count_batch(&p, total)?, None));
+    let (body_tx, body_rx) = mpsc::channel::<Result<bytes::Bytes>>(opts.parallel.max(1) * 2);
+    let fetcher = {
+        let client = client.clone();
+        let plan = plan.clone();
+        let first = query_path(opts.include_deleted, &plan.rest_soql);
+        tokio::spawn(async move {
+            let mut next = Some(first);
+            while let Some(path) = next.take() {
+                let body = fetch_rest(client.clone(), path).await;
+                if let Ok(b) = &body {
+                    next = peek_next(b);
+                    if next.is_none() && !plan.count_only {
+                        // The URL may come after the records: parse the page to find it.
+                        next = serde_json::from_slice::<serde_json::Value>(b)
+                            .ok()
+                            .and_then(|v| {
+                                v.get("nextRecordsUrl")
+                                    .and_then(|u| u.as_str())
+                                    .map(String::from)
+                            });
+                    }
                 }
-                let records = page
-                    .get("records")
-                    .and_then(|r| r.as_array())
-                    .map(Vec::as_slice)
-                    .unwrap_or(&[]);
-                Ok((decode::rest_records(&p, records)?, late))
-            })
-            .await
-            .map_err(|e| Error::protocol(e.to_string()))??;
-        if pending.is_none() {
-            if let Some(n) = late_next {
-                pending = Some(tokio::spawn(fetch_rest(client.clone(), n)));
+                let failed = body.is_err();
+                if body_tx.send(body).await.is_err() || failed {
+                    return;
+                }
             }
-        }
+        })
+    };
+    let pages = tokio_stream_from(body_rx).map(|body| {
+        let plan = plan.clone();
+        tokio::task::spawn_blocking(move || decode_rest_page(&plan, &body?).map(|(b, _)| b))
+    });
+    let mut decoded = pages.buffered(opts.parallel.max(1));
+    while let Some(joined) = decoded.next().await {
+        let batch = joined.map_err(|e| Error::protocol(e.to_string()))??;
         if !emit(tx, batch).await {
-            if let Some(h) = pending {
-                h.abort();
-            }
+            fetcher.abort();
             return Ok(());
         }
     }
     Ok(())
+}
+
+fn tokio_stream_from<T: Send + 'static>(
+    mut rx: mpsc::Receiver<T>,
+) -> impl futures_util::Stream<Item = T> {
+    futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx))
 }
 
 /// Aborts the job on the server when the read stops early (consumer gone, error, Ctrl-C).
