@@ -16,13 +16,13 @@ Build with ``maturin develop --release`` first.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import resource
-import subprocess
 import sys
 import tempfile
 import time
+
+sys.path.insert(0, os.path.dirname(__file__))
+from _harness import emulator, measure, run_in_process, session  # noqa: E402
 
 FIELDS = (
     "Id, Name, Ext_Id__c, Type, ParentId, BillingStreet, BillingCity, BillingState, BillingPostalCode, "
@@ -33,15 +33,6 @@ FIELDS = (
 )
 SOQL = f"SELECT {FIELDS} FROM Account"
 CASES = ["floor", "sfarrow-bulk", "sfarrow-bulk-nogzip", "sfarrow-rest", "sfarrow-rest-nogzip", "ssf-bulk2", "ssf-query-all"]
-
-
-def session(ca: str):
-    import requests
-
-    s = requests.Session()
-    s.verify = ca
-    s.trust_env = False  # REQUESTS_CA_BUNDLE would override verify
-    return s
 
 
 def run_case(case: str, url: str, token: str, ca: str) -> int:
@@ -100,50 +91,26 @@ def main() -> None:
     if a.case:
         # Imports are not part of a case's time: each library is loaded before the clock starts.
         if a.case.startswith("sfarrow"):
-            import sfarrow  # noqa: F401
             import pyarrow  # noqa: F401
+
+            import sfarrow  # noqa: F401
         elif a.case.startswith("ssf"):
             import pandas  # noqa: F401
             import simple_salesforce  # noqa: F401
-        t = time.perf_counter()
-        rows = run_case(a.case, a.url, a.token, a.ca)
-        elapsed = time.perf_counter() - t
-        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        print(json.dumps({"rows": rows, "seconds": elapsed, "rss_mb": rss}))
+        measure(lambda: run_case(a.case, a.url, a.token, a.ca))
         return
     for n in a.rows:
-        server = subprocess.Popen(
-            [sys.executable, "-m", "sfarrow.testing", "serve", "--seed", f"Account={n}"],
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        info = {}
-        assert server.stdout is not None
-        for line in server.stdout:
-            if line.startswith("serving"):
-                break
-            key, _, value = line.strip().partition(" ")
-            info[key] = value.strip()
-        url = info["https_url"].split()[0]
-        ca = info["https_url"].split("CA: ")[1].rstrip(")")
         results = {}
-        try:
+        with emulator({"Account": n}) as org:
             for case in a.cases:
-                out = subprocess.run(
-                    [sys.executable, __file__, "--case", case, "--url", url, "--token", info["access_token"], "--ca", ca],
-                    capture_output=True,
-                    text=True,
-                )
-                if out.returncode != 0:
-                    print(f"{case}: failed\n{out.stderr[-2000:]}")
+                try:
+                    r = run_in_process(__file__, case, org, [])
+                except RuntimeError as e:
+                    print(e)
                     continue
-                r = json.loads(out.stdout.strip().splitlines()[-1])
                 assert r["rows"] == n, (case, r)
                 results[case] = r
                 print(f"{n:>9,} rows  {case:22} {r['seconds']:8.2f} s  peak RSS {r['rss_mb']:8.0f} MB", flush=True)
-        finally:
-            server.terminate()
-            server.wait()
         ratio = lambda a_, b_: results[a_]["seconds"] / results[b_]["seconds"]  # noqa: E731
         pairs = [("ssf-bulk2", "sfarrow-bulk"), ("ssf-query-all", "sfarrow-rest"), ("sfarrow-bulk", "floor"), ("sfarrow-bulk-nogzip", "floor")]
         for slow, fast in pairs:

@@ -61,7 +61,8 @@ pub struct Writer {
     chunk: Vec<(usize, Vec<Cell>)>,
     inflight: VecDeque<JoinHandle<RowOutcomes>>,
     csv: String,
-    csv_rows: Vec<(usize, Vec<String>)>,
+    /// Input row and the hash of its cells, to find it again in the job's result files.
+    csv_rows: Vec<(usize, u64)>,
 }
 
 impl Writer {
@@ -137,7 +138,8 @@ impl Writer {
                         }
                         self.csv
                             .push_str(&csv_line(texts.iter().map(String::as_str)));
-                        self.csv_rows.push((idx, texts));
+                        self.csv_rows
+                            .push((idx, row_hash(texts.iter().map(String::as_str))));
                         if self.csv.len() >= self.opts.max_job_bytes {
                             self.run_job().await?;
                         }
@@ -219,6 +221,17 @@ impl Writer {
         }
         outcome::table(self.outcomes)
     }
+}
+
+/// Ingest results echo each row's cells but not its position: rows are matched by a hash of
+/// their cells (identical rows are interchangeable, and take their outcomes in turn).
+fn row_hash<'a>(cells: impl Iterator<Item = &'a str>) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    for c in cells {
+        c.hash(&mut h);
+    }
+    h.finish()
 }
 
 fn csv_line<'a>(cells: impl Iterator<Item = &'a str>) -> String {
@@ -467,7 +480,7 @@ async fn bulk_job(
     client: &Client,
     plan: &WritePlan,
     csv: String,
-    rows: Vec<(usize, Vec<String>)>,
+    rows: Vec<(usize, u64)>,
 ) -> Result<RowOutcomes> {
     let data = Bytes::from(csv);
     let mut attempt = 0;
@@ -543,12 +556,9 @@ async fn bulk_job(
         .get("errorMessage")
         .and_then(|v| v.as_str())
         .map(String::from);
-    let mut by_content: HashMap<String, VecDeque<usize>> = HashMap::new();
-    for (idx, texts) in &rows {
-        by_content
-            .entry(texts.join("\u{1f}"))
-            .or_default()
-            .push_back(*idx);
+    let mut by_content: HashMap<u64, VecDeque<usize>> = HashMap::new();
+    for (idx, hash) in &rows {
+        by_content.entry(*hash).or_default().push_back(*idx);
     }
     let mut out = Vec::with_capacity(rows.len());
     for kind in ["successfulResults", "failedResults", "unprocessedrecords"] {
@@ -565,9 +575,8 @@ async fn bulk_job(
         let skip = if kind == "unprocessedrecords" { 0 } else { 2 };
         for rec in reader.records() {
             let rec = rec.map_err(|e| Error::protocol(format!("bad {kind} CSV: {e}")))?;
-            let original: Vec<&str> = rec.iter().skip(skip).collect();
             let Some(idx) = by_content
-                .get_mut(&original.join("\u{1f}"))
+                .get_mut(&row_hash(rec.iter().skip(skip)))
                 .and_then(VecDeque::pop_front)
             else {
                 continue;

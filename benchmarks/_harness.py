@@ -1,0 +1,66 @@
+"""Shared benchmark plumbing: an emulator in its own process, and each case in a fresh process
+so its peak RSS is its own."""
+
+from __future__ import annotations
+
+import json
+import resource
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+
+@contextmanager
+def emulator(seed: dict[str, int]) -> Iterator[dict[str, str]]:
+    """Serves a seeded org over HTTPS; yields ``url``, ``token`` and ``ca``."""
+    args = [sys.executable, "-m", "sfarrow.testing", "serve"]
+    for obj, n in seed.items():
+        args += ["--seed", f"{obj}={n}"]
+    server = subprocess.Popen(args, stdout=subprocess.PIPE, text=True)
+    info: dict[str, str] = {}
+    assert server.stdout is not None
+    for line in server.stdout:
+        if line.startswith("serving"):
+            break
+        key, _, value = line.strip().partition(" ")
+        info[key] = value.strip()
+    try:
+        https = info["https_url"]
+        yield {"url": https.split()[0], "token": info["access_token"], "ca": https.split("CA: ")[1].rstrip(")")}
+    finally:
+        server.terminate()
+        server.wait()
+
+
+def run_in_process(script: str, case: str, org: dict[str, str], extra: list[str]) -> dict[str, Any]:
+    """Runs ``script --case CASE`` in a new interpreter; returns its JSON report."""
+    out = subprocess.run(
+        [sys.executable, script, "--case", case, "--url", org["url"], "--token", org["token"], "--ca", org["ca"], *extra],
+        capture_output=True,
+        text=True,
+    )
+    if out.returncode != 0:
+        raise RuntimeError(f"{case} failed:\n{out.stderr[-3000:]}")
+    report: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    return report
+
+
+def measure(fn: Callable[[], int]) -> None:
+    """Times ``fn`` (which returns a row count) and prints the report a parent process reads."""
+    t = time.perf_counter()
+    rows = fn()
+    elapsed = time.perf_counter() - t
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"rows": rows, "seconds": elapsed, "rss_mb": rss}))
+
+
+def session(ca: str) -> Any:
+    import requests
+
+    s = requests.Session()
+    s.verify = ca
+    s.trust_env = False  # REQUESTS_CA_BUNDLE would override verify
+    return s
