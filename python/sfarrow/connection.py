@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Optional, Union
 
 from sfarrow import _sfarrow
+from sfarrow._arrow import to_arrow
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -384,7 +385,7 @@ class Connection:
 
         if on_error not in ("raise", "continue"):
             raise ConfigurationError(f'on_error must be "raise" or "continue", got {on_error!r}')
-        raw = self._raw.write(operation, object, _to_stream(data), external_id, api, all_or_none, bulk_threshold, parallel)
+        raw = self._raw.write(operation, object, to_arrow(data, "write"), external_id, api, all_or_none, bulk_threshold, parallel)
         result = pa.table(raw)
         failed = result.num_rows - sum(result["success"].to_pylist())
         if failed and on_error == "raise":
@@ -416,23 +417,6 @@ class Connection:
 
     def __repr__(self) -> str:
         return f"Connection(instance_url={self.instance_url!r}, api_version={self.api_version!r}, grant={self.grant!r})"
-
-
-def _to_stream(data: Any) -> Any:
-    """Arrow PyCapsule objects pass as they are; pandas and lists of dicts go through pyarrow."""
-    if hasattr(data, "__arrow_c_stream__") or hasattr(data, "__arrow_c_array__"):
-        return data
-    import pyarrow as pa
-
-    if isinstance(data, list):
-        return pa.Table.from_pylist(data)
-    if type(data).__module__.startswith("pandas"):
-        return pa.Table.from_pandas(data, preserve_index=False)
-    from sfarrow.exceptions import ConfigurationError
-
-    raise ConfigurationError(
-        f"cannot write {type(data).__name__}: pass a pyarrow Table or RecordBatchReader, a polars or pandas DataFrame, or a list of dicts"
-    )
 
 
 def _dumps(value: Any) -> Optional[str]:

@@ -8,4 +8,5 @@ pub mod ids;
 pub mod read;
 pub mod soql;
 pub mod types;
+pub mod urlenc;
 pub mod write;

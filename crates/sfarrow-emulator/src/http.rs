@@ -82,56 +82,14 @@ fn multipart_fields(body: &[u8], boundary: &str) -> HashMap<String, String> {
 }
 
 pub fn form_decode(body: &[u8]) -> HashMap<String, String> {
-    form_urlencoded_pairs(body).into_iter().collect()
+    sfarrow_core::urlenc::pairs(body).into_iter().collect()
 }
 
-fn form_urlencoded_pairs(body: &[u8]) -> Vec<(String, String)> {
-    body.split(|&b| b == b'&')
-        .filter(|p| !p.is_empty())
-        .map(|pair| {
-            let mut it = pair.splitn(2, |&b| b == b'=');
-            let k = percent_decode(it.next().unwrap_or(b""));
-            let v = percent_decode(it.next().unwrap_or(b""));
-            (k, v)
-        })
-        .collect()
-}
+pub use sfarrow_core::urlenc::encode as percent_encode;
 
+/// Decodes `%XX` and `+` in a URL part.
 pub fn percent_decode(s: &[u8]) -> String {
-    let mut out = Vec::with_capacity(s.len());
-    let mut i = 0;
-    while i < s.len() {
-        match s[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < s.len() => {
-                let hex = std::str::from_utf8(&s[i + 1..i + 3])
-                    .ok()
-                    .and_then(|h| u8::from_str_radix(h, 16).ok());
-                match hex {
-                    Some(b) => {
-                        out.push(b);
-                        i += 2;
-                    }
-                    None => out.push(b'%'),
-                }
-            }
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-pub fn percent_encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    sfarrow_core::urlenc::decode(s)
 }
 
 pub struct Resp {

@@ -23,26 +23,10 @@ import tempfile
 from collections.abc import Mapping, Sequence
 from typing import Any, Optional
 
+from sfarrow._arrow import to_arrow
 from sfarrow._sfarrow import Emulator
 
 __all__ = ["Org"]
-
-
-def _to_arrow(data: Any) -> Any:
-    """Anything with the Arrow PyCapsule interface passes as is; pandas and lists of dicts are
-    converted with pyarrow."""
-    if hasattr(data, "__arrow_c_stream__") or hasattr(data, "__arrow_c_array__"):
-        return data
-    import pyarrow as pa
-
-    if isinstance(data, list):
-        return pa.Table.from_pylist(data)
-    if type(data).__module__.startswith("pandas"):
-        return pa.Table.from_pandas(data, preserve_index=False)
-    raise TypeError(
-        f"cannot load {type(data).__name__}: pass a pyarrow Table or RecordBatchReader, a polars "
-        "or pandas DataFrame, or a list of dicts"
-    )
 
 
 class Org:
@@ -237,7 +221,7 @@ class Org:
     def load(self, object: str, data: Any) -> list[str]:
         """Inserts rows (Arrow data, a pandas or polars DataFrame, or a list of dicts) with the
         same rules as a Bulk upload; returns the new record ids in row order."""
-        return self._emulator.load(object, _to_arrow(data))
+        return self._emulator.load(object, to_arrow(data, "load"))
 
     # -- test controls --------------------------------------------------------------------
     def set_token_lifetime(self, seconds: Optional[float]) -> None:

@@ -5,6 +5,7 @@ use super::environment::Environment;
 use super::error::{Error, Result};
 use super::grant::{request_token, transport, Token};
 use super::secret::Secret;
+use crate::urlenc::{encode, pairs};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -17,52 +18,6 @@ pub struct AuthCode {
     pub port: u16,
     pub scope: String,
     pub timeout: Duration,
-}
-
-fn encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
-fn decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < b.len() => {
-                match u8::from_str_radix(std::str::from_utf8(&b[i + 1..i + 3]).unwrap_or("zz"), 16)
-                {
-                    Ok(v) => {
-                        out.push(v);
-                        i += 2;
-                    }
-                    Err(_) => out.push(b'%'),
-                }
-            }
-            c => out.push(c),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-fn query_pairs(q: &str) -> Vec<(String, String)> {
-    q.split('&')
-        .filter(|p| !p.is_empty())
-        .map(|p| {
-            let (k, v) = p.split_once('=').unwrap_or((p, ""));
-            (decode(k), decode(v))
-        })
-        .collect()
 }
 
 /// Waits for the browser's redirect on the listener and returns its query parameters.
@@ -101,7 +56,7 @@ async fn receive_redirect(listener: tokio::net::TcpListener) -> Result<Vec<(Stri
         let _ = stream.write_all(reply.as_bytes()).await;
         let _ = stream.shutdown().await;
         if is_redirect {
-            return Ok(query_pairs(query));
+            return Ok(pairs(query.as_bytes()));
         }
     }
 }
@@ -255,23 +210,5 @@ pub async fn device(
                 message: format!("the device was not approved within {} s", timeout.as_secs()),
             });
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn query_decoding() {
-        let q = query_pairs("code=aPrx%2Fab%3D&state=x+y");
-        assert_eq!(
-            q,
-            vec![
-                ("code".into(), "aPrx/ab=".into()),
-                ("state".into(), "x y".into())
-            ]
-        );
-        assert_eq!(decode(&encode("a b/ü")), "a b/ü");
     }
 }

@@ -128,17 +128,11 @@ async fn choose(client: &Client, plan: &ReadPlan, opts: &ReadOptions) -> Result<
 }
 
 fn query_path(all: bool, soql: &str) -> String {
-    let enc: String = soql
-        .bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect();
-    format!("{}?q={enc}", if all { "queryAll" } else { "query" })
+    format!(
+        "{}?q={}",
+        if all { "queryAll" } else { "query" },
+        crate::urlenc::encode(soql)
+    )
 }
 
 /// Starts a read; batches arrive on the returned stream.
