@@ -515,24 +515,7 @@ impl Connection {
         bulk_threshold: usize,
         parallel: usize,
     ) -> PyResult<pyo3_arrow::PyTable> {
-        let op = match operation {
-            "insert" => Op::Insert,
-            "update" => Op::Update,
-            "upsert" => Op::Upsert,
-            "delete" => Op::Delete,
-            "hardDelete" => Op::HardDelete,
-            other => {
-                return Err(to_py(Error::config(format!(
-                "unknown operation {other:?}; one of insert, update, upsert, delete, hardDelete"
-            ))))
-            }
-        };
-        let api = Api::parse(api).map_err(to_py)?;
-        if op == Op::HardDelete && api == Api::Rest {
-            return Err(to_py(Error::config(
-                "hard delete exists only in Bulk API 2.0; use api=\"bulk\" or \"auto\"",
-            )));
-        }
+        let (op, opts) = write_options(operation, api, all_or_none, bulk_threshold, parallel)?;
         let reader = data.into_reader()?;
         let input_schema = reader.schema();
         let (client, cache, object) = (
@@ -542,19 +525,16 @@ impl Connection {
         );
         let plan = py
             .detach(|| {
-                runtime().block_on(async {
-                    let info = cache.get(&client, &object).await?;
-                    write::plan(&info, op, &input_schema, external_id.as_deref())
-                })
+                runtime().block_on(write_plan(
+                    &client,
+                    &cache,
+                    &object,
+                    op,
+                    &input_schema,
+                    external_id.as_deref(),
+                ))
             })
             .map_err(to_py)?;
-        let opts = WriteOptions {
-            api: if op == Op::HardDelete { Api::Bulk } else { api },
-            all_or_none,
-            bulk_threshold,
-            parallel: parallel.max(1),
-            ..WriteOptions::default()
-        };
         let mut writer = Writer::new(self.client.clone(), plan, opts);
         // Batches are pulled one at a time, so a large input is never all in memory.
         for batch in reader {
@@ -568,6 +548,56 @@ impl Connection {
             .map_err(to_py)?;
         let schema = result.schema();
         pyo3_arrow::PyTable::try_new(vec![result], schema)
+    }
+
+    /// The awaitable twin of `write`. The input is read before the first await (a Python
+    /// stream cannot be pulled from the event loop's worker threads).
+    #[pyo3(signature = (operation, object, data, external_id=None, api="auto", all_or_none=false, bulk_threshold=1000, parallel=4))]
+    #[allow(clippy::too_many_arguments)]
+    fn write_async<'py>(
+        &self,
+        py: Python<'py>,
+        operation: &str,
+        object: &str,
+        data: pyo3_arrow::input::AnyRecordBatch,
+        external_id: Option<String>,
+        api: &str,
+        all_or_none: bool,
+        bulk_threshold: usize,
+        parallel: usize,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let (op, opts) = write_options(operation, api, all_or_none, bulk_threshold, parallel)?;
+        let reader = data.into_reader()?;
+        let input_schema = reader.schema();
+        let batches = reader
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| to_py(Error::config(format!("could not read the input data: {e}"))))?;
+        let (client, cache, object) = (
+            self.client.clone(),
+            self.describes.clone(),
+            object.to_string(),
+        );
+        pyo3_async_runtimes::tokio::future_into_py(py, async move {
+            let run = async {
+                let plan = write_plan(
+                    &client,
+                    &cache,
+                    &object,
+                    op,
+                    &input_schema,
+                    external_id.as_deref(),
+                )
+                .await?;
+                let mut writer = Writer::new(client.clone(), plan, opts);
+                for b in batches {
+                    writer.push(b).await?;
+                }
+                writer.finish().await
+            };
+            let result = run.await.map_err(to_py)?;
+            let schema = result.schema();
+            pyo3_arrow::PyTable::try_new(vec![result], schema)
+        })
     }
 
     /// The Arrow schema of an object's fields (all, or those named), from describe.
@@ -694,4 +724,51 @@ impl arrow_array::RecordBatchReader for ChannelReader {
     fn schema(&self) -> arrow_schema::SchemaRef {
         self.schema.clone()
     }
+}
+
+fn write_options(
+    operation: &str,
+    api: &str,
+    all_or_none: bool,
+    bulk_threshold: usize,
+    parallel: usize,
+) -> PyResult<(Op, WriteOptions)> {
+    let op = match operation {
+        "insert" => Op::Insert,
+        "update" => Op::Update,
+        "upsert" => Op::Upsert,
+        "delete" => Op::Delete,
+        "hardDelete" => Op::HardDelete,
+        other => {
+            return Err(to_py(Error::config(format!(
+                "unknown operation {other:?}; one of insert, update, upsert, delete, hardDelete"
+            ))))
+        }
+    };
+    let api = Api::parse(api).map_err(to_py)?;
+    if op == Op::HardDelete && api == Api::Rest {
+        return Err(to_py(Error::config(
+            "hard delete exists only in Bulk API 2.0; use api=\"bulk\" or \"auto\"",
+        )));
+    }
+    let opts = WriteOptions {
+        api: if op == Op::HardDelete { Api::Bulk } else { api },
+        all_or_none,
+        bulk_threshold,
+        parallel: parallel.max(1),
+        ..WriteOptions::default()
+    };
+    Ok((op, opts))
+}
+
+async fn write_plan(
+    client: &Client,
+    cache: &DescribeCache,
+    object: &str,
+    op: Op,
+    schema: &arrow_schema::Schema,
+    external_id: Option<&str>,
+) -> Result<write::WritePlan, Error> {
+    let info = cache.get(client, object).await?;
+    write::plan(&info, op, schema, external_id)
 }

@@ -193,3 +193,20 @@ def test_drops_and_503s_during_a_5000_row_insert(org, conn, api):
         # A 503 is retried; a dropped insert may or may not have been applied, so it is
         # reported, never blindly sent again.
         assert outcomes <= {"UNKNOWN_OUTCOME"}
+
+
+def test_async_writes(org, conn):
+    import asyncio
+
+    async def main():
+        ins = await conn.insert_async("Lead", [{"LastName": "a1", "Company": "c"}, {"LastName": "a2", "Company": "c"}])
+        ups = await conn.upsert_async("Account", [{"Ext_Id__c": "AS1", "Name": "async"}], external_id="Ext_Id__c", api="bulk")
+        gone = await conn.delete_async("Lead", ins["id"].to_pylist())
+        return ins, ups, gone
+
+    ins, ups, gone = asyncio.run(main())
+    assert ins["success"].to_pylist() == [True, True]
+    assert ups.to_pylist()[0]["created"] is True
+    assert gone["success"].to_pylist() == [True, True] and org.count("Lead") == 0
+    with pytest.raises(sfarrow.WriteError):
+        asyncio.run(conn.insert_async("Account", [{"Phone": "nameless"}]))

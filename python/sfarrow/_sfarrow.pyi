@@ -133,5 +133,16 @@ class Connection:
         bulk_threshold: int = 1000,
         parallel: int = 4,
     ) -> Any: ...
+    def write_async(
+        self,
+        operation: str,
+        object: str,
+        data: Any,
+        external_id: Optional[str] = None,
+        api: str = "auto",
+        all_or_none: bool = False,
+        bulk_threshold: int = 1000,
+        parallel: int = 4,
+    ) -> Awaitable[Any]: ...
     def request(self, method: str, path: str, body: Optional[str] = None) -> Any: ...
     def request_async(self, method: str, path: str, body: Optional[str] = None) -> Awaitable[Any]: ...

@@ -379,23 +379,43 @@ class Connection:
         (carrying the table) when any row failed; ``"continue"`` returns the table.
         ``all_or_none=True`` makes a REST write of up to 200 rows atomic.
         """
-        import pyarrow as pa
-
-        from sfarrow.exceptions import ConfigurationError, WriteError
-
-        if on_error not in ("raise", "continue"):
-            raise ConfigurationError(f'on_error must be "raise" or "continue", got {on_error!r}')
+        _check_on_error(on_error)
         raw = self._raw.write(operation, object, to_arrow(data, "write"), external_id, api, all_or_none, bulk_threshold, parallel)
-        result = pa.table(raw)
-        failed = result.num_rows - sum(result["success"].to_pylist())
-        if failed and on_error == "raise":
-            first = result.filter(pa.compute.invert(result["success"])).slice(0, 1).to_pylist()[0]
-            raise WriteError(
-                f"{failed} of {result.num_rows} rows failed to {operation} {object}; first: row {first['row']}: "
-                f"{first['error_code']}: {first['error_message']} (the result table is on this error's .result)",
-                result=result,
-            )
-        return result
+        return _result(raw, operation, object, on_error)
+
+    async def write_async(
+        self,
+        operation: str,
+        object: str,
+        data: Any,
+        *,
+        external_id: Optional[str] = None,
+        api: str = "auto",
+        on_error: str = "raise",
+        all_or_none: bool = False,
+        bulk_threshold: int = 1000,
+        parallel: int = 4,
+    ) -> pa.Table:
+        """The awaitable twin of :meth:`write` (the input is read into memory first)."""
+        _check_on_error(on_error)
+        raw = await self._raw.write_async(operation, object, to_arrow(data, "write"), external_id, api, all_or_none, bulk_threshold, parallel)
+        return _result(raw, operation, object, on_error)
+
+    async def insert_async(self, object: str, data: Any, **options: Any) -> pa.Table:
+        return await self.write_async("insert", object, data, **options)
+
+    async def update_async(self, object: str, data: Any, **options: Any) -> pa.Table:
+        return await self.write_async("update", object, data, **options)
+
+    async def upsert_async(self, object: str, data: Any, *, external_id: str, **options: Any) -> pa.Table:
+        return await self.write_async("upsert", object, data, external_id=external_id, **options)
+
+    async def delete_async(self, object: str, ids_or_data: Any, *, hard: bool = False, **options: Any) -> pa.Table:
+        if isinstance(ids_or_data, (list, tuple)) and all(isinstance(i, str) for i in ids_or_data):
+            ids_or_data = [{"Id": i} for i in ids_or_data]
+        if hard:
+            options["api"] = "bulk"
+        return await self.write_async("hardDelete" if hard else "delete", object, ids_or_data, **options)
 
     # -- calls ------------------------------------------------------------------------------
     def limits(self) -> dict[str, Any]:
@@ -417,6 +437,31 @@ class Connection:
 
     def __repr__(self) -> str:
         return f"Connection(instance_url={self.instance_url!r}, api_version={self.api_version!r}, grant={self.grant!r})"
+
+
+def _check_on_error(on_error: str) -> None:
+    if on_error not in ("raise", "continue"):
+        from sfarrow.exceptions import ConfigurationError
+
+        raise ConfigurationError(f'on_error must be "raise" or "continue", got {on_error!r}')
+
+
+def _result(raw: Any, operation: str, object: str, on_error: str) -> pa.Table:
+    """The result table; with ``on_error="raise"``, a :class:`WriteError` if any row failed."""
+    import pyarrow as pa
+
+    from sfarrow.exceptions import WriteError
+
+    result = pa.table(raw)
+    failed = result.num_rows - sum(result["success"].to_pylist())
+    if failed and on_error == "raise":
+        first = result.filter(pa.compute.invert(result["success"])).slice(0, 1).to_pylist()[0]
+        raise WriteError(
+            f"{failed} of {result.num_rows} rows failed to {operation} {object}; first: row {first['row']}: "
+            f"{first['error_code']}: {first['error_message']} (the result table is on this error's .result)",
+            result=result,
+        )
+    return result
 
 
 def _dumps(value: Any) -> Optional[str]:
