@@ -347,11 +347,8 @@ class Connection:
     def delete(self, object: str, ids_or_data: Any, *, hard: bool = False, **options: Any) -> pa.Table:
         """Deletes records: a list of ids, or data with an ``Id`` column. ``hard=True`` skips
         the recycle bin (Bulk API 2.0 ``hardDelete``)."""
-        if isinstance(ids_or_data, (list, tuple)) and all(isinstance(i, str) for i in ids_or_data):
-            ids_or_data = [{"Id": i} for i in ids_or_data]
-        if hard:
-            options["api"] = "bulk"
-        return self.write("hardDelete" if hard else "delete", object, ids_or_data, **options)
+        operation, data = _delete_args(ids_or_data, hard, options)
+        return self.write(operation, object, data, **options)
 
     def write(
         self,
@@ -411,11 +408,8 @@ class Connection:
         return await self.write_async("upsert", object, data, external_id=external_id, **options)
 
     async def delete_async(self, object: str, ids_or_data: Any, *, hard: bool = False, **options: Any) -> pa.Table:
-        if isinstance(ids_or_data, (list, tuple)) and all(isinstance(i, str) for i in ids_or_data):
-            ids_or_data = [{"Id": i} for i in ids_or_data]
-        if hard:
-            options["api"] = "bulk"
-        return await self.write_async("hardDelete" if hard else "delete", object, ids_or_data, **options)
+        operation, data = _delete_args(ids_or_data, hard, options)
+        return await self.write_async(operation, object, data, **options)
 
     # -- calls ------------------------------------------------------------------------------
     def limits(self) -> dict[str, Any]:
@@ -437,6 +431,15 @@ class Connection:
 
     def __repr__(self) -> str:
         return f"Connection(instance_url={self.instance_url!r}, api_version={self.api_version!r}, grant={self.grant!r})"
+
+
+def _delete_args(ids_or_data: Any, hard: bool, options: dict[str, Any]) -> tuple[str, Any]:
+    """A list of ids becomes rows with an ``Id`` column; a hard delete runs on Bulk API 2.0."""
+    if isinstance(ids_or_data, (list, tuple)) and all(isinstance(i, str) for i in ids_or_data):
+        ids_or_data = [{"Id": i} for i in ids_or_data]
+    if hard:
+        options["api"] = "bulk"
+    return ("hardDelete" if hard else "delete"), ids_or_data
 
 
 def _check_on_error(on_error: str) -> None:

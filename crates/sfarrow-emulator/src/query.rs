@@ -818,6 +818,19 @@ fn matches(store: &Store, table: usize, row: u32, f: &Filter) -> bool {
     }
 }
 
+/// One ORDER BY key applied to two values: nulls first or last, then ascending or descending.
+fn order_values(a: &Value, b: &Value, k: &OrderKey) -> Ordering {
+    match (a.is_null(), b.is_null()) {
+        (true, true) => Ordering::Equal,
+        (true, false) if k.nulls_first => Ordering::Less,
+        (true, false) => Ordering::Greater,
+        (false, true) if k.nulls_first => Ordering::Greater,
+        (false, true) => Ordering::Less,
+        _ if k.descending => compare(a, b).reverse(),
+        _ => compare(a, b),
+    }
+}
+
 fn sort_rows(store: &Store, table: usize, rows: &mut [u32], order: &[OrderKey]) {
     if order.is_empty() {
         return;
@@ -826,31 +839,7 @@ fn sort_rows(store: &Store, table: usize, rows: &mut [u32], order: &[OrderKey]) 
         for k in order {
             let va = resolve(store, table, a, &k.path).unwrap_or(&Value::Null);
             let vb = resolve(store, table, b, &k.path).unwrap_or(&Value::Null);
-            let o = match (va.is_null(), vb.is_null()) {
-                (true, true) => Ordering::Equal,
-                (true, false) => {
-                    if k.nulls_first {
-                        Ordering::Less
-                    } else {
-                        Ordering::Greater
-                    }
-                }
-                (false, true) => {
-                    if k.nulls_first {
-                        Ordering::Greater
-                    } else {
-                        Ordering::Less
-                    }
-                }
-                _ => {
-                    let o = compare(va, vb);
-                    if k.descending {
-                        o.reverse()
-                    } else {
-                        o
-                    }
-                }
-            };
+            let o = order_values(va, vb, k);
             if o != Ordering::Equal {
                 return o;
             }
@@ -968,30 +957,7 @@ fn sort_aggregates(plan: &Plan, rows: &mut [Vec<(String, Value)>]) {
     rows.sort_by(|a, b| {
         for (col, k) in &keys {
             let (va, vb) = (&a[*col].1, &b[*col].1);
-            let o = match (va.is_null(), vb.is_null()) {
-                (true, true) => Ordering::Equal,
-                (true, false) => {
-                    if k.nulls_first {
-                        Ordering::Less
-                    } else {
-                        Ordering::Greater
-                    }
-                }
-                (false, true) => {
-                    if k.nulls_first {
-                        Ordering::Greater
-                    } else {
-                        Ordering::Less
-                    }
-                }
-                _ => {
-                    if k.descending {
-                        compare(va, vb).reverse()
-                    } else {
-                        compare(va, vb)
-                    }
-                }
-            };
+            let o = order_values(va, vb, k);
             if o != Ordering::Equal {
                 return o;
             }

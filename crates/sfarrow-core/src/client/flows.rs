@@ -3,7 +3,7 @@
 
 use super::environment::Environment;
 use super::error::{Error, Result};
-use super::grant::{request_token, transport, Token};
+use super::grant::{post_token_form, request_token, Token};
 use super::secret::Secret;
 use crate::urlenc::{encode, pairs};
 use std::time::{Duration, Instant};
@@ -156,29 +156,12 @@ pub async fn device(
         verification_uri: String,
         interval: Option<u64>,
     }
-    let resp = http
-        .post(env.token_url())
-        .form(&[
-            ("response_type", "device_code"),
-            ("client_id", client_id),
-            ("scope", scope),
-        ])
-        .send()
-        .await
-        .map_err(|e| transport(&e, &env.login_url))?;
-    let status = resp.status().as_u16();
-    let body = resp
-        .bytes()
-        .await
-        .map_err(|e| transport(&e, &env.login_url))?;
-    if status >= 400 {
-        let v: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
-        return Err(Error::Authentication {
-            status,
-            code: v["error"].as_str().unwrap_or("ERROR").to_string(),
-            message: v["error_description"].as_str().unwrap_or("").to_string(),
-        });
-    }
+    let form = [
+        ("response_type", "device_code".to_string()),
+        ("client_id", client_id.to_string()),
+        ("scope", scope.to_string()),
+    ];
+    let body = post_token_form(http, env, &form, None).await?;
     let start: Start = serde_json::from_slice(&body)
         .map_err(|e| Error::protocol(format!("device flow start: {e}")))?;
     let mut interval = Duration::from_secs(start.interval.unwrap_or(5).max(1));

@@ -161,13 +161,14 @@ impl Grant {
     }
 }
 
-/// POSTs a form to the token endpoint and parses Salesforce's answer or error.
-pub async fn request_token(
+/// POSTs a form to the token endpoint; the body of a success, or Salesforce's
+/// `{error, error_description}` as an authentication error.
+pub async fn post_token_form(
     http: &reqwest::Client,
     env: &Environment,
     form: &[(&str, String)],
     basic: Option<(String, String)>,
-) -> Result<Token> {
+) -> Result<bytes::Bytes> {
     let mut req = http
         .post(env.token_url())
         .form(form)
@@ -201,6 +202,17 @@ pub async fn request_token(
             message,
         });
     }
+    Ok(body)
+}
+
+/// POSTs a grant to the token endpoint and parses the session it returns.
+pub async fn request_token(
+    http: &reqwest::Client,
+    env: &Environment,
+    form: &[(&str, String)],
+    basic: Option<(String, String)>,
+) -> Result<Token> {
+    let body = post_token_form(http, env, form, basic).await?;
     let t: TokenBody = serde_json::from_slice(&body).map_err(|e| {
         Error::protocol(format!(
             "token response without access_token/instance_url: {e}"
