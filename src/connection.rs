@@ -223,6 +223,27 @@ fn runtime() -> &'static tokio::runtime::Runtime {
     pyo3_async_runtimes::tokio::get_runtime()
 }
 
+/// Runs a call to completion with the GIL released, looking for Ctrl-C every 100 ms: on an
+/// interrupt the call is dropped (a running Bulk job is aborted on the server) and the
+/// `KeyboardInterrupt` propagates.
+fn blocking<T: Send>(
+    py: Python<'_>,
+    call: impl std::future::Future<Output = Result<T, Error>> + Send,
+) -> PyResult<T> {
+    py.detach(|| {
+        runtime().block_on(async {
+            tokio::pin!(call);
+            let mut tick = tokio::time::interval(std::time::Duration::from_millis(100));
+            loop {
+                tokio::select! {
+                    out = &mut call => return out.map_err(to_py),
+                    _ = tick.tick() => Python::attach(|py| py.check_signals())?,
+                }
+            }
+        })
+    })
+}
+
 /// A JSON answer handed to Python through `json.loads`, so types follow the standard library.
 pub struct JsonValue(serde_json::Value);
 
@@ -315,9 +336,7 @@ impl Connection {
     #[staticmethod]
     fn connect(py: Python<'_>, args: SpecArgs) -> PyResult<Connection> {
         let spec = args.into_spec()?;
-        let client = py
-            .detach(|| runtime().block_on(connect(spec)))
-            .map_err(to_py)?;
+        let client = blocking(py, connect(spec))?;
         Ok(Connection::new(client))
     }
 
@@ -377,9 +396,7 @@ impl Connection {
     ) -> PyResult<JsonValue> {
         let req = build_request(method, path, body)?;
         let client = self.client.clone();
-        let value = py
-            .detach(|| runtime().block_on(async move { client.send(req).await?.json() }))
-            .map_err(to_py)?;
+        let value = blocking(py, async move { client.send(req).await?.json() })?;
         Ok(JsonValue(value))
     }
 
@@ -428,9 +445,7 @@ impl Connection {
             self.describes.clone(),
             soql.to_string(),
         );
-        let (schema, batches) = py
-            .detach(|| runtime().block_on(collect(client, cache, soql, opts)))
-            .map_err(to_py)?;
+        let (schema, batches) = blocking(py, collect(client, cache, soql, opts))?;
         pyo3_arrow::PyTable::try_new(batches, schema)
     }
 
@@ -489,13 +504,11 @@ impl Connection {
             self.describes.clone(),
             soql.to_string(),
         );
-        let stream = py
-            .detach(|| runtime().block_on(read::start(client, cache, &soql, opts)))
-            .map_err(to_py)?;
+        let stream = blocking(py, read::start(client, cache, &soql, opts))?;
         Ok(pyo3_arrow::PyRecordBatchReader::new(Box::new(
             ChannelReader {
-                schema: stream.schema,
-                rx: stream.batches,
+                schema: stream.schema.clone(),
+                stream,
             },
         )))
     }
@@ -523,29 +536,25 @@ impl Connection {
             self.describes.clone(),
             object.to_string(),
         );
-        let plan = py
-            .detach(|| {
-                runtime().block_on(write_plan(
-                    &client,
-                    &cache,
-                    &object,
-                    op,
-                    &input_schema,
-                    external_id.as_deref(),
-                ))
-            })
-            .map_err(to_py)?;
+        let plan = blocking(
+            py,
+            write_plan(
+                &client,
+                &cache,
+                &object,
+                op,
+                &input_schema,
+                external_id.as_deref(),
+            ),
+        )?;
         let mut writer = Writer::new(self.client.clone(), plan, opts);
         // Batches are pulled one at a time, so a large input is never all in memory.
         for batch in reader {
             let batch = batch
                 .map_err(|e| to_py(Error::config(format!("could not read the input data: {e}"))))?;
-            py.detach(|| runtime().block_on(writer.push(batch)))
-                .map_err(to_py)?;
+            blocking(py, writer.push(batch))?;
         }
-        let result = py
-            .detach(|| runtime().block_on(writer.finish()))
-            .map_err(to_py)?;
+        let result = blocking(py, writer.finish())?;
         let schema = result.schema();
         pyo3_arrow::PyTable::try_new(vec![result], schema)
     }
@@ -613,13 +622,9 @@ impl Connection {
             self.describes.clone(),
             object.to_string(),
         );
-        let schema = py
-            .detach(|| {
-                runtime().block_on(async move {
-                    read::plan::object_schema(&client, &cache, &object, fields.as_deref()).await
-                })
-            })
-            .map_err(to_py)?;
+        let schema = blocking(py, async move {
+            read::plan::object_schema(&client, &cache, &object, fields.as_deref()).await
+        })?;
         Ok(pyo3_arrow::PySchema::new(schema))
     }
 
@@ -707,14 +712,15 @@ async fn collect(
 /// Batches from the read task, for Python's pull-based stream interface.
 struct ChannelReader {
     schema: arrow_schema::SchemaRef,
-    rx: tokio::sync::mpsc::Receiver<Result<arrow_array::RecordBatch, Error>>,
+    stream: read::ReadStream,
 }
 
 impl Iterator for ChannelReader {
     type Item = Result<arrow_array::RecordBatch, arrow_schema::ArrowError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        self.rx
+        self.stream
+            .batches
             .blocking_recv()
             .map(|r| r.map_err(|e| arrow_schema::ArrowError::ExternalError(Box::new(e))))
     }

@@ -286,3 +286,30 @@ def test_schema_from_describe(conn):
     assert pa.types.is_struct(s.field("ShippingAddress").type)
     with pytest.raises(sfarrow.ApiError, match="Nope"):
         conn.schema("Account", ["Nope"])
+
+
+def test_wide_objects_split_by_field_on_rest_and_join_by_id():
+    """A select list whose GET URL would pass 16,384 bytes runs as several REST queries, each
+    with Id, joined back by Id: the table equals Bulk's, which POSTs the SOQL."""
+    names = [f"Quite_A_Long_Custom_Field_Name_{i:03}__c" for i in range(500)]
+    with Org() as org:
+        org.define_object("Wide__c", [{"name": n, "type": "double", "precision": 18, "scale": 2} for n in names])
+        rows = [{"Name": f"w{r:04}", **{n: float(r * 1000 + i) for i, n in enumerate(names)}} for r in range(2500)]
+        org.load("Wide__c", rows)
+        conn = sfarrow.Connection(org.url, org.access_token)
+        soql = f"SELECT Id, Name, {', '.join(names)} FROM Wide__c WHERE Name != 'w0007'"
+        org.clear_requests()
+        rest = conn.query(soql, api="rest")
+        queries = [r for r in org.requests() if r["path"].endswith("/query")]
+        assert len(queries) == 2, "about 21 KB of SOQL runs as two queries"
+        assert all(len(r["path"]) + len(r["query"]) < 16_384 for r in queries)
+        assert all(r["status"] == 200 for r in org.requests())
+        bulk = conn.query(soql, api="bulk")
+        assert rest.num_rows == 2499
+        assert rest.column_names == ["Id", "Name", *names]
+        assert rest.sort_by("Id").equals(bulk.sort_by("Id"))
+        row = rest.filter(pa.compute.equal(rest["Name"], "w2100")).to_pylist()[0]
+        assert row[names[0]] == 2100000.0 and row[names[-1]] == 2100499.0
+
+        with pytest.raises(sfarrow.ConfigurationError, match="aggregate"):
+            conn.query(f"SELECT {', '.join(f'MAX({n})' for n in names)} FROM Wide__c", api="rest")

@@ -5,6 +5,7 @@ pub mod decode;
 pub mod describe;
 pub mod plan;
 pub mod run;
+pub mod split;
 
 pub use describe::DescribeCache;
 pub use run::{start, Api, ReadInfo, ReadOptions, ReadStream};

@@ -5,6 +5,7 @@
 use super::decode;
 use super::describe::DescribeCache;
 use super::plan::{plan, ReadPlan};
+use super::split;
 use crate::client::{Client, Error, Request, Result};
 use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
@@ -71,6 +72,9 @@ pub struct ReadStream {
     pub schema: SchemaRef,
     pub info: ReadInfo,
     pub batches: mpsc::Receiver<Result<RecordBatch>>,
+    /// Dropping the stream stops the read at once, even while a Bulk job is still running on
+    /// the server (the job is then aborted there).
+    _task: AbortOnDropTask,
 }
 
 fn with_info(schema: &SchemaRef, info: &ReadInfo) -> SchemaRef {
@@ -151,9 +155,21 @@ pub async fn start(
     });
     let (tx, rx) = mpsc::channel(opts.buffer.max(1));
     let api = info.api;
-    tokio::spawn(async move {
+    let version = client.api_version().to_string();
+    let parts = if api == "rest" && !split::fits(&version, opts.include_deleted, &plan.rest_soql) {
+        let mut parts = Vec::new();
+        for soql in split::split_soql(&version, opts.include_deleted, &plan.rest_soql)? {
+            parts.push(Arc::new(super::plan::plan(&client, &cache, &soql).await?));
+        }
+        Some(parts)
+    } else {
+        None
+    };
+    let task = tokio::spawn(async move {
         let result = if api == "bulk" {
             run_bulk(&client, &plan, &opts, &tx).await
+        } else if let Some(parts) = parts {
+            run_split(&client, &plan, parts, &opts, &tx).await
         } else {
             run_rest(&client, &plan, &opts, &tx).await
         };
@@ -165,6 +181,7 @@ pub async fn start(
         schema,
         info,
         batches: rx,
+        _task: AbortOnDropTask(task),
     })
 }
 
@@ -279,6 +296,42 @@ async fn run_rest(
         }
     }
     Ok(())
+}
+
+/// A wide query run as several narrower ones (see `split`), joined back by Id.
+async fn run_split(
+    client: &Arc<Client>,
+    plan: &Arc<ReadPlan>,
+    parts: Vec<Arc<ReadPlan>>,
+    opts: &ReadOptions,
+    tx: &Sender,
+) -> Result<()> {
+    let sources = split::column_sources(
+        &plan.schema,
+        &parts.iter().map(|p| p.as_ref()).collect::<Vec<_>>(),
+    )?;
+    let mut receivers = Vec::new();
+    let mut tasks = Vec::new();
+    for part in parts {
+        let (part_tx, part_rx) = mpsc::channel(opts.buffer.max(1));
+        let (client, opts) = (client.clone(), opts.clone());
+        tasks.push(AbortOnDropTask(tokio::spawn(async move {
+            if let Err(e) = run_rest(&client, &part, &opts, &part_tx).await {
+                let _ = part_tx.send(Err(e)).await;
+            }
+        })));
+        receivers.push(part_rx);
+    }
+    split::join(receivers, plan.schema.clone(), sources, tx).await
+}
+
+/// Stops a spawned task when its owner stops.
+struct AbortOnDropTask(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDropTask {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 fn tokio_stream_from<T: Send + 'static>(
