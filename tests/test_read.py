@@ -313,3 +313,45 @@ def test_wide_objects_split_by_field_on_rest_and_join_by_id():
 
         with pytest.raises(sfarrow.ConfigurationError, match="aggregate"):
             conn.query(f"SELECT {', '.join(f'MAX({n})' for n in names)} FROM Wide__c", api="rest")
+
+
+def test_ctrl_c_interrupts_a_blocking_query_and_aborts_the_bulk_job():
+    """SIGINT during a blocking query() raises KeyboardInterrupt within moments, and the Bulk
+    job still running on the server is aborted."""
+    import signal
+    import subprocess
+    import sys
+    import textwrap
+    import time
+
+    with Org(seed={"Account": 50}, job_latency=60.0) as org:
+        child = textwrap.dedent(
+            f"""
+            import sys, time, sfarrow
+            conn = sfarrow.Connection({org.url!r}, {org.access_token!r})
+            print("ready", flush=True)
+            started = time.monotonic()
+            try:
+                conn.query("SELECT Id FROM Account", api="bulk")
+            except KeyboardInterrupt:
+                print(f"interrupted {{time.monotonic() - started:.2f}}", flush=True)
+                time.sleep(1.0)  # the abort request goes out from the runtime's threads
+                sys.exit(0)
+            sys.exit(3)
+            """
+        )
+        proc = subprocess.Popen([sys.executable, "-c", child], stdout=subprocess.PIPE, text=True)
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+        deadline = time.monotonic() + 20
+        while not any(r["method"] == "POST" and r["path"].endswith("/jobs/query") for r in org.requests()):
+            assert time.monotonic() < deadline, "the job was never created"
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=20)
+        assert proc.returncode == 0, out
+        assert float(out.split()[1]) < 10, out
+        patches = [r for r in org.requests() if r["method"] == "PATCH" and "/jobs/query/" in r["path"]]
+        assert len(patches) == 1 and patches[0]["status"] == 200
+        conn = sfarrow.Connection(org.url, org.access_token)
+        job = patches[0]["path"].rsplit("/", 1)[1]
+        assert conn.request("GET", f"jobs/query/{job}")["state"] == "Aborted"
