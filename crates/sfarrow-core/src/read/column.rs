@@ -119,6 +119,23 @@ impl Builder {
         }
     }
 
+    pub fn len(&self) -> usize {
+        use arrow_array::builder::ArrayBuilder;
+        match self {
+            Builder::Utf8(b) => b.len(),
+            Builder::Bool(b) => b.len(),
+            Builder::Int32(b) => b.len(),
+            Builder::Int64(b) => b.len(),
+            Builder::Float64(b) => b.len(),
+            Builder::Decimal(b, _) => b.len(),
+            Builder::Date(b) => b.len(),
+            Builder::Timestamp(b) => b.len(),
+            Builder::Time(b) => b.len(),
+            Builder::Struct(s) => s.valid.len(),
+            Builder::List(l) => l.valid.len(),
+        }
+    }
+
     pub fn append_null(&mut self) {
         match self {
             Builder::Utf8(b) => b.append_null(),

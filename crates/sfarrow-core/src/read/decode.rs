@@ -1,17 +1,16 @@
-//! One page of results to one RecordBatch: REST JSON records or a Bulk CSV page, both through
-//! the same column builders, so the two APIs give equal tables.
+//! One page of results to one RecordBatch: a Bulk CSV page here, a REST JSON page in
+//! `rest_json`, both through the same column builders, so the two APIs give equal tables.
 
-use super::column::{lookup, BadValue, Builder};
+use super::column::{BadValue, Builder};
 use super::plan::{Column, ReadPlan};
 use crate::client::{Error, Result};
 use arrow_array::{RecordBatch, RecordBatchOptions};
-use serde_json::Value;
 
 fn bad(column: &str, e: BadValue) -> Error {
     Error::protocol(format!("column {column}: {:?} is not a valid {}", e.0, e.1))
 }
 
-fn batch(plan: &ReadPlan, builders: &mut [Builder], rows: usize) -> Result<RecordBatch> {
+pub(crate) fn batch(plan: &ReadPlan, builders: &mut [Builder], rows: usize) -> Result<RecordBatch> {
     let arrays = builders.iter_mut().map(Builder::finish).collect();
     RecordBatch::try_new_with_options(
         plan.schema.clone(),
@@ -19,29 +18,6 @@ fn batch(plan: &ReadPlan, builders: &mut [Builder], rows: usize) -> Result<Recor
         &RecordBatchOptions::new().with_row_count(Some(rows)),
     )
     .map_err(|e| Error::protocol(format!("could not assemble the batch: {e}")))
-}
-
-/// A REST page's `records` array.
-pub fn rest_records(plan: &ReadPlan, records: &[Value]) -> Result<RecordBatch> {
-    let mut builders: Vec<Builder> = plan
-        .schema
-        .fields()
-        .iter()
-        .map(|f| Builder::new(f.data_type(), records.len()))
-        .collect();
-    for (col, b) in plan.columns.iter().zip(&mut builders) {
-        let key = match col {
-            Column::Scalar { key } | Column::Compound { key, .. } | Column::Children { key } => key,
-        };
-        for r in records {
-            let v = r
-                .as_object()
-                .and_then(|o| lookup(o, key))
-                .unwrap_or(&Value::Null);
-            b.append_json(v).map_err(|e| bad(key, e))?;
-        }
-    }
-    batch(plan, &mut builders, records.len())
 }
 
 /// `SELECT COUNT()`: one row holding the total.

@@ -4,6 +4,7 @@ pub mod column;
 pub mod decode;
 pub mod describe;
 pub mod plan;
+pub mod rest_json;
 pub mod run;
 pub mod split;
 

@@ -227,23 +227,12 @@ async fn fetch_rest(client: Arc<Client>, path: String) -> Result<bytes::Bytes> {
     Ok(client.send(Request::get(path)).await?.body)
 }
 
-fn decode_rest_page(plan: &ReadPlan, body: &[u8]) -> Result<(RecordBatch, Option<String>)> {
-    let page: serde_json::Value = serde_json::from_slice(body)
-        .map_err(|e| Error::protocol(format!("query page is not JSON: {e}")))?;
-    let next = page
-        .get("nextRecordsUrl")
-        .and_then(|v| v.as_str())
-        .map(String::from);
+fn decode_rest_page(plan: &ReadPlan, body: &[u8]) -> Result<RecordBatch> {
+    let (batch, _, total) = super::rest_json::decode_page(plan, body)?;
     if plan.count_only {
-        let total = page.get("totalSize").and_then(|v| v.as_i64()).unwrap_or(0);
-        return Ok((decode::count_batch(plan, total)?, None));
+        return decode::count_batch(plan, total.unwrap_or(0));
     }
-    let records = page
-        .get("records")
-        .and_then(|r| r.as_array())
-        .map(Vec::as_slice)
-        .unwrap_or(&[]);
-    Ok((decode::rest_records(plan, records)?, next))
+    Ok(batch)
 }
 
 /// Pages are fetched one after another (each names the next) as fast as they come, and
@@ -285,7 +274,7 @@ async fn run_rest(
     };
     let pages = tokio_stream_from(body_rx).map(|body| {
         let plan = plan.clone();
-        tokio::task::spawn_blocking(move || decode_rest_page(&plan, &body?).map(|(b, _)| b))
+        tokio::task::spawn_blocking(move || decode_rest_page(&plan, &body?))
     });
     let mut decoded = pages.buffered(opts.parallel.max(1));
     while let Some(joined) = decoded.next().await {
