@@ -43,7 +43,25 @@ fn days_in_month(year: i64, month: u32) -> u32 {
 
 pub fn write_date(out: &mut String, days: i32) {
     let (y, m, d) = civil_from_days(days as i64);
-    let _ = write!(out, "{y:04}-{m:02}-{d:02}");
+    if (0..10_000).contains(&y) {
+        push_digits(out, y as u32, 4);
+        out.push('-');
+        push_digits(out, m as u32, 2);
+        out.push('-');
+        push_digits(out, d as u32, 2);
+    } else {
+        let _ = write!(out, "{y:04}-{m:02}-{d:02}");
+    }
+}
+
+/// `value` in exactly `width` digits, zero-padded (the caller keeps it in range). Dates are
+/// written once per cell when an emulator serves millions of rows: no formatter machinery.
+fn push_digits(out: &mut String, value: u32, width: u32) {
+    let mut div = 10u32.pow(width - 1);
+    while div > 0 {
+        out.push(char::from(b'0' + (value / div % 10) as u8));
+        div /= 10;
+    }
 }
 
 pub fn format_date(days: i32) -> String {
@@ -83,7 +101,12 @@ fn write_clock(out: &mut String, ms_of_day: i64) {
     let (h, rest) = (ms_of_day / 3_600_000, ms_of_day % 3_600_000);
     let (mi, rest) = (rest / 60_000, rest % 60_000);
     let (s, ms) = (rest / 1000, rest % 1000);
-    let _ = write!(out, "{h:02}:{mi:02}:{s:02}.{ms:03}");
+    for (v, w, sep) in [(h, 2, ':'), (mi, 2, ':'), (s, 2, '.'), (ms, 3, ' ')] {
+        push_digits(out, v as u32, w);
+        if sep != ' ' {
+            out.push(sep);
+        }
+    }
 }
 
 /// `13:45:00.000Z`

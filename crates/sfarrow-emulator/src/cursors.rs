@@ -1,6 +1,9 @@
 //! REST `/query` and `/queryAll` (§3): the first page, then `nextRecordsUrl` pages served from a
 //! cursor table (at most 10 per user, expiring after an idle time) as Salesforce keeps them.
 //! The offset is part of the URL, so fetching a page again (a client retry) is safe.
+//! Serving a page starts rendering the next one, as a server with the results in hand answers
+//! a `nextRecordsUrl` at once: a client that follows pages one by one does not wait for both
+//! rendering and its own decoding on every page.
 
 use crate::http::{Req, Resp};
 use crate::query::{self, ResultSet};
@@ -8,7 +11,7 @@ use crate::render::RecordCtx;
 use crate::OrgState;
 use std::collections::HashMap;
 use std::fmt::Write;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 const MAX_CURSORS: usize = 10;
@@ -18,6 +21,14 @@ struct Cursor {
     batch: usize,
     last_used: Instant,
     created: u64,
+    ahead: Option<Ahead>,
+}
+
+/// The next page, being rendered (and gzipped when the client asked for gzip).
+struct Ahead {
+    offset: usize,
+    gzip: bool,
+    page: Arc<OnceLock<Vec<u8>>>,
 }
 
 #[derive(Default)]
@@ -45,10 +56,10 @@ fn render_page(
     start: usize,
     batch: usize,
     next: Option<String>,
-) -> Resp {
+) -> String {
     let store = state.store.read();
     let end = (start + batch).min(rs.len());
-    let mut out = String::with_capacity(128 + (end - start) * 512);
+    let mut out = String::with_capacity(128 + (end - start) * 1024);
     let _ = write!(
         out,
         "{{\"totalSize\":{},\"done\":{}",
@@ -71,7 +82,53 @@ fn render_page(
         ctx.write_record(&mut out, pos);
     }
     out.push_str("]}");
-    Resp::json_text(200, out)
+    out
+}
+
+fn next_url(version: &str, all: bool, id: &str, end: usize, len: usize) -> Option<String> {
+    let route = if all { "queryAll" } else { "query" };
+    (end < len).then(|| format!("/services/data/v{version}/{route}/{id}-{end}"))
+}
+
+/// Starts rendering the page at `offset` on another thread.
+fn render_ahead(
+    state: &OrgState,
+    cursor: &mut Cursor,
+    id: &str,
+    offset: usize,
+    req: &Req,
+    version: &str,
+    all: bool,
+) {
+    let (Some(state), Ok(rt)) = (state.this.upgrade(), tokio::runtime::Handle::try_current())
+    else {
+        return;
+    };
+    if offset >= cursor.rs.len() {
+        return;
+    }
+    let page = Arc::new(OnceLock::new());
+    let gzip = req.wants_gzip();
+    cursor.ahead = Some(Ahead {
+        offset,
+        gzip,
+        page: page.clone(),
+    });
+    let (rs, batch, id, version) = (
+        cursor.rs.clone(),
+        cursor.batch,
+        id.to_string(),
+        version.to_string(),
+    );
+    rt.spawn_blocking(move || {
+        let next = next_url(&version, all, &id, offset + batch, rs.len());
+        let json = render_page(&state, &rs, &version, offset, batch, next);
+        let _ = page.set(if gzip {
+            crate::http::gzip(json.as_bytes())
+        } else {
+            json.into_bytes()
+        });
+    });
 }
 
 fn query_error(e: query::QueryError) -> Resp {
@@ -97,7 +154,7 @@ pub fn start(state: &OrgState, req: &Req, version: &str, all: bool) -> Resp {
     };
     let batch = batch_size(req);
     if rs.len() <= batch {
-        return render_page(state, &rs, version, 0, batch, None);
+        return Resp::json_text(200, render_page(state, &rs, version, 0, batch, None));
     }
     let rs = Arc::new(rs);
     let locator = {
@@ -116,20 +173,19 @@ pub fn start(state: &OrgState, req: &Req, version: &str, all: bool) -> Resp {
             }
         }
         let created = c.sequence;
-        c.open.insert(
-            locator.clone(),
-            Cursor {
-                rs: rs.clone(),
-                batch,
-                last_used: Instant::now(),
-                created,
-            },
-        );
+        let mut cursor = Cursor {
+            rs: rs.clone(),
+            batch,
+            last_used: Instant::now(),
+            created,
+            ahead: None,
+        };
+        render_ahead(state, &mut cursor, &locator, batch, req, version, all);
+        c.open.insert(locator.clone(), cursor);
         locator
     };
-    let route = if all { "queryAll" } else { "query" };
-    let next = format!("/services/data/v{version}/{route}/{locator}-{batch}");
-    render_page(state, &rs, version, 0, batch, Some(next))
+    let next = next_url(version, all, &locator, batch, rs.len());
+    Resp::json_text(200, render_page(state, &rs, version, 0, batch, next))
 }
 
 pub fn next_page(state: &OrgState, req: &Req, version: &str, all: bool, locator: &str) -> Resp {
@@ -143,7 +199,7 @@ pub fn next_page(state: &OrgState, req: &Req, version: &str, all: bool, locator:
     let Ok(offset) = offset.parse::<usize>() else {
         return invalid();
     };
-    let (rs, batch) = {
+    let (rs, batch, ready) = {
         let mut c = state.cursors.lock();
         let idle = state.config.cursor_idle;
         c.open.retain(|_, cur| cur.last_used.elapsed() < idle);
@@ -151,13 +207,25 @@ pub fn next_page(state: &OrgState, req: &Req, version: &str, all: bool, locator:
             return invalid();
         };
         cur.last_used = Instant::now();
-        (cur.rs.clone(), cur.batch)
+        if offset >= cur.rs.len() {
+            return invalid();
+        }
+        let ready = cur
+            .ahead
+            .take()
+            .filter(|a| a.offset == offset && a.gzip == req.wants_gzip())
+            .map(|a| a.page);
+        render_ahead(state, cur, id, offset + cur.batch, req, version, all);
+        (cur.rs.clone(), cur.batch, ready)
     };
-    if offset >= rs.len() {
-        return invalid();
+    if let Some(page) = ready {
+        let body = page.wait().clone();
+        let mut resp = Resp::new(200, "application/json;charset=UTF-8", body);
+        if req.wants_gzip() {
+            resp.headers.push(("content-encoding", "gzip".into()));
+        }
+        return resp;
     }
-    let end = offset + batch;
-    let route = if all { "queryAll" } else { "query" };
-    let next = (end < rs.len()).then(|| format!("/services/data/v{version}/{route}/{id}-{end}"));
-    render_page(state, &rs, version, offset, batch, next)
+    let next = next_url(version, all, id, offset + batch, rs.len());
+    Resp::json_text(200, render_page(state, &rs, version, offset, batch, next))
 }

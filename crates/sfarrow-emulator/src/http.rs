@@ -98,6 +98,13 @@ pub struct Resp {
     pub body: Vec<u8>,
 }
 
+impl Req {
+    pub fn wants_gzip(&self) -> bool {
+        self.header("accept-encoding")
+            .is_some_and(|v| v.split(',').any(|e| e.trim().starts_with("gzip")))
+    }
+}
+
 impl Resp {
     pub fn new(status: u16, content_type: &str, body: Vec<u8>) -> Self {
         Resp {
@@ -183,7 +190,7 @@ fn truncated(b: Vec<u8>) -> Body {
     StreamBody::new(futures_util::stream::iter(frames)).boxed()
 }
 
-fn gzip(body: &[u8]) -> Vec<u8> {
+pub fn gzip(body: &[u8]) -> Vec<u8> {
     let mut enc = flate2::write::GzEncoder::new(
         Vec::with_capacity(body.len() / 4),
         flate2::Compression::fast(),
@@ -237,9 +244,7 @@ pub async fn handle(
     if let Some(Fault::Delay(d)) = &fault {
         tokio::time::sleep(*d).await;
     }
-    let wants_gzip = req
-        .header("accept-encoding")
-        .is_some_and(|v| v.split(',').any(|e| e.trim().starts_with("gzip")));
+    let wants_gzip = req.wants_gzip();
     let (req, mut resp) = match fault {
         Some(Fault::Unavailable) => {
             let r = Resp::error(
@@ -268,8 +273,11 @@ pub async fn handle(
     };
     state.control.lock().log(&req, resp.status);
     let mut builder = hyper::Response::builder().status(resp.status);
-    let compress = wants_gzip && !resp.body.is_empty() && resp.status != 204;
-    if compress {
+    let encoded = resp.headers.iter().any(|(k, _)| *k == "content-encoding");
+    let compress = wants_gzip && !encoded && !resp.body.is_empty() && resp.status != 204;
+    if encoded {
+        resp.headers.push(("vary", "Accept-Encoding".into()));
+    } else if compress {
         resp.body = gzip(&resp.body);
         resp.headers.push(("content-encoding", "gzip".into()));
         resp.headers.push(("vary", "Accept-Encoding".into()));

@@ -84,6 +84,8 @@ pub struct OrgState {
     pub control: Mutex<control::Control>,
     pub config: Config,
     urls: Mutex<Vec<String>>,
+    /// For work a handler starts and leaves running (a cursor rendering its next page).
+    pub this: std::sync::Weak<OrgState>,
 }
 
 impl OrgState {
@@ -160,7 +162,7 @@ impl Org {
         };
         let ca_pem = tls.as_ref().map(|t| t.ca_pem.clone());
 
-        let state = Arc::new(OrgState {
+        let state = Arc::new_cyclic(|this| OrgState {
             store: RwLock::new(data),
             auth: Mutex::new(auth),
             cursors: Mutex::new(cursors::Cursors::default()),
@@ -173,6 +175,7 @@ impl Org {
                     .chain(https_url.clone())
                     .collect(),
             ),
+            this: this.clone(),
         });
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)

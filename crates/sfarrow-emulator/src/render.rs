@@ -29,6 +29,13 @@ pub fn write_double(out: &mut String, f: f64) {
 }
 
 pub fn write_json_str(out: &mut String, s: &str) {
+    if !s.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
+        out.reserve(s.len() + 2);
+        out.push('"');
+        out.push_str(s);
+        out.push('"');
+        return;
+    }
     out.push('"');
     let mut last = 0;
     for (i, b) in s.bytes().enumerate() {
@@ -84,13 +91,20 @@ pub fn json_value(v: &Value) -> serde_json::Value {
 
 fn write_attributes(out: &mut String, store: &Store, table: usize, row: u32, version: &str) {
     let t = &store.tables[table];
-    let _ = write!(
-        out,
-        "\"attributes\":{{\"type\":\"{}\",\"url\":\"/services/data/v{version}/sobjects/{}/{}\"}}",
-        t.def.name,
-        t.def.name,
-        t.rows[row as usize].id()
-    );
+    let name = t.def.name.as_str();
+    for piece in [
+        "\"attributes\":{\"type\":\"",
+        name,
+        "\",\"url\":\"/services/data/v",
+        version,
+        "/sobjects/",
+        name,
+        "/",
+        t.rows[row as usize].id(),
+        "\"}",
+    ] {
+        out.push_str(piece);
+    }
 }
 
 /// Everything needed to render one record of a result set.

@@ -360,8 +360,8 @@ impl<'de> Visitor<'de> for ScalarSeed<'_, '_> {
 mod tests {
     use super::*;
     use arrow_array::cast::AsArray;
-    use arrow_array::Array;
     use arrow_array::types::Int32Type;
+    use arrow_array::Array;
     use arrow_schema::{DataType, Field, Schema};
     use std::sync::Arc;
 
