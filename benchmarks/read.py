@@ -5,7 +5,8 @@ each case in a fresh process and prints wall time and peak RSS (the client proce
 
   sfarrow rest / bulk (gzip on and off), simple-salesforce query_all + pandas.json_normalize,
   simple-salesforce bulk2 download + pandas.read_csv, and the floor: the same Bulk CSV pages
-  fetched (4 at a time) with no decoding.
+  fetched (4 at a time) with no decoding, gzipped (floor-gzip, to compare with sfarrow-bulk)
+  and not (floor, to compare with sfarrow-bulk-nogzip).
 
     python benchmarks/read.py --rows 100000 1000000
     python benchmarks/read.py --rows 2000000 --cases sfarrow-batches   # streaming RSS
@@ -32,7 +33,7 @@ FIELDS = (
     "Preferred_Call_Time__c, CreatedDate, SystemModstamp"
 )
 SOQL = f"SELECT {FIELDS} FROM Account"
-CASES = ["floor", "sfarrow-bulk", "sfarrow-bulk-nogzip", "sfarrow-rest", "sfarrow-rest-nogzip", "ssf-bulk2", "ssf-query-all"]
+CASES = ["floor", "floor-gzip", "sfarrow-bulk", "sfarrow-bulk-nogzip", "sfarrow-rest", "sfarrow-rest-nogzip", "ssf-bulk2", "ssf-query-all"]
 
 
 def run_case(case: str, url: str, token: str, ca: str) -> int:
@@ -44,7 +45,7 @@ def run_case(case: str, url: str, token: str, ca: str) -> int:
         if case == "sfarrow-batches":
             return sum(b.num_rows for b in conn.query_batches(SOQL, api="bulk"))
         return conn.query(SOQL, api=api).num_rows
-    if case == "floor":
+    if case.startswith("floor"):
         from concurrent.futures import ThreadPoolExecutor
 
         s = session(ca)
@@ -59,8 +60,12 @@ def run_case(case: str, url: str, token: str, ca: str) -> int:
             urls += [url + p["resultUrl"] for p in page["resultPages"]]
             nxt = None if page["done"] else url + page["nextRecordsUrl"]
 
+        encoding = "gzip" if case == "floor-gzip" else "identity"
+
         def fetch(u: str) -> int:
-            r = session(ca).get(u, headers={**h, "Accept-Encoding": "identity"})
+            # The bytes as they come off the wire: compressed ones stay compressed.
+            r = session(ca).get(u, headers={**h, "Accept-Encoding": encoding}, stream=True)
+            r.raw.read(decode_content=False)
             return int(r.headers["Sforce-NumberOfRecords"])
 
         with ThreadPoolExecutor(4) as pool:
@@ -112,7 +117,7 @@ def main() -> None:
                 results[case] = r
                 print(f"{n:>9,} rows  {case:22} {r['seconds']:8.2f} s  peak RSS {r['rss_mb']:8.0f} MB", flush=True)
         ratio = lambda a_, b_: results[a_]["seconds"] / results[b_]["seconds"]  # noqa: E731
-        pairs = [("ssf-bulk2", "sfarrow-bulk"), ("ssf-query-all", "sfarrow-rest"), ("sfarrow-bulk", "floor"), ("sfarrow-bulk-nogzip", "floor")]
+        pairs = [("ssf-bulk2", "sfarrow-bulk"), ("ssf-query-all", "sfarrow-rest"), ("sfarrow-bulk", "floor-gzip"), ("sfarrow-bulk-nogzip", "floor")]
         for slow, fast in pairs:
             if slow in results and fast in results:
                 print(f"{n:>9,} rows  {slow} / {fast} = {ratio(slow, fast):.2f}x")

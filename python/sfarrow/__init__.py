@@ -7,6 +7,13 @@ The Rust core (``sfarrow._sfarrow``) does the work; this package is its typed Py
 from sfarrow import exceptions
 from sfarrow._sfarrow import __version__
 from sfarrow.connection import Connection
+from sfarrow.destinations import (
+    ArrowDestination,
+    CsvDestination,
+    JsonLinesDestination,
+    ParquetDestination,
+    SalesforceDestination,
+)
 from sfarrow.exceptions import (
     ApiError,
     ApiLimitError,
@@ -17,10 +24,22 @@ from sfarrow.exceptions import (
     TransportError,
     WriteError,
 )
+from sfarrow.flow import Flow, FlowRun
+from sfarrow.sources import ArrowSource, FileSource, SalesforceSource
 
 __all__ = [
     "__version__",
     "Connection",
+    "Flow",
+    "FlowRun",
+    "SalesforceSource",
+    "FileSource",
+    "ArrowSource",
+    "ParquetDestination",
+    "CsvDestination",
+    "JsonLinesDestination",
+    "ArrowDestination",
+    "SalesforceDestination",
     "exceptions",
     "SalesforceError",
     "AuthenticationError",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 import webbrowser
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, Optional, Union
 
 from sfarrow import _sfarrow
@@ -318,7 +318,8 @@ class Connection:
         as pages are downloaded, so memory stays bounded by a few pages."""
         import pyarrow as pa
 
-        return pa.RecordBatchReader.from_stream(self._raw.query_batches(soql, api, include_deleted, bulk_threshold, bulk_page_size, parallel))
+        raw = pa.RecordBatchReader.from_stream(self._raw.query_batches(soql, api, include_deleted, bulk_threshold, bulk_page_size, parallel))
+        return pa.RecordBatchReader.from_batches(raw.schema, _typed_errors(raw))
 
     def schema(self, object: str, fields: Optional[list[str]] = None) -> pa.Schema:
         """The Arrow schema of ``object`` (all fields, or ``fields``), from describe."""
@@ -465,6 +466,31 @@ def _result(raw: Any, operation: str, object: str, on_error: str) -> pa.Table:
             result=result,
         )
     return result
+
+
+def _typed_errors(reader: pa.RecordBatchReader) -> Iterator[pa.RecordBatch]:
+    """Batches of a streamed read. A failure after the first batch crosses the Arrow C stream
+    as text; it is raised again as an sfarrow error rather than pyarrow's ``ArrowInvalid``:
+    :class:`ApiError` with Salesforce's code, else :class:`TransportError` (a read that
+    failed midway, after its retries)."""
+    import re
+
+    import pyarrow as pa
+
+    from sfarrow.exceptions import ApiError, TransportError
+
+    while True:
+        try:
+            batch = reader.read_next_batch()
+        except StopIteration:
+            return
+        except pa.ArrowException as e:
+            message = str(e).removeprefix("External error: ")
+            api = re.match(r"([A-Z_]+) \(HTTP (\d+)\): ", message)
+            if api:
+                raise ApiError(message, error_code=api[1], status=int(api[2])) from e
+            raise TransportError(f"the read failed midway: {message}") from e
+        yield batch
 
 
 def _dumps(value: Any) -> Optional[str]:

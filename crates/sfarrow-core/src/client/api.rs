@@ -44,6 +44,8 @@ pub struct Request {
     pub accept: &'static str,
     /// Safe to send twice. POSTs are retried only when the connection was never made.
     pub idempotent: bool,
+    /// Extra headers (`If-Modified-Since`).
+    pub headers: Vec<(&'static str, String)>,
 }
 
 impl Request {
@@ -55,6 +57,7 @@ impl Request {
             body: None,
             accept: "application/json",
             idempotent: true,
+            headers: Vec::new(),
         }
     }
 
@@ -67,6 +70,7 @@ impl Request {
             body: Some((Bytes::from(body.to_string()), "application/json")),
             accept: "application/json",
             idempotent,
+            headers: Vec::new(),
         }
     }
 }
@@ -273,6 +277,9 @@ impl Client {
             if !req.query.is_empty() {
                 rb = rb.query(&req.query);
             }
+            for (name, value) in &req.headers {
+                rb = rb.header(*name, value);
+            }
             if let Some((body, ct)) = &req.body {
                 rb = rb.header("content-type", *ct).body(body.clone());
             }
@@ -312,7 +319,8 @@ impl Client {
                 }
                 Err(e) => return Err(e),
             };
-            if resp.status < 300 {
+            // 304 answers a conditional GET: the caller's copy is current.
+            if resp.status < 300 || resp.status == 304 {
                 return Ok(Response {
                     status: resp.status,
                     headers: resp.headers,

@@ -118,20 +118,49 @@ impl ObjectInfo {
     }
 }
 
-/// Describes fetched through one connection, kept for its lifetime.
+/// Describes fetched through one connection, kept for its lifetime; `revalidate` asks the
+/// server whether one changed (a conditional GET, answered 304 when it did not).
 #[derive(Default)]
 pub struct DescribeCache {
-    objects: Mutex<HashMap<String, Arc<ObjectInfo>>>,
+    objects: Mutex<HashMap<String, Cached>>,
+}
+
+struct Cached {
+    info: Arc<ObjectInfo>,
+    /// The server's `Date` when the describe was fetched: the next `If-Modified-Since`.
+    fetched: Option<String>,
 }
 
 impl DescribeCache {
     pub async fn get(&self, client: &Client, object: &str) -> Result<Arc<ObjectInfo>> {
-        let key = object.to_ascii_lowercase();
-        if let Some(o) = self.objects.lock().get(&key) {
-            return Ok(o.clone());
+        if let Some(o) = self.objects.lock().get(&object.to_ascii_lowercase()) {
+            return Ok(o.info.clone());
         }
-        let path = format!("sobjects/{object}/describe");
-        let v = client.send(Request::get(path)).await.map_err(|e| match e {
+        self.fetch(client, object, None).await
+    }
+
+    /// The describe as it is now on the server: fields added since it was cached show up.
+    pub async fn revalidate(&self, client: &Client, object: &str) -> Result<Arc<ObjectInfo>> {
+        let since = self
+            .objects
+            .lock()
+            .get(&object.to_ascii_lowercase())
+            .and_then(|c| c.fetched.clone());
+        self.fetch(client, object, since).await
+    }
+
+    async fn fetch(
+        &self,
+        client: &Client,
+        object: &str,
+        since: Option<String>,
+    ) -> Result<Arc<ObjectInfo>> {
+        let key = object.to_ascii_lowercase();
+        let mut req = Request::get(format!("sobjects/{object}/describe"));
+        if let Some(date) = since {
+            req.headers.push(("if-modified-since", date));
+        }
+        let v = client.send(req).await.map_err(|e| match e {
             Error::Api { status: 404, .. } => Error::Api {
                 status: 404,
                 code: "INVALID_TYPE".into(),
@@ -142,8 +171,27 @@ impl DescribeCache {
             },
             other => other,
         })?;
+        if v.status == 304 {
+            if let Some(c) = self.objects.lock().get(&key) {
+                return Ok(c.info.clone());
+            }
+            return Err(Error::protocol(
+                "describe answered 304 to a request that was not conditional",
+            ));
+        }
+        let fetched = v
+            .headers
+            .get("date")
+            .and_then(|d| d.to_str().ok())
+            .map(String::from);
         let info = Arc::new(ObjectInfo::from_json(&v.json()?)?);
-        self.objects.lock().insert(key, info.clone());
+        self.objects.lock().insert(
+            key,
+            Cached {
+                info: info.clone(),
+                fetched,
+            },
+        );
         Ok(info)
     }
 }

@@ -292,7 +292,7 @@ pub async fn object_schema(
     object: &str,
     names: Option<&[String]>,
 ) -> Result<SchemaRef> {
-    let info = cache.get(client, object).await?;
+    let info = cache.revalidate(client, object).await?;
     let selected: Vec<&FieldInfo> = match names {
         None => info.fields.iter().collect(),
         Some(ns) => ns

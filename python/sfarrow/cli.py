@@ -1,0 +1,216 @@
+"""The ``sfarrow`` command: run a flow file, export a query, log in, serve an emulated org.
+
+    sfarrow run flow.toml
+    sfarrow query "SELECT Id, Name FROM Account" -o accounts.parquet
+    sfarrow login --client-id 3MVG... --token-cache ~/.sfarrow/token.json
+    sfarrow emulator --seed Account=100000
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import sys
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Optional
+
+from sfarrow.connection import Connection
+from sfarrow.exceptions import ConfigurationError, SalesforceError
+
+DEFAULT_TOKEN_CACHE = Path.home() / ".sfarrow" / "token.json"
+
+
+def _load_toml(path: Path) -> dict[str, Any]:
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - exercised on Python < 3.11 only
+        import tomli as tomllib
+    try:
+        with open(path, "rb") as f:
+            return tomllib.load(f)
+    except FileNotFoundError:
+        raise ConfigurationError(f"no flow file at {path}") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigurationError(f"{path} is not valid TOML: {e}") from None
+
+
+@contextlib.contextmanager
+def connect(spec: Mapping[str, Any], base: Path) -> Iterator[Connection]:
+    """A connection from a ``[connection]`` table: ``emulator`` (a seeded org for the run),
+    ``instance_url`` with ``access_token`` or ``access_token_env``, ``token_cache`` with
+    ``client_id`` (after ``sfarrow login``), or ``jwt`` (client_id, username, private_key_file)."""
+    options = {k: spec[k] for k in ("api_version", "ca_file") if k in spec}
+    if "emulator" in spec:
+        from sfarrow.testing import Org
+
+        emu = spec["emulator"] if isinstance(spec["emulator"], Mapping) else {}
+        with Org(seed=dict(emu.get("seed", {})), https=False) as org:
+            yield Connection(org.url, org.access_token, **options)
+        return
+    if "jwt" in spec:
+        j = spec["jwt"]
+        key = (base / j["private_key_file"]).read_bytes()
+        yield Connection.jwt(j["client_id"], j["username"], key, environment=j.get("environment", "production"), **options)
+        return
+    if "token_cache" in spec:
+        yield Connection.authorization_code(
+            spec["client_id"],
+            environment=spec.get("environment", "production"),
+            token_cache=str(Path(spec["token_cache"]).expanduser()),
+            open_browser=False,
+            **options,
+        )
+        return
+    if "instance_url" in spec:
+        token = spec.get("access_token") or os.environ.get(spec.get("access_token_env", "SF_ACCESS_TOKEN"), "")
+        if not token:
+            raise ConfigurationError("the connection needs access_token, or access_token_env naming a set variable")
+        yield Connection(spec["instance_url"], token, **options)
+        return
+    raise ConfigurationError("[connection] needs one of: emulator, instance_url, token_cache, jwt")
+
+
+def build_flow(config: Mapping[str, Any], connections: Mapping[str, Connection], base: Path) -> Any:
+    """A Flow from a parsed flow file; ``connections`` by name (``source``, ``destination``)."""
+    from sfarrow import destinations as d
+    from sfarrow import sources as s
+    from sfarrow.flow import Flow
+
+    src = dict(config.get("source", {}))
+    dst = dict(config.get("destination", {}))
+    kind = src.pop("type", "salesforce")
+    src.pop("connection", None)
+    if kind == "salesforce":
+        source: Any = s.SalesforceSource(connections["source"], src.pop("object"), **src)
+    elif kind in ("parquet", "csv"):
+        source = s.FileSource(base / src["path"], format=kind)
+    else:
+        raise ConfigurationError(f"unknown source type {kind!r}: salesforce, parquet or csv")
+    kind = dst.pop("type", "parquet")
+    dst.pop("connection", None)
+    files = {"parquet": d.ParquetDestination, "csv": d.CsvDestination, "jsonl": d.JsonLinesDestination}
+    if kind in files:
+        destination: Any = files[kind](base / dst.pop("path"), **dst)
+    elif kind == "salesforce":
+        destination = d.SalesforceDestination(connections["destination"], dst.pop("object"), **dst)
+    else:
+        raise ConfigurationError(f"unknown destination type {kind!r}: parquet, csv, jsonl or salesforce")
+    flow = dict(config.get("flow", {}))
+    state = flow.get("state")
+    return Flow(
+        source,
+        destination,
+        mapping=config.get("mapping"),
+        state=base / state if state else None,
+        progress=flow.get("progress", True),
+    )
+
+
+def _run(args: argparse.Namespace) -> int:
+    path = Path(args.flow)
+    config = _load_toml(path)
+    base = path.parent
+    shared = config.get("connection")
+    with contextlib.ExitStack() as stack:
+        connections: dict[str, Connection] = {}
+        for side in ("source", "destination"):
+            spec = config.get(side, {}).get("connection", shared)
+            if spec is None:
+                continue
+            same = spec is shared and "shared" in connections
+            connections[side] = connections["shared"] if same else stack.enter_context(connect(spec, base))
+            if spec is shared:
+                connections["shared"] = connections[side]
+        for _ in range(args.times):
+            run = build_flow(config, connections, base).run()
+            print(
+                f"read {run.records_read:,} records via {run.api}, wrote {run.records_written:,}, "
+                f"failed {run.records_failed:,} in {run.seconds:.2f} s"
+            )
+            for p in run.paths:
+                print(f"  {p}")
+            if run.failed_records_path:
+                print(f"  failed records: {run.failed_records_path}")
+            if run.watermark:
+                print(f"  watermark: {run.watermark}")
+    return 0
+
+
+def _query(args: argparse.Namespace) -> int:
+    from sfarrow.destinations import CsvDestination, JsonLinesDestination, ParquetDestination
+
+    spec: dict[str, Any] = {"instance_url": args.instance_url, "access_token_env": args.access_token_env}
+    if args.token_cache:
+        spec = {"token_cache": args.token_cache, "client_id": args.client_id, "environment": args.environment}
+    if args.ca_file:
+        spec["ca_file"] = args.ca_file
+    out = Path(args.output)
+    formats = {".parquet": ParquetDestination, ".csv": CsvDestination, ".jsonl": JsonLinesDestination}
+    if out.suffix not in formats:
+        raise ConfigurationError(f"-o must end in .parquet, .csv or .jsonl, got {out.name}")
+    with connect(spec, Path.cwd()) as conn:
+        reader = conn.query_batches(args.soql, api=args.api)
+        writer = formats[out.suffix](out.parent).open_file(out, reader.schema)
+        rows = 0
+        try:
+            for batch in reader:
+                writer.write_batch(batch)
+                rows += batch.num_rows
+        finally:
+            writer.close()
+    print(f"wrote {rows:,} records to {out}")
+    return 0
+
+
+def _login(args: argparse.Namespace) -> int:
+    cache = Path(args.token_cache).expanduser()
+    conn = Connection.authorization_code(
+        args.client_id, environment=args.environment, token_cache=str(cache), port=args.port, open_browser=not args.no_browser
+    )
+    print(f"logged in to {conn.instance_url}; the refresh token is in {cache} (mode 0600)")
+    return 0
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = argparse.ArgumentParser(prog="sfarrow", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run a flow file (TOML)")
+    run.add_argument("flow")
+    run.add_argument("--times", type=int, default=1, help="run it this many times (an incremental flow picks up changes)")
+    query = sub.add_parser("query", help="export a SOQL query to a Parquet, CSV or JSON Lines file")
+    query.add_argument("soql")
+    query.add_argument("-o", "--output", required=True)
+    query.add_argument("--api", default="auto", choices=["auto", "rest", "bulk"])
+    query.add_argument("--instance-url", default=os.environ.get("SF_INSTANCE_URL"))
+    query.add_argument("--access-token-env", default="SF_ACCESS_TOKEN", help="variable holding the session id")
+    query.add_argument("--token-cache", help="use the token cache written by sfarrow login")
+    query.add_argument("--client-id")
+    query.add_argument("--environment", default="production")
+    query.add_argument("--ca-file")
+    login = sub.add_parser("login", help="log in through the browser (authorization code) and fill the token cache")
+    login.add_argument("--client-id", required=True)
+    login.add_argument("--environment", default="production", help="production, sandbox or a My Domain URL")
+    login.add_argument("--token-cache", default=str(DEFAULT_TOKEN_CACHE))
+    login.add_argument("--port", type=int, default=1717)
+    login.add_argument("--no-browser", action="store_true", help="print the URL instead of opening a browser")
+    sub.add_parser("emulator", help="serve an emulated org (see: sfarrow emulator --help)", add_help=False)
+    args, rest = parser.parse_known_args(argv)
+    if args.command == "emulator":
+        from sfarrow.testing.__main__ import main as serve
+
+        return serve(["serve", *rest])
+    if rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
+    if args.command == "query" and not (args.instance_url or args.token_cache):
+        parser.error("query needs --instance-url (or SF_INSTANCE_URL) or --token-cache")
+    try:
+        return {"run": _run, "query": _query, "login": _login}[args.command](args)
+    except (SalesforceError, OSError) as e:
+        print(f"sfarrow: {type(e).__name__}: {e}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

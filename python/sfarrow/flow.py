@@ -1,0 +1,203 @@
+"""A :class:`Flow` joins a source, a field mapping and a destination, and runs on demand or
+incrementally (reading only what changed since its last successful run)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import tempfile
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Optional, Union
+
+from sfarrow.destinations import Delivered, Destination
+from sfarrow.exceptions import ConfigurationError
+from sfarrow.sources import Opened, SalesforceSource, Source, batches, watermark_literal
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+
+@dataclass
+class FlowRun:
+    """What one run did."""
+
+    records_read: int
+    records_written: int
+    records_failed: int
+    api: str
+    bytes: int
+    started: dt.datetime
+    ended: dt.datetime
+    paths: list[str] = field(default_factory=list)
+    failed_records_path: Optional[str] = None
+    #: The watermark the run started from (``None``: a full read) and the one it saved.
+    since: Optional[str] = None
+    watermark: Optional[str] = None
+
+    @property
+    def seconds(self) -> float:
+        return (self.ended - self.started).total_seconds()
+
+
+class State:
+    """The watermark file: JSON, replaced atomically, so a killed run leaves the last good one."""
+
+    def __init__(self, path: Union[str, Path]) -> None:
+        self.path = Path(path)
+
+    def load(self) -> Optional[str]:
+        try:
+            data = json.loads(self.path.read_text())
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError) as e:
+            raise ConfigurationError(f"the flow state file {self.path} cannot be read ({e}); fix or delete it") from e
+        watermark = data.get("watermark")
+        return str(watermark) if watermark is not None else None
+
+    def save(self, watermark: Optional[str], run: FlowRun) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        record = {
+            "watermark": watermark,
+            "last_run": {
+                "ended": run.ended.isoformat(),
+                "records_read": run.records_read,
+                "records_written": run.records_written,
+                "records_failed": run.records_failed,
+                "api": run.api,
+            },
+        }
+        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.")
+        try:
+            with os.fdopen(fd, "w") as f:
+                json.dump(record, f, indent=2)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, self.path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+
+class Flow:
+    """Moves records from ``source`` to ``destination``.
+
+    ``mapping`` maps source fields to destination names (``{"Name": "account_name"}``); a
+    field mapped to ``None`` is dropped. With only drops, or no mapping, every field goes.
+    ``state`` names the watermark file of an incremental flow (the source must name its
+    ``incremental`` field): each run reads records changed since the last successful run and
+    saves the new watermark only after the destination has everything. ``progress`` shows a
+    tqdm bar (in notebooks too).
+    """
+
+    def __init__(
+        self,
+        source: Source,
+        destination: Destination,
+        *,
+        mapping: Optional[Mapping[str, Optional[str]]] = None,
+        state: Optional[Union[str, Path]] = None,
+        progress: bool = True,
+    ) -> None:
+        self.source = source
+        self.destination = destination
+        self.mapping = dict(mapping or {})
+        self.state = State(state) if state is not None else None
+        self.progress = progress
+        incremental = isinstance(source, SalesforceSource) and source.incremental
+        if self.state is not None and not incremental:
+            raise ConfigurationError("a state file is for incremental flows: give the source incremental=\"SystemModstamp\"")
+
+    def __repr__(self) -> str:
+        return f"Flow({self.source!r} -> {self.destination!r})"
+
+    def _selected(self) -> Optional[list[str]]:
+        kept = [k for k, v in self.mapping.items() if v is not None]
+        return kept or None
+
+    def _project(self, schema: pa.Schema, internal: list[str]) -> tuple[list[int], pa.Schema]:
+        import pyarrow as pa
+
+        names = schema.names
+        lower = {n.lower(): i for i, n in enumerate(names)}
+        kept = self._selected()
+        if kept:
+            missing = [k for k in kept if k.lower() not in lower]
+            if missing:
+                raise ConfigurationError(f"the mapping names fields the source does not have: {missing}; it has {names}")
+            pairs = [(lower[k.lower()], str(self.mapping[k])) for k in kept]
+        else:
+            dropped = {k.lower() for k in self.mapping} | {c.lower() for c in internal}
+            pairs = [(i, n) for i, n in enumerate(names) if n.lower() not in dropped]
+        fields = [schema.field(i).with_name(name) for i, name in pairs]
+        return [i for i, _ in pairs], pa.schema(fields, metadata=schema.metadata)
+
+    def run(self) -> FlowRun:
+        """Runs the flow once; raises if it fails (the watermark then stays where it was)."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        started = dt.datetime.now(dt.timezone.utc)
+        since = self.state.load() if self.state is not None else None
+        opened: Opened = self.source.open(self._selected(), since)
+        columns, schema = self._project(opened.reader.schema, opened.internal)
+        tracked = self.source.incremental if isinstance(self.source, SalesforceSource) else None
+        mark_index = opened.reader.schema.get_field_index(tracked) if tracked else -1
+        seen: dict[str, Any] = {"read": 0, "newest": None}
+        bar = _progress_bar(self.progress, repr(self))
+
+        def mapped() -> Iterator[pa.RecordBatch]:
+            for b in batches(opened.reader):
+                seen["read"] += b.num_rows
+                if mark_index >= 0 and b.num_rows:
+                    top = pc.max(b.column(mark_index)).as_py()
+                    if top is not None and (seen["newest"] is None or top > seen["newest"]):
+                        seen["newest"] = top
+                if bar is not None:
+                    bar.update(b.num_rows)
+                yield pa.RecordBatch.from_arrays([b.column(i) for i in columns], schema=schema)
+
+        key = _run_key(tracked is not None and self.state is not None, since, started)
+        try:
+            delivered: Delivered = self.destination.deliver(schema, mapped(), key)
+        finally:
+            if bar is not None:
+                bar.close()
+        watermark = watermark_literal(seen["newest"]) if seen["newest"] is not None else since
+        run = FlowRun(
+            records_read=seen["read"],
+            records_written=delivered.written,
+            records_failed=delivered.failed,
+            api=opened.api,
+            bytes=delivered.bytes,
+            started=started,
+            ended=dt.datetime.now(dt.timezone.utc),
+            paths=delivered.paths,
+            failed_records_path=delivered.failed_path,
+            since=since,
+            watermark=watermark,
+        )
+        if self.state is not None:
+            self.state.save(watermark, run)
+        return run
+
+
+def _run_key(incremental: bool, since: Optional[str], started: dt.datetime) -> str:
+    """Names a run's files. An incremental run is keyed by the watermark it starts from, so a
+    rerun after a crash replaces the crashed run's files; other runs by their start time."""
+    if incremental:
+        return "since-" + (since or "start").replace(":", "").replace("-", "").replace(".", "")
+    return started.strftime("%Y%m%dT%H%M%S%fZ")
+
+
+def _progress_bar(enabled: bool, description: str) -> Any:
+    if not enabled:
+        return None
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        return None
+    return tqdm(desc=description, unit=" records", unit_scale=True, leave=False)

@@ -1,0 +1,168 @@
+"""Where a :class:`~sfarrow.Flow` reads from: a Salesforce object, files, or in-memory data.
+
+Each source opens as a stream of Arrow record batches, so a flow never holds a whole dataset.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Optional, Union
+
+from sfarrow._arrow import to_arrow
+from sfarrow.exceptions import ConfigurationError
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from sfarrow.connection import Connection
+
+
+@dataclass
+class Opened:
+    """A source, opened: its batches, which API (or ``"file"``, ``"memory"``) served them,
+    and the columns that were read only for the flow's own use (the watermark field)."""
+
+    reader: pa.RecordBatchReader
+    api: str
+    internal: list[str] = field(default_factory=list)
+
+
+class SalesforceSource:
+    """Records of one object, read with SOQL.
+
+    ``fields=None`` reads every field the object has when the run starts (fields added later are
+    picked up by the next run), or the mapped ones when the flow has a mapping. ``where`` is a
+    SOQL condition. ``incremental`` names a datetime field (``SystemModstamp``): a flow with a
+    state file then reads only records changed since its last successful run, deletions
+    included when ``include_deleted`` is set (they arrive with ``IsDeleted`` true).
+    """
+
+    def __init__(
+        self,
+        connection: Connection,
+        object: str,
+        *,
+        fields: Optional[Sequence[str]] = None,
+        where: Optional[str] = None,
+        api: str = "auto",
+        include_deleted: bool = False,
+        incremental: Optional[str] = None,
+    ) -> None:
+        if api not in ("auto", "rest", "bulk"):
+            raise ConfigurationError(f'api must be "auto", "rest" or "bulk", got {api!r}')
+        self.connection = connection
+        self.object = object
+        self.fields = list(fields) if fields is not None else None
+        self.where = where
+        self.api = api
+        self.include_deleted = include_deleted
+        self.incremental = incremental
+
+    def __repr__(self) -> str:
+        return f"SalesforceSource({self.object!r}, api={self.api!r}, incremental={self.incremental!r})"
+
+    def soql(self, wanted: Optional[Sequence[str]], since: Optional[str]) -> tuple[str, list[str]]:
+        """The SOQL a run sends, and the columns it adds for the flow's own use."""
+        fields = list(self.fields or wanted or self.connection.schema(self.object).names)
+        internal = []
+        lower = {f.lower() for f in fields}
+        # Deletions are part of the data (IsDeleted is delivered); the watermark field is read
+        # for the flow's own use unless it was asked for.
+        if self.include_deleted and "isdeleted" not in lower:
+            fields.append("IsDeleted")
+        if self.incremental and self.incremental.lower() not in lower:
+            fields.append(self.incremental)
+            internal.append(self.incremental)
+        conditions = [f"({self.where})"] if self.where else []
+        if since is not None:
+            if not self.incremental:
+                raise ConfigurationError("a watermark needs an incremental field on the source")
+            conditions.append(f"{self.incremental} > {since}")
+        soql = f"SELECT {', '.join(fields)} FROM {self.object}"
+        if conditions:
+            soql += " WHERE " + " AND ".join(conditions)
+        return soql, internal
+
+    def open(self, wanted: Optional[Sequence[str]], since: Optional[str]) -> Opened:
+        soql, internal = self.soql(wanted, since)
+        reader = self.connection.query_batches(soql, api=self.api, include_deleted=self.include_deleted)
+        api = (reader.schema.metadata or {}).get(b"sfarrow.api", b"rest").decode()
+        return Opened(reader, api, internal)
+
+
+def watermark_literal(value: Any) -> str:
+    """A datetime as a SOQL literal with milliseconds, in UTC: ``2026-11-28T10:00:00.123Z``."""
+    if not isinstance(value, dt.datetime):
+        raise ConfigurationError(f"the incremental field must be a datetime, got {value!r}")
+    if value.tzinfo is not None:
+        value = value.astimezone(dt.timezone.utc).replace(tzinfo=None)
+    stamp: str = value.strftime("%Y-%m-%dT%H:%M:%S.")
+    return stamp + f"{value.microsecond // 1000:03d}Z"
+
+
+class FileSource:
+    """Parquet or CSV files: one file, a directory, or a glob; the format comes from the
+    extension unless given."""
+
+    def __init__(self, path: Union[str, Path], *, format: Optional[str] = None) -> None:
+        self.path = str(path)
+        fmt = format or Path(self.path.rstrip("/")).suffix.lstrip(".").lower() or "parquet"
+        if fmt not in ("parquet", "csv"):
+            raise ConfigurationError(f'a file source reads "parquet" or "csv", got {fmt!r}')
+        self.format = fmt
+
+    def __repr__(self) -> str:
+        return f"FileSource({self.path!r}, format={self.format!r})"
+
+    def open(self, wanted: Optional[Sequence[str]], since: Optional[str]) -> Opened:
+        import pyarrow.dataset as ds
+
+        if since is not None:
+            raise ConfigurationError("file sources are not incremental")
+        fmt: Any = self.format
+        if self.format == "csv":
+            fmt = ds.CsvFileFormat(parse_options=_csv_parse_options())
+        dataset = ds.dataset(self.path, format=fmt)
+        columns = [c for c in wanted if c in dataset.schema.names] if wanted else None
+        return Opened(dataset.scanner(columns=columns).to_reader(), "file")
+
+
+def _csv_parse_options() -> Any:
+    import pyarrow.csv as pc
+
+    # Salesforce text holds newlines inside quoted values.
+    return pc.ParseOptions(newlines_in_values=True)
+
+
+class ArrowSource:
+    """In-memory data: a pyarrow Table or RecordBatchReader, a polars or pandas DataFrame, or
+    a list of dicts."""
+
+    def __init__(self, data: Any) -> None:
+        self.data = data
+
+    def __repr__(self) -> str:
+        return f"ArrowSource({type(self.data).__name__})"
+
+    def open(self, wanted: Optional[Sequence[str]], since: Optional[str]) -> Opened:
+        import pyarrow as pa
+
+        if since is not None:
+            raise ConfigurationError("in-memory sources are not incremental")
+        data = to_arrow(self.data, "read")
+        reader = pa.RecordBatchReader.from_stream(data)
+        return Opened(reader, "memory")
+
+
+Source = Union[SalesforceSource, FileSource, ArrowSource]
+
+
+def batches(reader: pa.RecordBatchReader) -> Iterator[pa.RecordBatch]:
+    while True:
+        try:
+            yield reader.read_next_batch()
+        except StopIteration:
+            return
