@@ -82,21 +82,25 @@ def build_flow(config: Mapping[str, Any], connections: Mapping[str, Connection],
     dst = dict(config.get("destination", {}))
     kind = src.pop("type", "salesforce")
     src.pop("connection", None)
-    if kind == "salesforce":
-        source: Any = s.SalesforceSource(connections["source"], src.pop("object"), **src)
-    elif kind in ("parquet", "csv"):
-        source = s.FileSource(base / src["path"], format=kind)
-    else:
-        raise ConfigurationError(f"unknown source type {kind!r}: salesforce, parquet or csv")
-    kind = dst.pop("type", "parquet")
-    dst.pop("connection", None)
-    files = {"parquet": d.ParquetDestination, "csv": d.CsvDestination, "jsonl": d.JsonLinesDestination}
-    if kind in files:
-        destination: Any = files[kind](base / dst.pop("path"), **dst)
-    elif kind == "salesforce":
-        destination = d.SalesforceDestination(connections["destination"], dst.pop("object"), **dst)
-    else:
-        raise ConfigurationError(f"unknown destination type {kind!r}: parquet, csv, jsonl or salesforce")
+    try:
+        if kind == "salesforce":
+            source: Any = s.SalesforceSource(_connection(connections, "source"), _need(src, "object", "source"), **src)
+        elif kind in ("parquet", "csv"):
+            source = s.FileSource(base / _need(src, "path", "source"), format=kind)
+        else:
+            raise ConfigurationError(f"unknown source type {kind!r}: salesforce, parquet or csv")
+        kind = dst.pop("type", "parquet")
+        dst.pop("connection", None)
+        files = {"parquet": d.ParquetDestination, "csv": d.CsvDestination, "jsonl": d.JsonLinesDestination}
+        if kind in files:
+            destination: Any = files[kind](base / _need(dst, "path", "destination"), **dst)
+        elif kind == "salesforce":
+            destination = d.SalesforceDestination(_connection(connections, "destination"), _need(dst, "object", "destination"), **dst)
+        else:
+            raise ConfigurationError(f"unknown destination type {kind!r}: parquet, csv, jsonl or salesforce")
+    except TypeError as e:
+        # An unknown key in [source] or [destination] arrives as an unexpected keyword.
+        raise ConfigurationError(f"the flow file has an unknown setting: {e}") from None
     flow = dict(config.get("flow", {}))
     state = flow.get("state")
     return Flow(
@@ -106,6 +110,18 @@ def build_flow(config: Mapping[str, Any], connections: Mapping[str, Connection],
         state=base / state if state else None,
         progress=flow.get("progress", True),
     )
+
+
+def _need(table: dict[str, Any], key: str, where: str) -> Any:
+    if key not in table:
+        raise ConfigurationError(f"[{where}] needs {key!r}")
+    return table.pop(key)
+
+
+def _connection(connections: Mapping[str, Connection], side: str) -> Connection:
+    if side not in connections:
+        raise ConfigurationError(f"the {side} is a Salesforce object: add a [connection] table, or {side}.connection")
+    return connections[side]
 
 
 def _run(args: argparse.Namespace) -> int:

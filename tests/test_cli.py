@@ -1,0 +1,98 @@
+"""The sfarrow command: run a flow file, export a query, serve an emulator."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+import pytest
+
+from sfarrow.cli import main
+from sfarrow.testing import Org
+
+EXAMPLE = Path(__file__).parent.parent / "examples" / "accounts_to_parquet.toml"
+
+
+def test_run_a_flow_file_twice_incrementally(tmp_path, capsys):
+    flow = tmp_path / "flow.toml"
+    flow.write_text(EXAMPLE.read_text().replace("Account = 100000", "Account = 1200"))
+    assert main(["run", str(flow), "--times", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "read 1,200 records via rest, wrote 1,200" in out
+    assert "read 0 records" in out, "the second run finds nothing new"
+    table = ds.dataset(tmp_path / "out" / "accounts").to_table()
+    assert table.num_rows == 1200
+    assert table.column_names[:3] == ["account_id", "name", "industry"]
+    assert len(list((tmp_path / "out" / "accounts").glob("*.parquet"))) == 1
+    assert (tmp_path / "out" / "accounts.state.json").exists()
+
+
+def test_org_to_org_flow_file_with_a_connection_per_side(tmp_path, capsys):
+    with Org(seed={"Account": 30}, https=False) as a, Org(https=False) as b:
+        flow = tmp_path / "copy.toml"
+        flow.write_text(
+            textwrap.dedent(
+                f"""
+                [source]
+                object = "Account"
+                fields = ["Name", "Industry"]
+                connection = {{ instance_url = "{a.url}", access_token = "{a.access_token}" }}
+
+                [destination]
+                type = "salesforce"
+                object = "Account"
+                operation = "insert"
+                connection = {{ instance_url = "{b.url}", access_token_env = "TARGET_TOKEN" }}
+                """
+            )
+        )
+        os.environ["TARGET_TOKEN"] = b.access_token
+        try:
+            assert main(["run", str(flow)]) == 0
+        finally:
+            del os.environ["TARGET_TOKEN"]
+        assert b.count("Account") == 30
+
+
+def test_query_to_parquet_csv_and_jsonl(tmp_path, monkeypatch, capsys):
+    with Org(seed={"Account": 40}, https=False) as org:
+        monkeypatch.setenv("SF_ACCESS_TOKEN", org.access_token)
+        for suffix in ("parquet", "csv", "jsonl"):
+            out = tmp_path / f"a.{suffix}"
+            code = main(["query", "SELECT Id, Name FROM Account", "-o", str(out), "--instance-url", org.url])
+            assert code == 0 and out.exists()
+        assert pq.read_table(tmp_path / "a.parquet").num_rows == 40
+        assert len((tmp_path / "a.jsonl").read_text().splitlines()) == 40
+        assert main(["query", "SELECT Id FROM Nope__c", "-o", str(tmp_path / "x.parquet"), "--instance-url", org.url]) == 1
+        assert "INVALID_TYPE" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["query", "SELECT Id FROM Account", "-o", "x.parquet"])
+
+
+def test_bad_flow_files_fail_with_a_message(tmp_path, capsys):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[source\n")
+    assert main(["run", str(bad)]) == 1
+    assert "not valid TOML" in capsys.readouterr().err
+    bad.write_text("[source]\nobject = 'Account'\n")
+    assert main(["run", str(bad)]) == 1
+    assert "add a [connection] table" in capsys.readouterr().err
+    bad.write_text("[connection]\nfoo = 1\n[source]\nobject = 'Account'\n")
+    assert main(["run", str(bad)]) == 1
+    assert "[connection] needs one of" in capsys.readouterr().err
+
+
+def test_emulator_command_serves_and_stops():
+    out = subprocess.run(
+        [sys.executable, "-m", "sfarrow.cli", "emulator", "--seed", "Account=10", "--duration", "0.5", "--no-https"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "seeded 10 Account records" in out.stdout and "access_token" in out.stdout
