@@ -203,3 +203,70 @@ def test_bad_flows_fail_clearly(conn, tmp_path):
         sfarrow.Flow(s.SalesforceSource(conn, "Account", fields=["Id"]), d.ArrowDestination(), mapping={"Nope": "x"}, progress=False).run()
     with pytest.raises(sfarrow.ConfigurationError, match="external_id"):
         d.SalesforceDestination(conn, "Account", operation="upsert")
+
+
+@pytest.fixture(scope="module")
+def s3():
+    """A local S3 (moto's server) with a bucket; yields the storage options that reach it."""
+    import logging
+    import socket
+
+    import pyarrow.fs as pafs
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    options = {
+        "endpoint_override": f"127.0.0.1:{port}",
+        "scheme": "http",
+        "access_key": "testing",
+        "secret_key": "testing",
+        "region": "us-east-1",
+        "allow_bucket_creation": True,
+    }
+    pafs.S3FileSystem(**options).create_dir("lake")
+    yield options
+    server.stop()
+
+
+@pytest.mark.parametrize("kind", ["parquet", "csv", "jsonl"])
+def test_salesforce_to_s3_and_back(kind, s3, conn, accounts, tmp_path):
+    import pyarrow.fs as pafs
+
+    cls = {"parquet": d.ParquetDestination, "csv": d.CsvDestination, "jsonl": d.JsonLinesDestination}[kind]
+    url = f"s3://lake/{kind}/accounts"
+    run = sfarrow.Flow(
+        s.SalesforceSource(conn, "Account", fields=FIELDS),
+        cls(url, max_rows_per_file=100, storage_options=s3),
+        progress=False,
+    ).run()
+    assert run.records_written == 120 and len(run.paths) == 2
+    assert all(p.startswith(f"{url}/part-") for p in run.paths)
+    fs = pafs.S3FileSystem(**s3)
+    names = [f.base_name for f in fs.get_file_info(pafs.FileSelector(f"lake/{kind}/accounts", recursive=True))]
+    assert sorted(names) == sorted(p.rsplit("/", 1)[1] for p in run.paths), "no staging left behind"
+    if kind == "jsonl":
+        lines = b"".join(fs.open_input_stream(p[len("s3://") :]).read() for p in run.paths).decode().splitlines()
+        assert sorted(json.loads(line)["Id"] for line in lines) == accounts["Id"].to_pylist()
+        return
+    back = sfarrow.Flow(s.FileSource(url, format=kind, storage_options=s3), d.ArrowDestination(), progress=False)
+    back.run()
+    assert sorted(back.destination.table["Id"].to_pylist()) == accounts["Id"].to_pylist()
+
+
+def test_a_failed_run_publishes_nothing_on_s3(s3):
+    import pyarrow.fs as pafs
+
+    def broken():
+        yield pa.record_batch([pa.array([1, 2, 3])], names=["a"])
+        raise RuntimeError("the source died")
+
+    dest = d.ParquetDestination("s3://lake/broken", max_rows_per_file=1, storage_options=s3)
+    with pytest.raises(RuntimeError, match="source died"):
+        dest.deliver(pa.schema([("a", pa.int64())]), broken(), "k")
+    fs = pafs.S3FileSystem(**s3)
+    assert [f.path for f in fs.get_file_info(pafs.FileSelector("lake/broken", recursive=True, allow_not_found=True))] == []

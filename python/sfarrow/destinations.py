@@ -1,18 +1,19 @@
-"""Where a :class:`~sfarrow.Flow` writes to: files (Parquet, CSV, JSON Lines), in-memory
-Arrow, or a Salesforce object.
+"""Where a :class:`~sfarrow.Flow` writes to: files (Parquet, CSV, JSON Lines) on local disk or
+an object store (``s3://bucket/prefix``), in-memory Arrow, or a Salesforce object.
 
-File destinations write into a hidden staging directory and publish the files only when the
-whole run succeeded, so a run that fails or is killed leaves the destination as it was. File
-names carry the run's key (its starting watermark for incremental runs), so a run repeated
-after a crash replaces what the crashed run may have published instead of adding to it.
+File destinations write into a hidden staging directory inside the destination and move the
+files in only when the whole run succeeded, so a run that fails or is killed leaves the
+destination as it was. File names carry the run's key (its starting watermark for incremental
+runs), so a run repeated after a crash replaces what the crashed run may have published
+instead of adding to it.
 """
 
 from __future__ import annotations
 
+import io
 import json
-import os
-import shutil
-from collections.abc import Iterator
+import uuid
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional, Union
@@ -38,65 +39,111 @@ class Delivered:
     failed_path: Optional[str] = None
 
 
+def filesystem(location: Union[str, Path], options: Optional[Mapping[str, Any]] = None) -> tuple[Any, str, str]:
+    """The pyarrow filesystem of a local path or an ``s3://`` URL, the path within it, and the
+    prefix that turns such a path back into a user-facing location. ``options`` go to
+    ``pyarrow.fs.S3FileSystem`` (``endpoint_override``, ``region``, ``access_key``,
+    ``secret_key``, ``scheme``, ...); without them the AWS environment and config are used."""
+    import pyarrow.fs as pafs
+
+    text = str(location)
+    if text.startswith("s3://"):
+        bucket_and_key = text[len("s3://") :].strip("/")
+        fs = pafs.S3FileSystem(**dict(options or {})) if options else pafs.FileSystem.from_uri(text)[0]
+        return fs, bucket_and_key, "s3://"
+    if "://" in text:
+        raise ConfigurationError(f"file destinations take a local path or an s3:// URL, got {text!r}")
+    if options:
+        raise ConfigurationError("storage options are for s3:// destinations")
+    return pafs.LocalFileSystem(), str(Path(text).absolute()), ""
+
+
 class FileDestination:
-    """Files in a local directory, split every ``max_rows_per_file`` rows."""
+    """Files in a directory or under an object-store prefix, split every ``max_rows_per_file``
+    rows."""
 
     format = ""
     suffix = ""
 
-    def __init__(self, path: Union[str, Path], *, max_rows_per_file: int = 1_000_000) -> None:
+    def __init__(
+        self,
+        path: Union[str, Path],
+        *,
+        max_rows_per_file: int = 1_000_000,
+        storage_options: Optional[Mapping[str, Any]] = None,
+    ) -> None:
         if max_rows_per_file < 1:
             raise ConfigurationError("max_rows_per_file must be at least 1")
-        self.path = Path(path)
+        self.path = str(path)
         self.max_rows_per_file = max_rows_per_file
+        self.storage_options = dict(storage_options or {})
+        filesystem(self.path, self.storage_options)  # fail now on a bad location, not mid-run
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}({str(self.path)!r})"
+        return f"{type(self).__name__}({self.path!r})"
 
-    def open_file(self, path: Path, schema: pa.Schema) -> Any:
+    def open_file(self, sink: Any, schema: pa.Schema) -> Any:
+        """A writer with ``write_batch`` and ``close`` over a path or an output stream."""
         raise NotImplementedError
 
     def deliver(self, schema: pa.Schema, batches: Iterator[pa.RecordBatch], key: str) -> Delivered:
-        self.path.mkdir(parents=True, exist_ok=True)
-        for stale in self.path.glob(STAGING_PREFIX + "*"):
-            shutil.rmtree(stale, ignore_errors=True)  # left by a run that was killed
-        staging = self.path / f"{STAGING_PREFIX}{os.getpid()}"
-        staging.mkdir()
+        import pyarrow.fs as pafs
+
+        fs, root, scheme = filesystem(self.path, self.storage_options)
+        fs.create_dir(root, recursive=True)
+        listing = fs.get_file_info(pafs.FileSelector(root, allow_not_found=True))
+        for stale in listing:
+            if stale.base_name.startswith(STAGING_PREFIX):  # left by a run that was killed
+                fs.delete_dir(stale.path)
+        staging = f"{root}/{STAGING_PREFIX}{uuid.uuid4().hex}"
+        fs.create_dir(staging, recursive=True)
         try:
-            staged = self._write(staging, schema, batches, key)
-            result = Delivered(written=sum(n for _, n in staged))
-            for old in self.path.glob(f"part-{key}-*{self.suffix}"):
-                old.unlink()
-            for f, _ in staged:
-                final = self.path / f.name
-                result.bytes += f.stat().st_size
-                os.replace(f, final)
-                result.paths.append(str(final))
+            staged = self._write(fs, staging, schema, batches, key)
+            result = Delivered(written=sum(rows for _, rows in staged))
+            for old in listing:
+                if old.base_name.startswith(f"part-{key}-") and old.base_name.endswith(self.suffix):
+                    fs.delete_file(old.path)
+            for name, _ in staged:
+                final = f"{root}/{name}"
+                result.bytes += fs.get_file_info(f"{staging}/{name}").size or 0
+                fs.move(f"{staging}/{name}", final)
+                result.paths.append(scheme + final)
             return result
         finally:
-            shutil.rmtree(staging, ignore_errors=True)
+            try:
+                fs.delete_dir(staging)
+            except (FileNotFoundError, OSError):
+                pass
 
-    def _write(self, staging: Path, schema: pa.Schema, batches: Iterator[pa.RecordBatch], key: str) -> list[tuple[Path, int]]:
-        files: list[tuple[Path, int]] = []
+    def _write(self, fs: Any, staging: str, schema: pa.Schema, batches: Iterator[pa.RecordBatch], key: str) -> list[tuple[str, int]]:
+        files: list[tuple[str, int]] = []
         writer: Any = None
+        stream: Any = None
         rows = 0
+
+        def close() -> None:
+            writer.close()
+            if not stream.closed:
+                stream.close()
+
         for batch in batches:
             offset = 0
             while offset < batch.num_rows:
                 if writer is None:
-                    path = staging / f"part-{key}-{len(files):05d}{self.suffix}"
-                    writer, rows = self.open_file(path, schema), 0
-                    files.append((path, 0))
+                    name = f"part-{key}-{len(files):05d}{self.suffix}"
+                    stream = fs.open_output_stream(f"{staging}/{name}")
+                    writer, rows = self.open_file(stream, schema), 0
+                    files.append((name, 0))
                 take = min(batch.num_rows - offset, self.max_rows_per_file - rows)
                 writer.write_batch(batch.slice(offset, take))
                 offset += take
                 rows += take
                 files[-1] = (files[-1][0], rows)
                 if rows == self.max_rows_per_file:
-                    writer.close()
+                    close()
                     writer = None
         if writer is not None:
-            writer.close()
+            close()
         return files
 
 
@@ -106,14 +153,21 @@ class ParquetDestination(FileDestination):
     format = "parquet"
     suffix = ".parquet"
 
-    def __init__(self, path: Union[str, Path], *, max_rows_per_file: int = 1_000_000, compression: str = "zstd") -> None:
-        super().__init__(path, max_rows_per_file=max_rows_per_file)
+    def __init__(
+        self,
+        path: Union[str, Path],
+        *,
+        max_rows_per_file: int = 1_000_000,
+        compression: str = "zstd",
+        storage_options: Optional[Mapping[str, Any]] = None,
+    ) -> None:
+        super().__init__(path, max_rows_per_file=max_rows_per_file, storage_options=storage_options)
         self.compression = compression
 
-    def open_file(self, path: Path, schema: pa.Schema) -> Any:
+    def open_file(self, sink: Any, schema: pa.Schema) -> Any:
         import pyarrow.parquet as pq
 
-        return pq.ParquetWriter(path, schema, compression=self.compression)
+        return pq.ParquetWriter(sink, schema, compression=self.compression)
 
 
 class CsvDestination(FileDestination):
@@ -122,15 +176,16 @@ class CsvDestination(FileDestination):
     format = "csv"
     suffix = ".csv"
 
-    def open_file(self, path: Path, schema: pa.Schema) -> Any:
+    def open_file(self, sink: Any, schema: pa.Schema) -> Any:
         import pyarrow.csv as pc
 
-        return pc.CSVWriter(path, schema)
+        return pc.CSVWriter(sink, schema)
 
 
 class _JsonLinesWriter:
-    def __init__(self, path: Path) -> None:
-        self.file = open(path, "w", encoding="utf-8")
+    def __init__(self, sink: Any) -> None:
+        raw = open(sink, "wb") if isinstance(sink, (str, Path)) else sink
+        self.file = io.TextIOWrapper(raw, encoding="utf-8", write_through=False)
 
     def write_batch(self, batch: pa.RecordBatch) -> None:
         for row in batch.to_pylist():
@@ -138,7 +193,8 @@ class _JsonLinesWriter:
             self.file.write("\n")
 
     def close(self) -> None:
-        self.file.close()
+        self.file.flush()
+        self.file.detach().close()
 
 
 def _json_default(value: Any) -> Any:
@@ -154,8 +210,8 @@ class JsonLinesDestination(FileDestination):
     format = "jsonl"
     suffix = ".jsonl"
 
-    def open_file(self, path: Path, schema: pa.Schema) -> Any:
-        return _JsonLinesWriter(path)
+    def open_file(self, sink: Any, schema: pa.Schema) -> Any:
+        return _JsonLinesWriter(sink)
 
 
 class ArrowDestination:
