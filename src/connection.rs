@@ -219,14 +219,14 @@ impl Connection {
     }
 }
 
-fn runtime() -> &'static tokio::runtime::Runtime {
+pub(crate) fn runtime() -> &'static tokio::runtime::Runtime {
     pyo3_async_runtimes::tokio::get_runtime()
 }
 
 /// Runs a call to completion with the GIL released, looking for Ctrl-C every 100 ms: on an
 /// interrupt the call is dropped (a running Bulk job is aborted on the server) and the
 /// `KeyboardInterrupt` propagates.
-fn blocking<T: Send>(
+pub(crate) fn blocking<T: Send>(
     py: Python<'_>,
     call: impl std::future::Future<Output = Result<T, Error>> + Send,
 ) -> PyResult<T> {

@@ -12,6 +12,9 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -39,28 +42,91 @@ class Delivered:
     failed_path: Optional[str] = None
 
 
-def filesystem(location: Union[str, Path], options: Optional[Mapping[str, Any]] = None) -> tuple[Any, str, str]:
-    """The pyarrow filesystem of a local path or an ``s3://`` URL, the path within it, and the
-    prefix that turns such a path back into a user-facing location. ``options`` go to
-    ``pyarrow.fs.S3FileSystem`` (``endpoint_override``, ``region``, ``access_key``,
-    ``secret_key``, ``scheme``, ...); without them the AWS environment and config are used."""
-    import pyarrow.fs as pafs
+class _LocalTarget:
+    """A local directory: files are written straight into a hidden staging directory inside
+    it and renamed into place."""
 
-    text = str(location)
-    if text.startswith("s3://"):
-        bucket_and_key = text[len("s3://") :].strip("/")
-        fs = pafs.S3FileSystem(**dict(options or {})) if options else pafs.FileSystem.from_uri(text)[0]
-        return fs, bucket_and_key, "s3://"
-    if "://" in text:
-        raise ConfigurationError(f"file destinations take a local path or an s3:// URL, got {text!r}")
-    if options:
-        raise ConfigurationError("storage options are for s3:// destinations")
-    return pafs.LocalFileSystem(), str(Path(text).absolute()), ""
+    def __init__(self, root: str) -> None:
+        self.root = Path(root)
+        self.staging = self.root / f"{STAGING_PREFIX}{uuid.uuid4().hex}"
+
+    def begin(self) -> Path:
+        self.root.mkdir(parents=True, exist_ok=True)
+        for stale in self.root.glob(STAGING_PREFIX + "*"):
+            shutil.rmtree(stale, ignore_errors=True)  # left by a run that was killed
+        self.staging.mkdir()
+        return self.staging
+
+    def stage(self, local: Path) -> None:
+        pass
+
+    def publish(self, names: list[str], key: str, suffix: str) -> list[tuple[str, int]]:
+        for old in self.root.glob(f"part-{key}-*{suffix}"):
+            old.unlink()
+        published = []
+        for name in names:
+            final = self.root / name
+            size = (self.staging / name).stat().st_size
+            os.replace(self.staging / name, final)
+            published.append((str(final), size))
+        return published
+
+    def cleanup(self) -> None:
+        shutil.rmtree(self.staging, ignore_errors=True)
+
+
+class _S3Target:
+    """``s3://bucket/prefix``: each finished file is uploaded under a hidden staging prefix (and
+    its local copy removed, so local disk holds one file at a time), then copied into place."""
+
+    def __init__(self, url: str, options: Mapping[str, str]) -> None:
+        from sfarrow._sfarrow import ObjectStore
+
+        bucket, _, prefix = url[len("s3://") :].partition("/")
+        self.bucket = f"s3://{bucket}"
+        self.store = ObjectStore(self.bucket, {k: str(v) for k, v in options.items()})
+        self.prefix = prefix.strip("/")
+        self.staging = f"{self.prefix}/{STAGING_PREFIX}{uuid.uuid4().hex}".lstrip("/")
+        self.local = Path(tempfile.mkdtemp(prefix="sfarrow-"))
+
+    def _under(self, key: str) -> str:
+        return key[len(self.prefix) :].lstrip("/") if self.prefix else key
+
+    def begin(self) -> Path:
+        for key, _ in self.store.list(self.prefix):
+            if self._under(key).startswith(STAGING_PREFIX):  # left by a run that was killed
+                self.store.delete(key)
+        return self.local
+
+    def stage(self, local: Path) -> None:
+        self.store.put_file(str(local), f"{self.staging}/{local.name}")
+        local.unlink()
+
+    def publish(self, names: list[str], key: str, suffix: str) -> list[tuple[str, int]]:
+        for old, _ in self.store.list(self.prefix):
+            name = self._under(old)
+            if "/" not in name and name.startswith(f"part-{key}-") and name.endswith(suffix):
+                self.store.delete(old)
+        sizes = {k.rsplit("/", 1)[1]: n for k, n in self.store.list(self.staging)}
+        published = []
+        for name in names:
+            final = f"{self.prefix}/{name}".lstrip("/")
+            self.store.copy(f"{self.staging}/{name}", final)
+            self.store.delete(f"{self.staging}/{name}")
+            published.append((f"{self.bucket}/{final}", sizes.get(name, 0)))
+        return published
+
+    def cleanup(self) -> None:
+        for key, _ in self.store.list(self.staging):
+            self.store.delete(key)
+        shutil.rmtree(self.local, ignore_errors=True)
 
 
 class FileDestination:
-    """Files in a directory or under an object-store prefix, split every ``max_rows_per_file``
-    rows."""
+    """Files in a local directory or under an ``s3://bucket/prefix``, split every
+    ``max_rows_per_file`` rows. ``storage_options`` configure S3 with object_store's names
+    (``aws_endpoint``, ``aws_region``, ``aws_access_key_id``, ``aws_secret_access_key``,
+    ``aws_allow_http``, ...); the AWS environment variables fill in the rest."""
 
     format = ""
     suffix = ""
@@ -75,64 +141,50 @@ class FileDestination:
         if max_rows_per_file < 1:
             raise ConfigurationError("max_rows_per_file must be at least 1")
         self.path = str(path)
+        if "://" in self.path and not self.path.startswith("s3://"):
+            raise ConfigurationError(f"file destinations take a local path or an s3:// URL, got {self.path!r}")
+        if storage_options and not self.path.startswith("s3://"):
+            raise ConfigurationError("storage_options are for s3:// destinations")
         self.max_rows_per_file = max_rows_per_file
         self.storage_options = dict(storage_options or {})
-        filesystem(self.path, self.storage_options)  # fail now on a bad location, not mid-run
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.path!r})"
 
     def open_file(self, sink: Any, schema: pa.Schema) -> Any:
-        """A writer with ``write_batch`` and ``close`` over a path or an output stream."""
+        """A writer with ``write_batch`` and ``close``."""
         raise NotImplementedError
 
     def deliver(self, schema: pa.Schema, batches: Iterator[pa.RecordBatch], key: str) -> Delivered:
-        import pyarrow.fs as pafs
-
-        fs, root, scheme = filesystem(self.path, self.storage_options)
-        fs.create_dir(root, recursive=True)
-        listing = fs.get_file_info(pafs.FileSelector(root, allow_not_found=True))
-        for stale in listing:
-            if stale.base_name.startswith(STAGING_PREFIX):  # left by a run that was killed
-                fs.delete_dir(stale.path)
-        staging = f"{root}/{STAGING_PREFIX}{uuid.uuid4().hex}"
-        fs.create_dir(staging, recursive=True)
+        target: Union[_LocalTarget, _S3Target]
+        if self.path.startswith("s3://"):
+            target = _S3Target(self.path, self.storage_options)
+        else:
+            target = _LocalTarget(self.path)
         try:
-            staged = self._write(fs, staging, schema, batches, key)
-            result = Delivered(written=sum(rows for _, rows in staged))
-            for old in listing:
-                if old.base_name.startswith(f"part-{key}-") and old.base_name.endswith(self.suffix):
-                    fs.delete_file(old.path)
-            for name, _ in staged:
-                final = f"{root}/{name}"
-                result.bytes += fs.get_file_info(f"{staging}/{name}").size or 0
-                fs.move(f"{staging}/{name}", final)
-                result.paths.append(scheme + final)
-            return result
+            local = target.begin()
+            staged = self._write(target, local, schema, batches, key)
+            published = target.publish([name for name, _ in staged], key, self.suffix)
+            return Delivered(
+                written=sum(rows for _, rows in staged),
+                bytes=sum(size for _, size in published),
+                paths=[location for location, _ in published],
+            )
         finally:
-            try:
-                fs.delete_dir(staging)
-            except (FileNotFoundError, OSError):
-                pass
+            target.cleanup()
 
-    def _write(self, fs: Any, staging: str, schema: pa.Schema, batches: Iterator[pa.RecordBatch], key: str) -> list[tuple[str, int]]:
+    def _write(
+        self, target: Union[_LocalTarget, _S3Target], local: Path, schema: pa.Schema, batches: Iterator[pa.RecordBatch], key: str
+    ) -> list[tuple[str, int]]:
         files: list[tuple[str, int]] = []
         writer: Any = None
-        stream: Any = None
         rows = 0
-
-        def close() -> None:
-            writer.close()
-            if not stream.closed:
-                stream.close()
-
         for batch in batches:
             offset = 0
             while offset < batch.num_rows:
                 if writer is None:
                     name = f"part-{key}-{len(files):05d}{self.suffix}"
-                    stream = fs.open_output_stream(f"{staging}/{name}")
-                    writer, rows = self.open_file(stream, schema), 0
+                    writer, rows = self.open_file(local / name, schema), 0
                     files.append((name, 0))
                 take = min(batch.num_rows - offset, self.max_rows_per_file - rows)
                 writer.write_batch(batch.slice(offset, take))
@@ -140,10 +192,12 @@ class FileDestination:
                 rows += take
                 files[-1] = (files[-1][0], rows)
                 if rows == self.max_rows_per_file:
-                    close()
+                    writer.close()
+                    target.stage(local / files[-1][0])
                     writer = None
         if writer is not None:
-            close()
+            writer.close()
+            target.stage(local / files[-1][0])
         return files
 
 

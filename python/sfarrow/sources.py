@@ -6,7 +6,7 @@ Each source opens as a stream of Arrow record batches, so a flow never holds a w
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional, Union
@@ -104,19 +104,11 @@ def watermark_literal(value: Any) -> str:
 
 
 class FileSource:
-    """Parquet or CSV files: one file or a directory, on local disk or under an ``s3://``
-    prefix (``storage_options`` as for file destinations); the format comes from the extension
-    unless given."""
+    """Parquet or CSV files on local disk: one file or a directory; the format comes from the
+    extension unless given."""
 
-    def __init__(
-        self,
-        path: Union[str, Path],
-        *,
-        format: Optional[str] = None,
-        storage_options: Optional[Mapping[str, Any]] = None,
-    ) -> None:
+    def __init__(self, path: Union[str, Path], *, format: Optional[str] = None) -> None:
         self.path = str(path)
-        self.storage_options = dict(storage_options or {})
         fmt = format or Path(self.path.rstrip("/")).suffix.lstrip(".").lower() or "parquet"
         if fmt not in ("parquet", "csv"):
             raise ConfigurationError(f'a file source reads "parquet" or "csv", got {fmt!r}')
@@ -133,10 +125,7 @@ class FileSource:
         fmt: Any = self.format
         if self.format == "csv":
             fmt = ds.CsvFileFormat(parse_options=_csv_parse_options())
-        from sfarrow.destinations import filesystem
-
-        fs, path, _ = filesystem(self.path, self.storage_options)
-        dataset = ds.dataset(path, format=fmt, filesystem=fs)
+        dataset = ds.dataset(self.path, format=fmt)
         columns = [c for c in wanted if c in dataset.schema.names] if wanted else None
         return Opened(dataset.scanner(columns=columns).to_reader(), "file")
 

@@ -3,6 +3,7 @@
 //! client and the emulator use the same code for every idea.
 
 pub mod client;
+pub mod files;
 pub mod formats;
 pub mod ids;
 pub mod read;
