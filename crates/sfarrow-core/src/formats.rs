@@ -46,9 +46,9 @@ pub fn write_date(out: &mut String, days: i32) {
     if (0..10_000).contains(&y) {
         push_digits(out, y as u32, 4);
         out.push('-');
-        push_digits(out, m as u32, 2);
+        push_digits(out, m, 2);
         out.push('-');
-        push_digits(out, d as u32, 2);
+        push_digits(out, d, 2);
     } else {
         let _ = write!(out, "{y:04}-{m:02}-{d:02}");
     }

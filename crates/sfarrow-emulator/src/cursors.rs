@@ -11,7 +11,7 @@ use crate::render::RecordCtx;
 use crate::OrgState;
 use std::collections::HashMap;
 use std::fmt::Write;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::Instant;
 
 const MAX_CURSORS: usize = 10;
@@ -28,7 +28,31 @@ struct Cursor {
 struct Ahead {
     offset: usize,
     gzip: bool,
-    page: Arc<OnceLock<Vec<u8>>>,
+    page: Arc<Pending>,
+}
+
+/// A page another thread is rendering (`OnceLock::wait` needs a newer Rust than our MSRV).
+#[derive(Default)]
+struct Pending {
+    page: Mutex<Option<Vec<u8>>>,
+    ready: Condvar,
+}
+
+impl Pending {
+    fn set(&self, page: Vec<u8>) {
+        *self.page.lock().unwrap_or_else(|e| e.into_inner()) = Some(page);
+        self.ready.notify_all();
+    }
+
+    fn wait(&self) -> Vec<u8> {
+        let mut slot = self.page.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            if let Some(page) = slot.as_ref() {
+                return page.clone();
+            }
+            slot = self.ready.wait(slot).unwrap_or_else(|e| e.into_inner());
+        }
+    }
 }
 
 #[derive(Default)]
@@ -107,7 +131,7 @@ fn render_ahead(
     if offset >= cursor.rs.len() {
         return;
     }
-    let page = Arc::new(OnceLock::new());
+    let page = Arc::new(Pending::default());
     let gzip = req.wants_gzip();
     cursor.ahead = Some(Ahead {
         offset,
@@ -123,7 +147,7 @@ fn render_ahead(
     rt.spawn_blocking(move || {
         let next = next_url(&version, all, &id, offset + batch, rs.len());
         let json = render_page(&state, &rs, &version, offset, batch, next);
-        let _ = page.set(if gzip {
+        page.set(if gzip {
             crate::http::gzip(json.as_bytes())
         } else {
             json.into_bytes()
@@ -219,7 +243,7 @@ pub fn next_page(state: &OrgState, req: &Req, version: &str, all: bool, locator:
         (cur.rs.clone(), cur.batch, ready)
     };
     if let Some(page) = ready {
-        let body = page.wait().clone();
+        let body = page.wait();
         let mut resp = Resp::new(200, "application/json;charset=UTF-8", body);
         if req.wants_gzip() {
             resp.headers.push(("content-encoding", "gzip".into()));

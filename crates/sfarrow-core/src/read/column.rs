@@ -119,7 +119,8 @@ impl Builder {
         }
     }
 
-    pub fn len(&self) -> usize {
+    /// Rows appended so far.
+    pub fn rows(&self) -> usize {
         use arrow_array::builder::ArrayBuilder;
         match self {
             Builder::Utf8(b) => b.len(),

@@ -191,7 +191,7 @@ impl<'de> Visitor<'de> for RecordsSeed<'_, '_> {
             self.d.rows += 1;
             // Columns the record did not mention (a null parent) are null.
             for (i, b) in self.d.builders.iter_mut().enumerate() {
-                match b.len().cmp(&self.d.rows) {
+                match b.rows().cmp(&self.d.rows) {
                     std::cmp::Ordering::Less => b.append_null(),
                     std::cmp::Ordering::Equal => {}
                     std::cmp::Ordering::Greater => {
