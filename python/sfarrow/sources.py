@@ -38,6 +38,8 @@ class SalesforceSource:
     SOQL condition. ``incremental`` names a datetime field (``SystemModstamp``): a flow with a
     state file then reads only records changed since its last successful run, deletions
     included when ``include_deleted`` is set (they arrive with ``IsDeleted`` true).
+    ``bulk_page_size`` rows per Bulk result page, ``parallel`` pages in flight: together they
+    bound the memory of a large read (25,000 x 4 keeps a flow of millions of rows near 300 MB).
     """
 
     def __init__(
@@ -50,6 +52,8 @@ class SalesforceSource:
         api: str = "auto",
         include_deleted: bool = False,
         incremental: Optional[str] = None,
+        bulk_page_size: int = 25_000,
+        parallel: int = 4,
     ) -> None:
         if api not in ("auto", "rest", "bulk"):
             raise ConfigurationError(f'api must be "auto", "rest" or "bulk", got {api!r}')
@@ -60,6 +64,8 @@ class SalesforceSource:
         self.api = api
         self.include_deleted = include_deleted
         self.incremental = incremental
+        self.bulk_page_size = bulk_page_size
+        self.parallel = parallel
 
     def __repr__(self) -> str:
         return f"SalesforceSource({self.object!r}, api={self.api!r}, incremental={self.incremental!r})"
@@ -88,7 +94,9 @@ class SalesforceSource:
 
     def open(self, wanted: Optional[Sequence[str]], since: Optional[str]) -> Opened:
         soql, internal = self.soql(wanted, since)
-        reader = self.connection.query_batches(soql, api=self.api, include_deleted=self.include_deleted)
+        reader = self.connection.query_batches(
+            soql, api=self.api, include_deleted=self.include_deleted, bulk_page_size=self.bulk_page_size, parallel=self.parallel
+        )
         api = (reader.schema.metadata or {}).get(b"sfarrow.api", b"rest").decode()
         return Opened(reader, api, internal)
 
