@@ -96,3 +96,31 @@ def test_emulator_command_serves_and_stops():
     )
     assert out.returncode == 0, out.stderr
     assert "seeded 10 Account records" in out.stdout and "access_token" in out.stdout
+
+
+def test_login_fills_the_token_cache_then_query_uses_it(tmp_path, monkeypatch, capsys):
+    import stat
+
+    import sfarrow.connection
+    from test_connection import follow_authorize, free_port
+
+    with Org(seed={"Account": 7}, https=False) as org:
+        port = free_port()
+        org.add_redirect_uri(f"http://localhost:{port}/OauthRedirect")
+        # --no-browser prints the URL; here the test plays the user who opens it.
+        monkeypatch.setattr(sfarrow.connection, "_print_url", follow_authorize)
+        cache = tmp_path / "token.json"
+        args = ["--client-id", org.client_id, "--environment", org.url, "--token-cache", str(cache)]
+        assert main(["login", *args, "--port", str(port), "--no-browser"]) == 0
+        assert "logged in to" in capsys.readouterr().out
+        assert stat.S_IMODE(cache.stat().st_mode) == 0o600
+        assert org.access_token not in cache.read_text()
+
+        def no_browser(url: str) -> None:
+            raise AssertionError("the token cache should make the browser unnecessary")
+
+        monkeypatch.setattr(sfarrow.connection, "_print_url", no_browser)
+        out = tmp_path / "a.parquet"
+        query = ["query", "SELECT Id FROM Account", "-o", str(out), "--token-cache", str(cache), "--client-id", org.client_id]
+        assert main([*query, "--environment", org.url]) == 0
+        assert pq.read_table(out).num_rows == 7
