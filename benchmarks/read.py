@@ -54,7 +54,7 @@ def run_case(case: str, url: str, token: str, ca: str) -> int:
         job = s.post(f"{api}/jobs/query", json={"operation": "query", "query": SOQL}, headers=h).json()["id"]
         while s.get(f"{api}/jobs/query/{job}", headers=h).json()["state"] != "JobComplete":
             time.sleep(0.05)
-        urls, nxt = [], f"{api}/jobs/query/{job}/resultPages?maxRecords=50000"
+        urls, nxt = [], f"{api}/jobs/query/{job}/resultPages?maxRecords=25000"
         while nxt:
             page = s.get(nxt, headers=h).json()
             urls += [url + p["resultUrl"] for p in page["resultPages"]]

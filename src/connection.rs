@@ -421,7 +421,7 @@ impl Connection {
     }
 
     /// Runs SOQL and returns every row as an Arrow table (a `__arrow_c_stream__` object).
-    #[pyo3(signature = (soql, api="auto", include_deleted=false, bulk_threshold=1_000_000, bulk_page_size=50_000, parallel=4))]
+    #[pyo3(signature = (soql, api="auto", include_deleted=false, bulk_threshold=1_000_000, bulk_page_size=25_000, parallel=4))]
     #[allow(clippy::too_many_arguments)]
     fn query(
         &self,
@@ -449,7 +449,7 @@ impl Connection {
         pyo3_arrow::PyTable::try_new(batches, schema)
     }
 
-    #[pyo3(signature = (soql, api="auto", include_deleted=false, bulk_threshold=1_000_000, bulk_page_size=50_000, parallel=4))]
+    #[pyo3(signature = (soql, api="auto", include_deleted=false, bulk_threshold=1_000_000, bulk_page_size=25_000, parallel=4))]
     #[allow(clippy::too_many_arguments)]
     fn query_async<'py>(
         &self,
@@ -480,7 +480,7 @@ impl Connection {
     }
 
     /// Runs SOQL and streams the rows: batches arrive as pages are downloaded and decoded.
-    #[pyo3(signature = (soql, api="auto", include_deleted=false, bulk_threshold=1_000_000, bulk_page_size=50_000, parallel=4))]
+    #[pyo3(signature = (soql, api="auto", include_deleted=false, bulk_threshold=1_000_000, bulk_page_size=25_000, parallel=4))]
     #[allow(clippy::too_many_arguments)]
     fn query_batches(
         &self,

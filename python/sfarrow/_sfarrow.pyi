@@ -100,7 +100,7 @@ class Connection:
         api: str = "auto",
         include_deleted: bool = False,
         bulk_threshold: int = 1_000_000,
-        bulk_page_size: int = 50_000,
+        bulk_page_size: int = 25_000,
         parallel: int = 4,
     ) -> Any: ...
     def query_async(
@@ -109,7 +109,7 @@ class Connection:
         api: str = "auto",
         include_deleted: bool = False,
         bulk_threshold: int = 1_000_000,
-        bulk_page_size: int = 50_000,
+        bulk_page_size: int = 25_000,
         parallel: int = 4,
     ) -> Awaitable[Any]: ...
     def query_batches(
@@ -118,7 +118,7 @@ class Connection:
         api: str = "auto",
         include_deleted: bool = False,
         bulk_threshold: int = 1_000_000,
-        bulk_page_size: int = 50_000,
+        bulk_page_size: int = 25_000,
         parallel: int = 4,
     ) -> Any: ...
     def schema(self, object: str, fields: Optional[list[str]] = None) -> Any: ...

@@ -278,7 +278,7 @@ class Connection:
         api: str = "auto",
         include_deleted: bool = False,
         bulk_threshold: int = 1_000_000,
-        bulk_page_size: int = 50_000,
+        bulk_page_size: int = 25_000,
         parallel: int = 4,
     ) -> pa.Table:
         """Runs SOQL and returns a ``pyarrow.Table`` typed from describe, the same whichever API
@@ -297,7 +297,7 @@ class Connection:
         api: str = "auto",
         include_deleted: bool = False,
         bulk_threshold: int = 1_000_000,
-        bulk_page_size: int = 50_000,
+        bulk_page_size: int = 25_000,
         parallel: int = 4,
     ) -> pa.Table:
         import pyarrow as pa
@@ -311,7 +311,7 @@ class Connection:
         api: str = "auto",
         include_deleted: bool = False,
         bulk_threshold: int = 1_000_000,
-        bulk_page_size: int = 50_000,
+        bulk_page_size: int = 25_000,
         parallel: int = 4,
     ) -> pa.RecordBatchReader:
         """Like :meth:`query`, but streams: a ``pyarrow.RecordBatchReader`` whose batches arrive

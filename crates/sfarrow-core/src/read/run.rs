@@ -54,7 +54,7 @@ impl Default for ReadOptions {
             api: Api::Auto,
             include_deleted: false,
             bulk_threshold: 1_000_000,
-            bulk_page_size: 50_000,
+            bulk_page_size: 25_000,
             parallel: 4,
             buffer: 2,
         }
