@@ -276,3 +276,11 @@ def test_a_failed_run_publishes_nothing_on_s3(s3):
     assert ObjectStore("s3://lake", s3).list("broken") == []
     with pytest.raises(sfarrow.ConfigurationError, match="unknown S3 storage option"):
         d.ParquetDestination("s3://lake/x", storage_options={"nope": "1"}).deliver(pa.schema([]), iter([]), "k")
+
+
+def test_run_async(conn):
+    import asyncio
+
+    dest = d.ArrowDestination()
+    run = asyncio.run(sfarrow.Flow(s.SalesforceSource(conn, "Account", fields=["Id"]), dest, progress=False).run_async())
+    assert run.records_written == dest.table.num_rows == 120

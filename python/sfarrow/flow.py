@@ -184,6 +184,17 @@ class Flow:
             self.state.save(watermark, run)
         return run
 
+    async def run_async(self) -> FlowRun:
+        """The awaitable twin of :meth:`run`: the run goes on a worker thread (its network
+        calls release the GIL), so the event loop stays free."""
+        return await _in_thread(self)
+
+
+async def _in_thread(flow: Flow) -> FlowRun:
+    import asyncio
+
+    return await asyncio.to_thread(flow.run)
+
 
 def _run_key(incremental: bool, since: Optional[str], started: dt.datetime) -> str:
     """Names a run's files. An incremental run is keyed by the watermark it starts from, so a
