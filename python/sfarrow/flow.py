@@ -187,13 +187,9 @@ class Flow:
     async def run_async(self) -> FlowRun:
         """The awaitable twin of :meth:`run`: the run goes on a worker thread (its network
         calls release the GIL), so the event loop stays free."""
-        return await _in_thread(self)
+        import asyncio
 
-
-async def _in_thread(flow: Flow) -> FlowRun:
-    import asyncio
-
-    return await asyncio.to_thread(flow.run)
+        return await asyncio.to_thread(self.run)
 
 
 def _run_key(incremental: bool, since: Optional[str], started: dt.datetime) -> str:
