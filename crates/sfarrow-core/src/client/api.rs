@@ -310,7 +310,7 @@ impl Client {
                 }
             };
             self.note_usage(&resp.headers);
-            let body = match decode_body(&resp.headers, resp.body) {
+            let body = match inflate(&resp.headers, resp.body).await {
                 Ok(b) => b,
                 Err(e) if req.idempotent && attempt < self.retry.attempts => {
                     tokio::time::sleep(self.retry.delay(attempt)).await;
@@ -364,12 +364,27 @@ impl Client {
 }
 
 /// Bodies arrive gzip-compressed when the server chose to (we always ask).
-fn decode_body(headers: &reqwest::header::HeaderMap, body: Bytes) -> Result<Bytes> {
-    let gz = headers
+fn is_gzip(headers: &reqwest::header::HeaderMap) -> bool {
+    headers
         .get("content-encoding")
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.eq_ignore_ascii_case("gzip"));
-    if !gz {
+        .is_some_and(|v| v.eq_ignore_ascii_case("gzip"))
+}
+
+/// Large gzip bodies are inflated on the blocking pool: inflating on the async workers would
+/// stall every other download that shares them (several Bulk pages are in flight at once).
+async fn inflate(headers: &reqwest::header::HeaderMap, body: Bytes) -> Result<Bytes> {
+    if !is_gzip(headers) || body.len() < 256 * 1024 {
+        return decode_body(headers, body);
+    }
+    let headers = headers.clone();
+    tokio::task::spawn_blocking(move || decode_body(&headers, body))
+        .await
+        .map_err(|e| Error::protocol(format!("inflating a response failed: {e}")))?
+}
+
+fn decode_body(headers: &reqwest::header::HeaderMap, body: Bytes) -> Result<Bytes> {
+    if !is_gzip(headers) {
         return Ok(body);
     }
     use std::io::Read;
