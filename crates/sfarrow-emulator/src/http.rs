@@ -200,6 +200,24 @@ pub fn gzip(body: &[u8]) -> Vec<u8> {
     enc.finish().unwrap_or_default()
 }
 
+/// Gzips the body when the client asked for it; a body the handler already gzipped (a page
+/// rendered ahead) is left as it is. Marks its work with `vary`, so calling it twice is safe.
+fn compressed(mut resp: Resp, wants_gzip: bool) -> Resp {
+    if resp.headers.iter().any(|(k, _)| *k == "vary") {
+        return resp;
+    }
+    let encoded = resp.headers.iter().any(|(k, _)| *k == "content-encoding");
+    let compress = wants_gzip && !encoded && !resp.body.is_empty() && resp.status != 204;
+    if compress {
+        resp.body = gzip(&resp.body);
+        resp.headers.push(("content-encoding", "gzip".into()));
+    }
+    if encoded || compress {
+        resp.headers.push(("vary", "Accept-Encoding".into()));
+    }
+    resp
+}
+
 pub async fn handle(
     state: Arc<OrgState>,
     base: Arc<str>,
@@ -245,7 +263,7 @@ pub async fn handle(
         tokio::time::sleep(*d).await;
     }
     let wants_gzip = req.wants_gzip();
-    let (req, mut resp) = match fault {
+    let (req, resp) = match fault {
         Some(Fault::Unavailable) => {
             let r = Resp::error(
                 503,
@@ -263,25 +281,18 @@ pub async fn handle(
         }
         _ => {
             let st = state.clone();
+            // Compressing here too keeps the async workers free for other connections.
             tokio::task::spawn_blocking(move || {
-                let resp = crate::routes::route(&st, &req);
+                let resp = compressed(crate::routes::route(&st, &req), wants_gzip);
                 (req, resp)
             })
             .await
             .map_err(std::io::Error::other)?
         }
     };
+    let resp = compressed(resp, wants_gzip);
     state.control.lock().log(&req, resp.status);
     let mut builder = hyper::Response::builder().status(resp.status);
-    let encoded = resp.headers.iter().any(|(k, _)| *k == "content-encoding");
-    let compress = wants_gzip && !encoded && !resp.body.is_empty() && resp.status != 204;
-    if encoded {
-        resp.headers.push(("vary", "Accept-Encoding".into()));
-    } else if compress {
-        resp.body = gzip(&resp.body);
-        resp.headers.push(("content-encoding", "gzip".into()));
-        resp.headers.push(("vary", "Accept-Encoding".into()));
-    }
     for (k, v) in &resp.headers {
         builder = builder.header(*k, v);
     }
