@@ -30,14 +30,28 @@ def emulator(seed: dict[str, int]) -> Iterator[dict[str, str]]:
         info[key] = value.strip()
     try:
         https = info["https_url"]
-        yield {"url": https.split()[0], "token": info["access_token"], "ca": https.split("CA: ")[1].rstrip(")")}
+        yield {
+            "url": https.split()[0],
+            "token": info["access_token"],
+            "ca": https.split("CA: ")[1].rstrip(")"),
+            "pid": str(server.pid),
+        }
     finally:
         server.terminate()
         server.wait()
 
 
+def cpu_seconds(pid: str) -> float:
+    """User plus system CPU a process has used so far (Linux)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def run_in_process(script: str, case: str, org: dict[str, str], extra: list[str]) -> dict[str, Any]:
-    """Runs ``script --case CASE`` in a new interpreter; returns its JSON report."""
+    """Runs ``script --case CASE`` in a new interpreter; returns its JSON report, with the CPU
+    the emulator spent serving it (``server_cpu``)."""
+    server_before = cpu_seconds(org["pid"])
     out = subprocess.run(
         [sys.executable, script, "--case", case, "--url", org["url"], "--token", org["token"], "--ca", org["ca"], *extra],
         capture_output=True,
@@ -48,16 +62,21 @@ def run_in_process(script: str, case: str, org: dict[str, str], extra: list[str]
     if out.returncode != 0:
         raise RuntimeError(f"{case} failed:\n{out.stderr[-3000:]}")
     report: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    report["server_cpu"] = cpu_seconds(org["pid"]) - server_before
     return report
 
 
 def measure(fn: Callable[[], int]) -> None:
     """Times ``fn`` (which returns a row count) and prints the report a parent process reads."""
-    t = time.perf_counter()
+    def cpu() -> float:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        return usage.ru_utime + usage.ru_stime
+
+    t, cpu_before = time.perf_counter(), cpu()
     rows = fn()
-    elapsed = time.perf_counter() - t
+    elapsed, client_cpu = time.perf_counter() - t, cpu() - cpu_before
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"rows": rows, "seconds": elapsed, "rss_mb": rss}))
+    print(json.dumps({"rows": rows, "seconds": elapsed, "rss_mb": rss, "client_cpu": client_cpu}))
 
 
 def session(ca: str) -> Any:

@@ -115,7 +115,11 @@ def main() -> None:
                     continue
                 assert r["rows"] == n, (case, r)
                 results[case] = r
-                print(f"{n:>9,} rows  {case:22} {r['seconds']:8.2f} s  peak RSS {r['rss_mb']:8.0f} MB", flush=True)
+                print(
+                    f"{n:>9,} rows  {case:22} {r['seconds']:8.2f} s  peak RSS {r['rss_mb']:6.0f} MB"
+                    f"  CPU client {r['client_cpu']:6.2f} s  server {r['server_cpu']:6.2f} s",
+                    flush=True,
+                )
         ratio = lambda a_, b_: results[a_]["seconds"] / results[b_]["seconds"]  # noqa: E731
         pairs = [("ssf-bulk2", "sfarrow-bulk"), ("ssf-query-all", "sfarrow-rest"), ("sfarrow-bulk", "floor-gzip"), ("sfarrow-bulk-nogzip", "floor")]
         for slow, fast in pairs:

@@ -140,6 +140,18 @@ def test_rest_equals_bulk_equals_expected(typed_org, seed):
         assert bulk_sorted[name].combine_chunks() == expected[name].combine_chunks(), name
 
 
+def test_one_column_of_nulls_keeps_every_row(typed_org):
+    # A one-column Bulk page writes a null as an empty line: it is a record, not a gap.
+    rows = [{"Name": f"N{i}", "Key__c": f"N-{i:03d}", "Text__c": None if i % 3 else f"t{i}"} for i in range(40)]
+    typed_org.load("Typed__c", pa.Table.from_pylist(rows, schema=ARROW))
+    conn = sfarrow.Connection(typed_org.url, typed_org.access_token)
+    soql = "SELECT Text__c FROM Typed__c WHERE Key__c LIKE 'N-%'"
+    for api in ("rest", "bulk"):
+        text = conn.query(soql, api=api)["Text__c"]
+        assert (len(text), text.null_count) == (40, 26), api
+        assert sorted(v for v in text.to_pylist() if v) == sorted(f"t{i}" for i in range(0, 40, 3))
+
+
 @pytest.fixture(scope="module")
 def org():
     with Org(seed={"Account": 300, "Contact": 600}) as o:

@@ -388,7 +388,15 @@ fn decode_body(headers: &reqwest::header::HeaderMap, body: Bytes) -> Result<Byte
         return Ok(body);
     }
     use std::io::Read;
-    let mut out = Vec::with_capacity(body.len() * 4);
+    // The gzip trailer holds the inflated size (mod 2^32): one allocation instead of doubling.
+    // It is only a hint, so a lying or corrupt trailer is bounded by deflate's best ratio.
+    let trailer = body
+        .len()
+        .checked_sub(4)
+        .and_then(|i| body.get(i..))
+        .and_then(|t| <[u8; 4]>::try_from(t).ok())
+        .map_or(0, |t| u32::from_le_bytes(t) as usize);
+    let mut out = Vec::with_capacity(trailer.min(body.len().saturating_mul(1032)));
     flate2::read::GzDecoder::new(&body[..])
         .read_to_end(&mut out)
         .map_err(|e| {

@@ -119,6 +119,14 @@ impl Builder {
         }
     }
 
+    /// Like `new`, with `bytes` of room for text when `dt` is a text type.
+    pub fn with_text_bytes(dt: &DataType, capacity: usize, bytes: usize) -> Builder {
+        match Builder::new(dt, 0) {
+            Builder::Utf8(_) => Builder::Utf8(StringBuilder::with_capacity(capacity, bytes)),
+            _ => Builder::new(dt, capacity),
+        }
+    }
+
     /// Rows appended so far.
     pub fn rows(&self) -> usize {
         use arrow_array::builder::ArrayBuilder;

@@ -2,6 +2,7 @@
 //! `rest_json`, both through the same column builders, so the two APIs give equal tables.
 
 use super::column::{BadValue, Builder};
+use super::csv_cells::Cells;
 use super::plan::{Column, ReadPlan};
 use crate::client::{Error, Result};
 use arrow_array::{RecordBatch, RecordBatchOptions};
@@ -29,11 +30,12 @@ pub fn count_batch(plan: &ReadPlan, total: i64) -> Result<RecordBatch> {
 }
 
 /// A Bulk CSV page (header row included). Columns are found by header name, so the order the
-/// server chose (alphabetical before v50.0) does not matter.
+/// server chose (alphabetical before v50.0) does not matter. Built a column at a time, each
+/// builder sized once from the page.
 pub fn bulk_page(plan: &ReadPlan, csv_bytes: &[u8], delimiter: u8) -> Result<RecordBatch> {
     // Salesforce text may hold NUL bytes; they are not valid in Arrow-consuming tools either.
     let cleaned;
-    let data = if csv_bytes.contains(&0) {
+    let data = if memchr::memchr(0, csv_bytes).is_some() {
         cleaned = csv_bytes
             .iter()
             .copied()
@@ -43,16 +45,8 @@ pub fn bulk_page(plan: &ReadPlan, csv_bytes: &[u8], delimiter: u8) -> Result<Rec
     } else {
         csv_bytes
     };
-    let mut reader = csv::ReaderBuilder::new()
-        .delimiter(delimiter)
-        .has_headers(true)
-        .from_reader(data);
-    let header: Vec<String> = reader
-        .headers()
-        .map_err(|e| Error::protocol(format!("bad CSV header: {e}")))?
-        .iter()
-        .map(str::to_ascii_lowercase)
-        .collect();
+    let cells = Cells::parse(data, delimiter)?;
+    let header: Vec<String> = cells.header().map(str::to_ascii_lowercase).collect();
     let find = |name: &str| -> Result<usize> {
         let lower = name.to_ascii_lowercase();
         header
@@ -60,66 +54,61 @@ pub fn bulk_page(plan: &ReadPlan, csv_bytes: &[u8], delimiter: u8) -> Result<Rec
             .position(|h| *h == lower)
             .ok_or_else(|| Error::protocol(format!("the Bulk result has no column {name}")))
     };
-    enum Source {
-        One(usize),
-        Parts(Vec<usize>),
-    }
-    let mut sources = Vec::with_capacity(plan.columns.len());
-    for c in &plan.columns {
-        sources.push(match c {
-            Column::Scalar { key } => Source::One(find(key)?),
-            Column::Compound { parts, .. } => {
-                Source::Parts(parts.iter().map(|(_, p)| find(p)).collect::<Result<_>>()?)
+    let rows = cells.rows();
+    let mut builders = Vec::with_capacity(plan.columns.len());
+    for (c, field) in plan.columns.iter().zip(plan.schema.fields()) {
+        let builder = match c {
+            Column::Scalar { key } => {
+                let i = find(key)?;
+                let mut b =
+                    Builder::with_text_bytes(field.data_type(), rows, cells.column_bytes(i));
+                for text in cells.column(i) {
+                    b.append_text(text).map_err(|e| bad(key, e))?;
+                }
+                b
+            }
+            Column::Compound { key, parts } => {
+                let idx = parts
+                    .iter()
+                    .map(|(_, p)| find(p))
+                    .collect::<Result<Vec<_>>>()?;
+                compound(field.data_type(), &cells, &idx, rows).map_err(|e| bad(key, e))?
             }
             Column::Children { key } => {
                 return Err(Error::config(format!(
                     "Bulk API 2.0 cannot read the child relationship {key}"
                 )))
             }
-        });
-    }
-    let mut builders: Vec<Builder> = plan
-        .schema
-        .fields()
-        .iter()
-        .map(|f| Builder::new(f.data_type(), 1024))
-        .collect();
-    let mut rec = csv::StringRecord::new();
-    let mut rows = 0;
-    while reader.read_record(&mut rec).map_err(|e| {
-        Error::transport(format!(
-            "the Bulk result page is malformed or cut short: {e}"
-        ))
-    })? {
-        for ((src, b), col) in sources.iter().zip(&mut builders).zip(&plan.columns) {
-            match (src, b) {
-                (Source::One(i), b) => b
-                    .append_text(rec.get(*i).unwrap_or(""))
-                    .map_err(|e| bad(col_name(col), e))?,
-                (Source::Parts(idx), Builder::Struct(s)) => {
-                    if idx.iter().all(|i| rec.get(*i).unwrap_or("").is_empty()) {
-                        s.append_null();
-                    } else {
-                        for (i, child) in idx.iter().zip(&mut s.children) {
-                            child
-                                .append_text(rec.get(*i).unwrap_or(""))
-                                .map_err(|e| bad(col_name(col), e))?;
-                        }
-                        s.append_valid();
-                    }
-                }
-                (Source::Parts(_), _) => {
-                    return Err(Error::protocol("compound column without a struct builder"))
-                }
-            }
-        }
-        rows += 1;
+        };
+        builders.push(builder);
     }
     batch(plan, &mut builders, rows)
 }
 
-fn col_name(c: &Column) -> &str {
-    match c {
-        Column::Scalar { key } | Column::Compound { key, .. } | Column::Children { key } => key,
+/// A struct column rebuilt from its component columns: null when every component is.
+fn compound(
+    dt: &arrow_schema::DataType,
+    cells: &Cells,
+    idx: &[usize],
+    rows: usize,
+) -> std::result::Result<Builder, BadValue> {
+    let mut builder = Builder::new(dt, rows);
+    let Builder::Struct(s) = &mut builder else {
+        return Err(BadValue(String::new(), dt.clone()));
+    };
+    let mut parts: Vec<_> = idx.iter().map(|i| cells.column(*i)).collect();
+    let mut row: Vec<&str> = Vec::with_capacity(idx.len());
+    for _ in 0..rows {
+        row.clear();
+        row.extend(parts.iter_mut().map(|p| p.next().unwrap_or("")));
+        if row.iter().all(|t| t.is_empty()) {
+            s.append_null();
+        } else {
+            for (text, child) in row.iter().zip(&mut s.children) {
+                child.append_text(text)?;
+            }
+            s.append_valid();
+        }
     }
+    Ok(builder)
 }

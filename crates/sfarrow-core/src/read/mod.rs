@@ -1,6 +1,7 @@
 //! Reading: SOQL to Arrow through REST or Bulk API 2.0, one schema whichever ran.
 
 pub mod column;
+mod csv_cells;
 pub mod decode;
 pub mod describe;
 pub mod plan;
