@@ -25,6 +25,7 @@ pub struct Cells<'a> {
     spans: Vec<Span>,
     header: Vec<Span>,
     columns: usize,
+    column_bytes: Vec<usize>,
 }
 
 impl<'a> Cells<'a> {
@@ -44,6 +45,7 @@ impl<'a> Cells<'a> {
             spans: Vec::new(),
             header: Vec::new(),
             columns: 0,
+            column_bytes: Vec::new(),
         };
         let bytes = page.as_bytes();
         let mut pos = 0;
@@ -55,6 +57,7 @@ impl<'a> Cells<'a> {
             if first {
                 first = false;
                 cells.columns = row.len();
+                cells.column_bytes = vec![0; row.len()];
                 cells.header = std::mem::take(&mut row);
                 // Rows are about as long as the header row suggests: size once, not by doubling.
                 let guess = bytes.len() / pos.max(1) * cells.columns;
@@ -67,6 +70,9 @@ impl<'a> Cells<'a> {
                     cells.columns
                 )));
             } else {
+                for (total, span) in cells.column_bytes.iter_mut().zip(&row) {
+                    *total += span.len as usize;
+                }
                 cells.spans.extend_from_slice(&row);
             }
         }
@@ -177,24 +183,15 @@ impl<'a> Cells<'a> {
         self.header.iter().map(|s| self.text(*s))
     }
 
-    /// The cells of column `column`, top to bottom.
-    pub fn column(&self, column: usize) -> impl ExactSizeIterator<Item = &str> + '_ {
-        self.spans
-            .iter()
-            .skip(column)
-            .step_by(self.columns.max(1))
-            .take(self.rows())
-            .map(|s| self.text(*s))
+    /// The cell at `row`, `column`. Read the page in blocks of rows, a column at a time within
+    /// a block: whole columns at once would stream the page through the cache once per column.
+    pub fn get(&self, row: usize, column: usize) -> &str {
+        self.text(self.spans[row * self.columns + column])
     }
 
     /// Bytes of text in column `column`: what its string builder needs.
     pub fn column_bytes(&self, column: usize) -> usize {
-        self.spans
-            .iter()
-            .skip(column)
-            .step_by(self.columns.max(1))
-            .map(|s| s.len as usize)
-            .sum()
+        self.column_bytes[column]
     }
 }
 
@@ -205,9 +202,8 @@ mod tests {
     fn table(page: &str) -> Vec<Vec<String>> {
         let c = Cells::parse(page.as_bytes(), b',').unwrap();
         let mut out = vec![c.header().map(String::from).collect::<Vec<_>>()];
-        let cols: Vec<Vec<&str>> = (0..c.columns).map(|i| c.column(i).collect()).collect();
         for r in 0..c.rows() {
-            out.push(cols.iter().map(|col| col[r].to_string()).collect());
+            out.push((0..c.columns).map(|i| c.get(r, i).to_string()).collect());
         }
         out
     }
@@ -251,7 +247,7 @@ mod tests {
     fn other_delimiters_and_invalid_utf8() {
         assert_eq!(table("A|B\n1|\"x|y\"\n")[1], ["1|\"x|y\""]);
         let c = Cells::parse(b"A|B\n1|\"x|y\"\n", b'|').unwrap();
-        assert_eq!(c.column(1).collect::<Vec<_>>(), ["x|y"]);
+        assert_eq!((c.get(0, 1), c.column_bytes(1)), ("x|y", 3));
         assert!(Cells::parse(b"A\n\xff\n", b',').is_err());
     }
 }

@@ -1,7 +1,7 @@
 //! One page of results to one RecordBatch: a Bulk CSV page here, a REST JSON page in
 //! `rest_json`, both through the same column builders, so the two APIs give equal tables.
 
-use super::column::{BadValue, Builder};
+use super::column::{BadValue, Builder, StructBuilder};
 use super::csv_cells::Cells;
 use super::plan::{Column, ReadPlan};
 use crate::client::{Error, Result};
@@ -54,25 +54,26 @@ pub fn bulk_page(plan: &ReadPlan, csv_bytes: &[u8], delimiter: u8) -> Result<Rec
             .position(|h| *h == lower)
             .ok_or_else(|| Error::protocol(format!("the Bulk result has no column {name}")))
     };
+    enum Source {
+        One(usize),
+        Parts(Vec<usize>),
+    }
     let rows = cells.rows();
+    let mut sources = Vec::with_capacity(plan.columns.len());
     let mut builders = Vec::with_capacity(plan.columns.len());
     for (c, field) in plan.columns.iter().zip(plan.schema.fields()) {
-        let builder = match c {
+        let (source, builder) = match c {
             Column::Scalar { key } => {
                 let i = find(key)?;
-                let mut b =
-                    Builder::with_text_bytes(field.data_type(), rows, cells.column_bytes(i));
-                for text in cells.column(i) {
-                    b.append_text(text).map_err(|e| bad(key, e))?;
-                }
-                b
+                let bytes = cells.column_bytes(i);
+                (
+                    Source::One(i),
+                    Builder::with_text_bytes(field.data_type(), rows, bytes),
+                )
             }
-            Column::Compound { key, parts } => {
-                let idx = parts
-                    .iter()
-                    .map(|(_, p)| find(p))
-                    .collect::<Result<Vec<_>>>()?;
-                compound(field.data_type(), &cells, &idx, rows).map_err(|e| bad(key, e))?
+            Column::Compound { parts, .. } => {
+                let idx = parts.iter().map(|(_, p)| find(p)).collect::<Result<_>>()?;
+                (Source::Parts(idx), Builder::new(field.data_type(), rows))
             }
             Column::Children { key } => {
                 return Err(Error::config(format!(
@@ -80,35 +81,49 @@ pub fn bulk_page(plan: &ReadPlan, csv_bytes: &[u8], delimiter: u8) -> Result<Rec
                 )))
             }
         };
+        sources.push(source);
         builders.push(builder);
+    }
+    // A block of rows (about half a MiB of page) stays in the cache while each of its columns
+    // is built.
+    const BLOCK: usize = 1024;
+    for first in (0..rows).step_by(BLOCK) {
+        let block = first..(first + BLOCK).min(rows);
+        for ((source, b), field) in sources.iter().zip(&mut builders).zip(plan.schema.fields()) {
+            let name = field.name();
+            match (source, b) {
+                (Source::One(i), b) => {
+                    for r in block.clone() {
+                        b.append_text(cells.get(r, *i)).map_err(|e| bad(name, e))?;
+                    }
+                }
+                (Source::Parts(idx), Builder::Struct(s)) => {
+                    for r in block.clone() {
+                        compound_row(s, idx.iter().map(|i| cells.get(r, *i)))
+                            .map_err(|e| bad(name, e))?;
+                    }
+                }
+                (Source::Parts(_), _) => {
+                    return Err(Error::protocol("compound column without a struct builder"))
+                }
+            }
+        }
     }
     batch(plan, &mut builders, rows)
 }
 
-/// A struct column rebuilt from its component columns: null when every component is.
-fn compound(
-    dt: &arrow_schema::DataType,
-    cells: &Cells,
-    idx: &[usize],
-    rows: usize,
-) -> std::result::Result<Builder, BadValue> {
-    let mut builder = Builder::new(dt, rows);
-    let Builder::Struct(s) = &mut builder else {
-        return Err(BadValue(String::new(), dt.clone()));
-    };
-    let mut parts: Vec<_> = idx.iter().map(|i| cells.column(*i)).collect();
-    let mut row: Vec<&str> = Vec::with_capacity(idx.len());
-    for _ in 0..rows {
-        row.clear();
-        row.extend(parts.iter_mut().map(|p| p.next().unwrap_or("")));
-        if row.iter().all(|t| t.is_empty()) {
-            s.append_null();
-        } else {
-            for (text, child) in row.iter().zip(&mut s.children) {
-                child.append_text(text)?;
-            }
-            s.append_valid();
-        }
+/// One row of a struct column rebuilt from its components: null when every component is.
+fn compound_row<'a>(
+    s: &mut StructBuilder,
+    parts: impl Iterator<Item = &'a str> + Clone,
+) -> std::result::Result<(), BadValue> {
+    if parts.clone().all(str::is_empty) {
+        s.append_null();
+        return Ok(());
     }
-    Ok(builder)
+    for (text, child) in parts.zip(&mut s.children) {
+        child.append_text(text)?;
+    }
+    s.append_valid();
+    Ok(())
 }
