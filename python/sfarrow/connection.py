@@ -286,9 +286,7 @@ class Connection:
         ``bulk_threshold``, REST below (and for queries Bulk cannot run); ``"rest"``/``"bulk"``
         force one. The schema metadata ``sfarrow.api`` / ``sfarrow.reason`` say which ran and
         why. ``include_deleted`` reads the recycle bin too (queryAll)."""
-        import pyarrow as pa
-
-        return pa.table(self._raw.query(soql, api, include_deleted, bulk_threshold, bulk_page_size, parallel))
+        return _table(self._raw.query(soql, api, include_deleted, bulk_threshold, bulk_page_size, parallel))
 
     async def query_async(
         self,
@@ -300,9 +298,7 @@ class Connection:
         bulk_page_size: int = 25_000,
         parallel: int = 4,
     ) -> pa.Table:
-        import pyarrow as pa
-
-        return pa.table(await self._raw.query_async(soql, api, include_deleted, bulk_threshold, bulk_page_size, parallel))
+        return _table(await self._raw.query_async(soql, api, include_deleted, bulk_threshold, bulk_page_size, parallel))
 
     def query_batches(
         self,
@@ -450,16 +446,24 @@ def _check_on_error(on_error: str) -> None:
         raise ConfigurationError(f'on_error must be "raise" or "continue", got {on_error!r}')
 
 
+def _table(raw: Any) -> pa.Table:
+    """A table from the Rust side, zero copy. Not ``pa.table()``: its pandas check imports
+    pandas, half a second on first use even for users who never touch it."""
+    import pyarrow as pa
+
+    return pa.RecordBatchReader.from_stream(raw).read_all()
+
+
 def _result(raw: Any, operation: str, object: str, on_error: str) -> pa.Table:
     """The result table; with ``on_error="raise"``, a :class:`WriteError` if any row failed."""
-    import pyarrow as pa
+    import pyarrow.compute as pc
 
     from sfarrow.exceptions import WriteError
 
-    result = pa.table(raw)
-    failed = result.num_rows - sum(result["success"].to_pylist())
+    result = _table(raw)
+    failed = result.num_rows - (pc.sum(result["success"]).as_py() or 0)
     if failed and on_error == "raise":
-        first = result.filter(pa.compute.invert(result["success"])).slice(0, 1).to_pylist()[0]
+        first = result.filter(pc.invert(result["success"])).slice(0, 1).to_pylist()[0]
         raise WriteError(
             f"{failed} of {result.num_rows} rows failed to {operation} {object}; first: row {first['row']}: "
             f"{first['error_code']}: {first['error_message']} (the result table is on this error's .result)",

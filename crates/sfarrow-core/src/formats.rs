@@ -57,11 +57,14 @@ pub fn write_date(out: &mut String, days: i32) {
 /// `value` in exactly `width` digits, zero-padded (the caller keeps it in range). Dates are
 /// written once per cell when an emulator serves millions of rows: no formatter machinery.
 fn push_digits(out: &mut String, value: u32, width: u32) {
-    let mut div = 10u32.pow(width - 1);
-    while div > 0 {
-        out.push(char::from(b'0' + (value / div % 10) as u8));
-        div /= 10;
+    let mut buf = [b'0'; 10];
+    let digits = &mut buf[..(width as usize).min(10)];
+    let mut rest = value;
+    for d in digits.iter_mut().rev() {
+        *d = b'0' + (rest % 10) as u8;
+        rest /= 10;
     }
+    out.push_str(std::str::from_utf8(digits).unwrap_or_default());
 }
 
 pub fn format_date(days: i32) -> String {

@@ -83,7 +83,7 @@ fn render_page(
 ) -> String {
     let store = state.store.read();
     let end = (start + batch).min(rs.len());
-    let mut out = String::with_capacity(128 + (end - start) * 1024);
+    let mut out = String::with_capacity(128 + (end - start) * 1280);
     let _ = write!(
         out,
         "{{\"totalSize\":{},\"done\":{}",

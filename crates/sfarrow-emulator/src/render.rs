@@ -29,7 +29,12 @@ pub fn write_double(out: &mut String, f: f64) {
 }
 
 pub fn write_json_str(out: &mut String, s: &str) {
-    if !s.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
+    // A fold without early exit: the compiler turns it into SIMD, which a short-circuit `any`
+    // cannot be, and most strings need no escape at all.
+    let needs_escape = s.bytes().fold(false, |acc, b| {
+        acc | (b < 0x20) | (b == b'"') | (b == b'\\')
+    });
+    if !needs_escape {
         out.reserve(s.len() + 2);
         out.push('"');
         out.push_str(s);

@@ -109,7 +109,10 @@ pub fn decode_page(
         total: None,
         failure: None,
     };
-    let mut json = serde_json::Deserializer::from_slice(body);
+    // One SIMD pass validates the page; parsing from `str` then skips checking every string.
+    let body = simdutf8::basic::from_utf8(body)
+        .map_err(|_| Error::protocol("query page is not valid UTF-8"))?;
+    let mut json = serde_json::Deserializer::from_str(body);
     let parsed = PageSeed {
         d: &mut d,
         shape: &shape,
