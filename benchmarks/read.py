@@ -9,6 +9,7 @@ each case in a fresh process and prints wall time and peak RSS (the client proce
   and not (floor, to compare with sfarrow-bulk-nogzip).
 
     python benchmarks/read.py --rows 100000 1000000
+    python benchmarks/read.py --rows 1000000 --repeat 3   # medians, for a noisy machine
     python benchmarks/read.py --rows 2000000 --cases sfarrow-batches   # streaming RSS
 
 Build with ``maturin develop --release`` first.
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -88,6 +90,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--rows", type=int, nargs="+", default=[100_000])
     p.add_argument("--cases", nargs="+", default=CASES)
+    p.add_argument("--repeat", type=int, default=1, help="runs of each case; figures are medians")
     p.add_argument("--case", help=argparse.SUPPRESS)
     p.add_argument("--url", help=argparse.SUPPRESS)
     p.add_argument("--token", help=argparse.SUPPRESS)
@@ -105,26 +108,33 @@ def main() -> None:
         measure(lambda: run_case(a.case, a.url, a.token, a.ca))
         return
     for n in a.rows:
-        results = {}
+        runs: dict[str, list[dict]] = {case: [] for case in a.cases}
         with emulator({"Account": n}) as org:
-            for case in a.cases:
-                try:
-                    r = run_in_process(__file__, case, org, [])
-                except RuntimeError as e:
-                    print(e)
-                    continue
-                assert r["rows"] == n, (case, r)
-                results[case] = r
-                print(
-                    f"{n:>9,} rows  {case:22} {r['seconds']:8.2f} s  peak RSS {r['rss_mb']:6.0f} MB"
-                    f"  CPU client {r['client_cpu']:6.2f} s  server {r['server_cpu']:6.2f} s",
-                    flush=True,
-                )
-        ratio = lambda a_, b_: results[a_]["seconds"] / results[b_]["seconds"]  # noqa: E731
+            # Rounds interleave the cases, so a noisy minute on a shared machine hits them alike.
+            for round_ in range(a.repeat):
+                for case in a.cases:
+                    if a.repeat > 1 and round_ > 0 and case.startswith("ssf-query-all"):
+                        continue  # minutes a run: once is enough to compare against
+                    try:
+                        r = run_in_process(__file__, case, org, [])
+                    except RuntimeError as e:
+                        print(e)
+                        continue
+                    assert r["rows"] == n, (case, r)
+                    runs[case].append(r)
+                    print(
+                        f"{n:>9,} rows  {case:22} {r['seconds']:8.2f} s  peak RSS {r['rss_mb']:6.0f} MB"
+                        f"  CPU client {r['client_cpu']:6.2f} s  server {r['server_cpu']:6.2f} s",
+                        flush=True,
+                    )
+        results = {case: statistics.median(r["seconds"] for r in rs) for case, rs in runs.items() if rs}
+        if a.repeat > 1:
+            for case, seconds in results.items():
+                print(f"{n:>9,} rows  {case:22} {seconds:8.2f} s  median of {len(runs[case])}")
         pairs = [("ssf-bulk2", "sfarrow-bulk"), ("ssf-query-all", "sfarrow-rest"), ("sfarrow-bulk", "floor-gzip"), ("sfarrow-bulk-nogzip", "floor")]
         for slow, fast in pairs:
             if slow in results and fast in results:
-                print(f"{n:>9,} rows  {slow} / {fast} = {ratio(slow, fast):.2f}x")
+                print(f"{n:>9,} rows  {slow} / {fast} = {results[slow] / results[fast]:.2f}x")
 
 
 if __name__ == "__main__":

@@ -64,7 +64,7 @@ fn push_digits(out: &mut String, value: u32, width: u32) {
         *d = b'0' + (rest % 10) as u8;
         rest /= 10;
     }
-    out.push_str(std::str::from_utf8(digits).unwrap_or_default());
+    out.extend(digits.iter().map(|d| char::from(*d)));
 }
 
 pub fn format_date(days: i32) -> String {

@@ -1,9 +1,9 @@
 //! REST `/query` and `/queryAll` (§3): the first page, then `nextRecordsUrl` pages served from a
 //! cursor table (at most 10 per user, expiring after an idle time) as Salesforce keeps them.
 //! The offset is part of the URL, so fetching a page again (a client retry) is safe.
-//! Serving a page starts rendering the next one, as a server with the results in hand answers
-//! a `nextRecordsUrl` at once: a client that follows pages one by one does not wait for both
-//! rendering and its own decoding on every page.
+//! Serving a page starts rendering the next two, each on its own thread, as a server with the
+//! results in hand answers a `nextRecordsUrl` at once: a client that follows pages one by one
+//! waits neither for rendering nor for one emulator thread's pace.
 
 use crate::http::{Req, Resp};
 use crate::query::{self, ResultSet};
@@ -15,16 +15,18 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::Instant;
 
 const MAX_CURSORS: usize = 10;
+/// Pages rendered ahead of the one served.
+const RENDER_AHEAD: usize = 2;
 
 struct Cursor {
     rs: Arc<ResultSet>,
     batch: usize,
     last_used: Instant,
     created: u64,
-    ahead: Option<Ahead>,
+    ahead: Vec<Ahead>,
 }
 
-/// The next page, being rendered (and gzipped when the client asked for gzip).
+/// A page after the one served, being rendered (and gzipped when the client asked for gzip).
 struct Ahead {
     offset: usize,
     gzip: bool,
@@ -114,7 +116,7 @@ fn next_url(version: &str, all: bool, id: &str, end: usize, len: usize) -> Optio
     (end < len).then(|| format!("/services/data/v{version}/{route}/{id}-{end}"))
 }
 
-/// Starts rendering the page at `offset` on another thread.
+/// Starts rendering the page at `offset` on another thread, unless that is under way.
 fn render_ahead(
     state: &OrgState,
     cursor: &mut Cursor,
@@ -128,12 +130,17 @@ fn render_ahead(
     else {
         return;
     };
-    if offset >= cursor.rs.len() {
+    let gzip = req.wants_gzip();
+    if offset >= cursor.rs.len()
+        || cursor
+            .ahead
+            .iter()
+            .any(|a| a.offset == offset && a.gzip == gzip)
+    {
         return;
     }
     let page = Arc::new(Pending::default());
-    let gzip = req.wants_gzip();
-    cursor.ahead = Some(Ahead {
+    cursor.ahead.push(Ahead {
         offset,
         gzip,
         page: page.clone(),
@@ -202,9 +209,11 @@ pub fn start(state: &OrgState, req: &Req, version: &str, all: bool) -> Resp {
             batch,
             last_used: Instant::now(),
             created,
-            ahead: None,
+            ahead: Vec::new(),
         };
-        render_ahead(state, &mut cursor, &locator, batch, req, version, all);
+        for k in 1..=RENDER_AHEAD {
+            render_ahead(state, &mut cursor, &locator, k * batch, req, version, all);
+        }
         c.open.insert(locator.clone(), cursor);
         locator
     };
@@ -236,10 +245,14 @@ pub fn next_page(state: &OrgState, req: &Req, version: &str, all: bool, locator:
         }
         let ready = cur
             .ahead
-            .take()
-            .filter(|a| a.offset == offset && a.gzip == req.wants_gzip())
-            .map(|a| a.page);
-        render_ahead(state, cur, id, offset + cur.batch, req, version, all);
+            .iter()
+            .position(|a| a.offset == offset && a.gzip == req.wants_gzip())
+            .map(|i| cur.ahead.swap_remove(i).page);
+        // A page before this one is not asked for again (a retry renders its page anew).
+        cur.ahead.retain(|a| a.offset > offset);
+        for k in 1..=RENDER_AHEAD {
+            render_ahead(state, cur, id, offset + k * cur.batch, req, version, all);
+        }
         (cur.rs.clone(), cur.batch, ready)
     };
     if let Some(page) = ready {

@@ -77,6 +77,27 @@ pub struct ListBuilder {
     pub child: StructBuilder,
 }
 
+/// Text bytes per column on the last page decoded. A REST page does not say how much text it
+/// holds until it is parsed: the next page's builders start this big instead of growing (and
+/// copying) by doubling through every page.
+#[derive(Debug, Default)]
+pub struct TextHints(parking_lot::Mutex<Vec<usize>>);
+
+impl TextHints {
+    pub fn get(&self, column: usize) -> Option<usize> {
+        self.0.lock().get(column).copied()
+    }
+
+    /// Notes what `builders` hold, with an eighth more room for a longer page.
+    pub fn record(&self, builders: &[Builder]) {
+        let sizes = builders.iter().map(|b| match b {
+            Builder::Utf8(b) => b.values_slice().len() + b.values_slice().len() / 8,
+            _ => 0,
+        });
+        *self.0.lock() = sizes.collect();
+    }
+}
+
 /// A conversion that failed: the value and the Arrow type it should have had.
 #[derive(Debug)]
 pub struct BadValue(pub String, pub DataType);

@@ -59,9 +59,9 @@ impl<'a> Cells<'a> {
                 cells.columns = row.len();
                 cells.column_bytes = vec![0; row.len()];
                 cells.header = std::mem::take(&mut row);
-                // Rows are about as long as the header row suggests: size once, not by doubling.
-                let guess = bytes.len() / pos.max(1) * cells.columns;
-                cells.spans.reserve(guess);
+                // No more rows than line ends: size once, not by doubling.
+                let lines = memchr::memchr_iter(b'\n', &bytes[pos..]).count() + 1;
+                cells.spans.reserve(lines * cells.columns);
             } else if row.len() != cells.columns {
                 // With one column an empty line is a record whose value is null, not a gap.
                 return Err(Error::transport(format!(

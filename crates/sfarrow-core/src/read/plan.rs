@@ -36,6 +36,7 @@ pub struct ReadPlan {
     pub limit: Option<u64>,
     pub count_only: bool,
     pub aggregate: bool,
+    pub text_hints: super::column::TextHints,
 }
 
 fn invalid_field(object: &str, name: &str) -> Error {
@@ -282,6 +283,7 @@ pub async fn plan(client: &Client, cache: &DescribeCache, soql_text: &str) -> Re
         limit: q.limit,
         count_only,
         aggregate,
+        text_hints: Default::default(),
     })
 }
 

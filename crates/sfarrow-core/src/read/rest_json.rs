@@ -89,6 +89,9 @@ impl Decoder<'_> {
     }
 }
 
+/// Records in a full REST page (Salesforce's largest batch size).
+const PAGE_ROWS: usize = 2000;
+
 /// Decodes a page: its batch, its `nextRecordsUrl` and its `totalSize`.
 pub fn decode_page(
     plan: &ReadPlan,
@@ -98,7 +101,11 @@ pub fn decode_page(
         .schema
         .fields()
         .iter()
-        .map(|f| Builder::new(f.data_type(), 2000))
+        .enumerate()
+        .map(|(i, f)| match plan.text_hints.get(i) {
+            Some(bytes) => Builder::with_text_bytes(f.data_type(), PAGE_ROWS, bytes),
+            None => Builder::new(f.data_type(), PAGE_ROWS),
+        })
         .collect();
     let shape = Shape::of(plan);
     let mut d = Decoder {
@@ -125,6 +132,7 @@ pub fn decode_page(
             .take()
             .unwrap_or_else(|| Error::protocol(format!("query page is not valid JSON: {e}"))));
     }
+    plan.text_hints.record(&d.builders);
     let batch = super::decode::batch(plan, &mut d.builders, d.rows)?;
     Ok((batch, d.next, d.total))
 }
@@ -387,6 +395,7 @@ mod tests {
             limit: None,
             count_only: false,
             aggregate: false,
+            text_hints: Default::default(),
         }
     }
 

@@ -197,6 +197,7 @@ fn clone_plan(p: &ReadPlan) -> ReadPlan {
         limit: p.limit,
         count_only: p.count_only,
         aggregate: p.aggregate,
+        text_hints: Default::default(),
     }
 }
 
