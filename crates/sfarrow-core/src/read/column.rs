@@ -91,7 +91,10 @@ impl TextHints {
     /// Notes what `builders` hold, with an eighth more room for a longer page.
     pub fn record(&self, builders: &[Builder]) {
         let sizes = builders.iter().map(|b| match b {
-            Builder::Utf8(b) => b.values_slice().len() + b.values_slice().len() / 8,
+            Builder::Utf8(b) => {
+                let used = b.values_slice().len();
+                used + used / 8
+            }
             _ => 0,
         });
         *self.0.lock() = sizes.collect();

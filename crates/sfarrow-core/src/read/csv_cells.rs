@@ -18,6 +18,11 @@ struct Span {
 
 const UNESCAPED: u32 = 1 << 31;
 
+/// Spans address the page and the side buffer with 31 bits.
+fn too_big() -> Error {
+    Error::config("a Bulk result page over 2 GiB: read with a smaller bulk_page_size")
+}
+
 /// The cells of a page, row by row, and the header row's names.
 pub struct Cells<'a> {
     page: &'a str,
@@ -35,9 +40,7 @@ impl<'a> Cells<'a> {
         let page = simdutf8::basic::from_utf8(page)
             .map_err(|_| Error::protocol("the Bulk result page is not valid UTF-8"))?;
         if page.len() >= UNESCAPED as usize {
-            return Err(Error::config(
-                "a Bulk result page over 2 GiB: read with a smaller bulk_page_size",
-            ));
+            return Err(too_big());
         }
         let mut cells = Cells {
             page,
@@ -150,9 +153,7 @@ impl<'a> Cells<'a> {
                 self.unescaped.push_str(&self.page[piece..close]);
                 let len = self.unescaped.len() - from;
                 if self.unescaped.len() >= UNESCAPED as usize {
-                    return Err(Error::config(
-                        "a Bulk result page over 2 GiB: read with a smaller bulk_page_size",
-                    ));
+                    return Err(too_big());
                 }
                 return Ok((
                     Span {

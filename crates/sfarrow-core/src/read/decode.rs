@@ -30,8 +30,8 @@ pub fn count_batch(plan: &ReadPlan, total: i64) -> Result<RecordBatch> {
 }
 
 /// A Bulk CSV page (header row included). Columns are found by header name, so the order the
-/// server chose (alphabetical before v50.0) does not matter. Built a column at a time, each
-/// builder sized once from the page.
+/// server chose (alphabetical before v50.0) does not matter. Built a column at a time within
+/// blocks of rows, each builder sized once from the page.
 pub fn bulk_page(plan: &ReadPlan, csv_bytes: &[u8], delimiter: u8) -> Result<RecordBatch> {
     // Salesforce text may hold NUL bytes; they are not valid in Arrow-consuming tools either.
     let cleaned;
