@@ -387,7 +387,11 @@ fn decode_body(headers: &reqwest::header::HeaderMap, body: Bytes) -> Result<Byte
     if !is_gzip(headers) {
         return Ok(body);
     }
-    use std::io::Read;
+    let corrupt = |why: &dyn std::fmt::Display| {
+        Error::transport(format!(
+            "the response body was cut short or corrupt (gzip): {why}"
+        ))
+    };
     // The gzip trailer holds the inflated size (mod 2^32): one allocation instead of doubling.
     // It is only a hint, so a lying or corrupt trailer is bounded by deflate's best ratio.
     let trailer = body
@@ -397,12 +401,64 @@ fn decode_body(headers: &reqwest::header::HeaderMap, body: Bytes) -> Result<Byte
         .and_then(|t| <[u8; 4]>::try_from(t).ok())
         .map_or(0, |t| u32::from_le_bytes(t) as usize);
     let mut out = Vec::with_capacity(trailer.min(body.len().saturating_mul(1032)));
-    flate2::read::GzDecoder::new(&body[..])
-        .read_to_end(&mut out)
-        .map_err(|e| {
-            Error::transport(format!(
-                "the response body was cut short or corrupt (gzip): {e}"
-            ))
-        })?;
-    Ok(Bytes::from(out))
+    // Inflating into the vector's spare room: `Read::read_to_end` would zero it all first.
+    let mut inflate = flate2::Decompress::new_gzip(15);
+    loop {
+        let (read, wrote) = (inflate.total_in(), inflate.total_out());
+        let input = body.get(read as usize..).unwrap_or_default();
+        if out.len() == out.capacity() {
+            out.reserve(out.capacity().max(64 * 1024));
+        }
+        let status = inflate
+            .decompress_vec(input, &mut out, flate2::FlushDecompress::Finish)
+            .map_err(|e| corrupt(&e))?;
+        if status == flate2::Status::StreamEnd {
+            return Ok(Bytes::from(out));
+        }
+        if (read, wrote) == (inflate.total_in(), inflate.total_out()) {
+            return Err(corrupt(&"it ends before the compressed stream does"));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn gzip(data: &[u8]) -> Vec<u8> {
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        enc.write_all(data).unwrap();
+        enc.finish().unwrap()
+    }
+
+    #[test]
+    fn gzip_bodies_inflate_whole_or_fail_as_transport_errors() {
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert("content-encoding", "gzip".parse().unwrap());
+        let data: Vec<u8> = (0..300_000u32).flat_map(|i| i.to_le_bytes()).collect();
+        let zipped = gzip(&data);
+        let body = decode_body(&headers, Bytes::from(zipped.clone())).unwrap();
+        assert_eq!(&body[..], &data[..]);
+
+        // The trailer sizes the buffer, and is checked once the stream is inflated.
+        let mut lying_size = zipped.clone();
+        let n = lying_size.len();
+        lying_size[n - 4..].copy_from_slice(&16u32.to_le_bytes());
+
+        let cut = Bytes::from(zipped[..zipped.len() / 2].to_vec());
+        let mut bad_crc = zipped.clone();
+        bad_crc[n - 8] ^= 1;
+        for body in [
+            cut,
+            Bytes::from(bad_crc),
+            Bytes::from(lying_size),
+            Bytes::from_static(b"not gzip"),
+        ] {
+            let e = decode_body(&headers, body).unwrap_err();
+            assert!(matches!(e, Error::Transport { .. }), "{e}");
+        }
+        let empty = gzip(b"");
+        assert!(decode_body(&headers, empty.into()).unwrap().is_empty());
+    }
 }

@@ -4,6 +4,7 @@ pub mod column;
 mod csv_cells;
 pub mod decode;
 pub mod describe;
+mod json_scan;
 pub mod plan;
 pub mod rest_json;
 pub mod run;

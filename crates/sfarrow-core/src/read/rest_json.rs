@@ -1,16 +1,15 @@
-//! A REST query page decoded in one pass: serde drives visitors that write each value straight
-//! into its column builder, with no `serde_json::Value` tree in between. Salesforce writes a
-//! record's keys in SELECT order, so each key is first compared with the one expected next and
-//! only searched for when that guess misses. Addresses, locations and child subqueries (small
-//! and rare) still go through `Value`, to share their conversion with the rest of the reader.
+//! A REST query page decoded in one pass, each value written straight into its column builder
+//! with no `serde_json::Value` tree in between. Salesforce writes a record's keys in SELECT
+//! order, so the page's bytes are first compared with the key expected next, and a key is only
+//! parsed and searched for when that guess misses. Addresses, locations and child subqueries
+//! (small and rare) still go through `Value`, to share their conversion with the rest of the
+//! reader.
 
 use super::column::{BadValue, Builder};
+use super::json_scan::{Result, Scan};
 use super::plan::{Column, ReadPlan};
 use crate::client::Error;
 use arrow_array::RecordBatch;
-use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
-use serde::Deserialize;
-use std::fmt;
 
 /// One level of record nesting: the record itself, or a parent object (`Owner`).
 #[derive(Default)]
@@ -74,18 +73,12 @@ struct Decoder<'p> {
     rows: usize,
     next: Option<String>,
     total: Option<i64>,
-    /// The conversion that stopped the parse, reported instead of serde's message.
-    failure: Option<Error>,
 }
 
 impl Decoder<'_> {
-    fn fail<E: de::Error>(&mut self, column: usize, e: BadValue) -> E {
+    fn fail(&self, column: usize, e: BadValue) -> Error {
         let name = self.plan.schema.field(column).name();
-        self.failure = Some(Error::protocol(format!(
-            "column {name}: {:?} is not a valid {}",
-            e.0, e.1
-        )));
-        E::custom("bad value")
+        Error::protocol(format!("column {name}: {:?} is not a valid {}", e.0, e.1))
     }
 }
 
@@ -96,7 +89,7 @@ const PAGE_ROWS: usize = 2000;
 pub fn decode_page(
     plan: &ReadPlan,
     body: &[u8],
-) -> crate::client::Result<(RecordBatch, Option<String>, Option<i64>)> {
+) -> Result<(RecordBatch, Option<String>, Option<i64>)> {
     let builders = plan
         .schema
         .fields()
@@ -114,257 +107,130 @@ pub fn decode_page(
         rows: 0,
         next: None,
         total: None,
-        failure: None,
     };
-    // One SIMD pass validates the page; parsing from `str` then skips checking every string.
+    // One SIMD pass validates the page, so every string in it can be borrowed unchecked.
     let body = simdutf8::basic::from_utf8(body)
         .map_err(|_| Error::protocol("query page is not valid UTF-8"))?;
-    let mut json = serde_json::Deserializer::from_str(body);
-    let parsed = PageSeed {
-        d: &mut d,
-        shape: &shape,
-    }
-    .deserialize(&mut json)
-    .and_then(|()| json.end());
-    if let Err(e) = parsed {
-        return Err(d
-            .failure
-            .take()
-            .unwrap_or_else(|| Error::protocol(format!("query page is not valid JSON: {e}"))));
-    }
+    let mut scan = Scan::new(body);
+    page(&mut scan, &mut d, &shape)?;
+    scan.end()?;
     plan.text_hints.record(&d.builders);
     let batch = super::decode::batch(plan, &mut d.builders, d.rows)?;
     Ok((batch, d.next, d.total))
 }
 
-struct PageSeed<'a, 'p> {
-    d: &'a mut Decoder<'p>,
-    shape: &'a Shape,
-}
-
-impl<'de> DeserializeSeed<'de> for PageSeed<'_, '_> {
-    type Value = ();
-    fn deserialize<D: de::Deserializer<'de>>(self, de: D) -> Result<(), D::Error> {
-        de.deserialize_map(self)
+/// The page object: `totalSize`, `nextRecordsUrl` and `records`, in any order.
+fn page(scan: &mut Scan, d: &mut Decoder, shape: &Shape) -> Result<()> {
+    scan.eat(b'{')?;
+    if scan.eat_if(b'}') {
+        return Ok(());
+    }
+    loop {
+        match scan.key()?.as_ref() {
+            "records" => records(scan, d, shape)?,
+            "nextRecordsUrl" if scan.peek() == Some(b'"') => {
+                d.next = Some(scan.string()?.into_owned())
+            }
+            "totalSize" if scan.peek() != Some(b'n') => {
+                let n = scan.number()?;
+                d.total = Some(n.parse().map_err(|_| scan.syntax("bad totalSize"))?);
+            }
+            _ => {
+                scan.skip_value()?;
+            }
+        }
+        if !scan.more(b'}')? {
+            return Ok(());
+        }
     }
 }
 
-impl<'de> Visitor<'de> for PageSeed<'_, '_> {
-    type Value = ();
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a query result object")
+fn records(scan: &mut Scan, d: &mut Decoder, shape: &Shape) -> Result<()> {
+    scan.eat(b'[')?;
+    if scan.eat_if(b']') {
+        return Ok(());
     }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
-            match key.as_ref() {
-                "records" => map.next_value_seed(RecordsSeed {
-                    d: &mut *self.d,
-                    shape: self.shape,
-                })?,
-                "nextRecordsUrl" => self.d.next = map.next_value()?,
-                "totalSize" => self.d.total = map.next_value()?,
-                _ => {
-                    map.next_value::<IgnoredAny>()?;
+    loop {
+        object(scan, d, shape)?;
+        d.rows += 1;
+        // Columns the record did not mention (a null parent) are null.
+        for (i, b) in d.builders.iter_mut().enumerate() {
+            match b.rows().cmp(&d.rows) {
+                std::cmp::Ordering::Less => b.append_null(),
+                std::cmp::Ordering::Equal => {}
+                std::cmp::Ordering::Greater => {
+                    let name = d.plan.schema.field(i).name();
+                    return Err(Error::protocol(format!(
+                        "query page is not valid: a record has {name} twice"
+                    )));
                 }
             }
         }
-        Ok(())
-    }
-}
-
-struct RecordsSeed<'a, 'p> {
-    d: &'a mut Decoder<'p>,
-    shape: &'a Shape,
-}
-
-impl<'de> DeserializeSeed<'de> for RecordsSeed<'_, '_> {
-    type Value = ();
-    fn deserialize<D: de::Deserializer<'de>>(self, de: D) -> Result<(), D::Error> {
-        de.deserialize_seq(self)
-    }
-}
-
-impl<'de> Visitor<'de> for RecordsSeed<'_, '_> {
-    type Value = ();
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("an array of records")
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        while seq
-            .next_element_seed(ObjectSeed {
-                d: &mut *self.d,
-                shape: self.shape,
-            })?
-            .is_some()
-        {
-            self.d.rows += 1;
-            // Columns the record did not mention (a null parent) are null.
-            for (i, b) in self.d.builders.iter_mut().enumerate() {
-                match b.rows().cmp(&self.d.rows) {
-                    std::cmp::Ordering::Less => b.append_null(),
-                    std::cmp::Ordering::Equal => {}
-                    std::cmp::Ordering::Greater => {
-                        let name = self.d.plan.schema.field(i).name();
-                        return Err(de::Error::custom(format!("record has {name} twice")));
-                    }
-                }
-            }
+        if !scan.more(b']')? {
+            return Ok(());
         }
-        Ok(())
     }
 }
 
 /// A record or a parent object inside one; `null` leaves its columns to be filled as null.
-struct ObjectSeed<'a, 'p> {
-    d: &'a mut Decoder<'p>,
-    shape: &'a Shape,
-}
-
-impl<'de> DeserializeSeed<'de> for ObjectSeed<'_, '_> {
-    type Value = ();
-    fn deserialize<D: de::Deserializer<'de>>(self, de: D) -> Result<(), D::Error> {
-        de.deserialize_any(self)
+fn object(scan: &mut Scan, d: &mut Decoder, shape: &Shape) -> Result<()> {
+    if scan.peek() == Some(b'n') {
+        return scan.literal("null");
     }
-}
-
-impl<'de> Visitor<'de> for ObjectSeed<'_, '_> {
-    type Value = ();
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a record object or null")
+    scan.eat(b'{')?;
+    if scan.eat_if(b'}') {
+        return Ok(());
     }
-
-    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
-        Ok(())
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        let mut guess = 0;
-        while let Some(found) = map.next_key_seed(KeySeed {
-            shape: self.shape,
-            guess,
-        })? {
-            let Some(at) = found else {
-                map.next_value::<IgnoredAny>()?;
-                continue;
-            };
-            guess = at + 1;
-            match &self.shape.keys[at].1 {
-                Slot::Parent(shape) => map.next_value_seed(ObjectSeed {
-                    d: &mut *self.d,
-                    shape,
-                })?,
-                Slot::Column(i) => {
-                    let i = *i;
-                    if matches!(self.d.builders[i], Builder::Struct(_) | Builder::List(_)) {
-                        let v: serde_json::Value = map.next_value()?;
-                        if let Err(e) = self.d.builders[i].append_json(&v) {
-                            return Err(self.d.fail(i, e));
-                        }
-                    } else {
-                        map.next_value_seed(ScalarSeed {
-                            d: &mut *self.d,
-                            column: i,
-                        })?;
-                    }
+    let mut guess = 0;
+    loop {
+        let slot = match shape.keys.get(guess) {
+            Some((key, _)) if scan.key_is(key)? => Some(guess),
+            _ if scan.key_is("attributes")? => None,
+            _ => shape.find(&scan.key()?, guess),
+        };
+        match slot {
+            None => {
+                scan.skip_value()?;
+            }
+            Some(at) => {
+                guess = at + 1;
+                match &shape.keys[at].1 {
+                    Slot::Parent(parent) => object(scan, d, parent)?,
+                    Slot::Column(i) => value(scan, d, *i)?,
                 }
             }
         }
-        Ok(())
+        if !scan.more(b'}')? {
+            return Ok(());
+        }
     }
 }
 
-/// A key, matched to its slot in the shape (`None` for `attributes` and anything unknown).
-struct KeySeed<'a> {
-    shape: &'a Shape,
-    guess: usize,
-}
-
-impl<'de> DeserializeSeed<'de> for KeySeed<'_> {
-    type Value = Option<usize>;
-    fn deserialize<D: de::Deserializer<'de>>(self, de: D) -> Result<Option<usize>, D::Error> {
-        de.deserialize_str(self)
-    }
-}
-
-impl<'de> Visitor<'de> for KeySeed<'_> {
-    type Value = Option<usize>;
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a field name")
-    }
-
-    fn visit_str<E: de::Error>(self, key: &str) -> Result<Option<usize>, E> {
-        Ok(self.shape.find(key, self.guess))
-    }
-}
-
-/// One scalar value into its column.
-struct ScalarSeed<'a, 'p> {
-    d: &'a mut Decoder<'p>,
-    column: usize,
-}
-
-impl<'de> DeserializeSeed<'de> for ScalarSeed<'_, '_> {
-    type Value = ();
-    fn deserialize<D: de::Deserializer<'de>>(self, de: D) -> Result<(), D::Error> {
-        de.deserialize_any(self)
-    }
-}
-
-impl ScalarSeed<'_, '_> {
-    fn done<E: de::Error>(self, outcome: Result<(), BadValue>) -> Result<(), E> {
-        outcome.map_err(|e| self.d.fail(self.column, e))
-    }
-}
-
-impl<'de> Visitor<'de> for ScalarSeed<'_, '_> {
-    type Value = ();
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a field value")
-    }
-
-    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
-        self.d.builders[self.column].append_null();
-        Ok(())
-    }
-
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<(), E> {
-        let r = self.d.builders[self.column].append_text(v);
-        self.done(r)
-    }
-
-    fn visit_bool<E: de::Error>(self, v: bool) -> Result<(), E> {
-        let r = self.d.builders[self.column].append_json(&serde_json::Value::Bool(v));
-        self.done(r)
-    }
-
-    fn visit_i64<E: de::Error>(self, v: i64) -> Result<(), E> {
-        let r = self.d.builders[self.column].append_json(&v.into());
-        self.done(r)
-    }
-
-    fn visit_u64<E: de::Error>(self, v: u64) -> Result<(), E> {
-        let r = self.d.builders[self.column].append_json(&v.into());
-        self.done(r)
-    }
-
-    fn visit_f64<E: de::Error>(self, v: f64) -> Result<(), E> {
-        let r = self.d.builders[self.column].append_json(&v.into());
-        self.done(r)
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<(), A::Error> {
-        let v = serde_json::Value::deserialize(de::value::MapAccessDeserializer::new(map))?;
-        let r = self.d.builders[self.column].append_json(&v);
-        self.done(r)
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<(), A::Error> {
-        let v = serde_json::Value::deserialize(de::value::SeqAccessDeserializer::new(seq))?;
-        let r = self.d.builders[self.column].append_json(&v);
-        self.done(r)
-    }
+/// One value into its column. JSON numbers go in as written, the way Bulk's CSV gives them.
+fn value(scan: &mut Scan, d: &mut Decoder, column: usize) -> Result<()> {
+    let builder = &mut d.builders[column];
+    let outcome = match scan.peek() {
+        Some(b'"') => builder.append_text(&scan.string()?),
+        Some(b'n') => {
+            scan.literal("null")?;
+            builder.append_null();
+            Ok(())
+        }
+        Some(c @ (b't' | b'f')) => {
+            let word = if c == b't' { "true" } else { "false" };
+            scan.literal(word)?;
+            builder.append_text(word)
+        }
+        Some(b'-' | b'0'..=b'9') => builder.append_text(scan.number()?),
+        Some(b'{' | b'[') => {
+            let text = scan.skip_value()?;
+            let v: serde_json::Value = serde_json::from_str(text)
+                .map_err(|e| scan.syntax(&format!("bad nested value ({e})")))?;
+            builder.append_json(&v)
+        }
+        _ => return Err(scan.syntax("expected a value")),
+    };
+    outcome.map_err(|e| d.fail(column, e))
 }
 
 #[cfg(test)]
