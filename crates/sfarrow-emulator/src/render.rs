@@ -11,11 +11,9 @@ use std::fmt::Write;
 pub fn write_double(out: &mut String, f: f64) {
     let a = f.abs();
     if a == 0.0 || (1e-3..1e7).contains(&a) {
-        let start = out.len();
-        let _ = write!(out, "{f}");
-        if !out[start..].contains('.') {
-            out.push_str(".0");
-        }
+        // Shortest digits, like Java's, and `10.0` for whole numbers: ryu writes these without
+        // an exponent, several times faster than `Display`.
+        out.push_str(ryu::Buffer::new().format(f));
     } else {
         let s = format!("{f:e}");
         let (mantissa, exp) = s.split_once('e').unwrap_or((&s, "0"));
@@ -337,6 +335,10 @@ mod tests {
         assert_eq!(d(-2.5e-5), "-2.5E-5");
         assert_eq!(d(0.0), "0.0");
         assert_eq!(d(1234567.25), "1234567.25");
+        assert_eq!(d(-0.0), "-0.0");
+        assert_eq!(d(0.001), "0.001");
+        assert_eq!(d(9999999.5), "9999999.5");
+        assert_eq!(d(0.1 + 0.2), "0.30000000000000004");
     }
 
     #[test]

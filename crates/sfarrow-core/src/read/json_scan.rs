@@ -30,6 +30,7 @@ impl<'a> Scan<'a> {
     }
 
     /// The next byte that is not whitespace, not consumed.
+    #[inline]
     pub fn peek(&mut self) -> Option<u8> {
         while let Some(&c) = self.bytes().get(self.at) {
             if !matches!(c, b' ' | b'\n' | b'\r' | b'\t') {
@@ -40,6 +41,7 @@ impl<'a> Scan<'a> {
         None
     }
 
+    #[inline]
     pub fn eat(&mut self, c: u8) -> Result<()> {
         if self.eat_if(c) {
             Ok(())
@@ -48,6 +50,7 @@ impl<'a> Scan<'a> {
         }
     }
 
+    #[inline]
     pub fn eat_if(&mut self, c: u8) -> bool {
         let hit = self.peek() == Some(c);
         self.at += usize::from(hit);
@@ -55,6 +58,7 @@ impl<'a> Scan<'a> {
     }
 
     /// After a member of an object or array: `true` for a comma, `false` for `close`.
+    #[inline]
     pub fn more(&mut self, close: u8) -> Result<bool> {
         match self.peek() {
             Some(b',') => {
@@ -70,6 +74,7 @@ impl<'a> Scan<'a> {
     }
 
     /// Consumes `"key":` when the next key is exactly `key` as written (no escapes).
+    #[inline]
     pub fn key_is(&mut self, key: &str) -> Result<bool> {
         if self.peek() != Some(b'"') {
             return Ok(false);
@@ -93,12 +98,13 @@ impl<'a> Scan<'a> {
     }
 
     /// A string, borrowed from the page unless it holds escapes.
+    #[inline]
     pub fn string(&mut self) -> Result<Cow<'a, str>> {
         self.eat(b'"')?;
         let start = self.at;
-        let end = self.string_end()?;
+        let (end, escaped) = self.string_end()?;
         let raw = &self.text[start..end];
-        if memchr::memchr(b'\\', raw.as_bytes()).is_none() {
+        if !escaped {
             return Ok(Cow::Borrowed(raw));
         }
         unescape(raw)
@@ -106,17 +112,23 @@ impl<'a> Scan<'a> {
             .ok_or_else(|| self.syntax("bad escape in string"))
     }
 
-    /// From inside a string to just past its closing quote; returns where the quote is.
-    fn string_end(&mut self) -> Result<usize> {
+    /// From inside a string to just past its closing quote: where the quote is, and whether
+    /// the string holds escapes.
+    #[inline]
+    fn string_end(&mut self) -> Result<(usize, bool)> {
         let bytes = self.bytes();
+        let mut escaped = false;
         loop {
             let rest = bytes.get(self.at..).unwrap_or_default();
             match memchr::memchr2(b'"', b'\\', rest) {
                 Some(i) if rest[i] == b'"' => {
                     self.at += i + 1;
-                    return Ok(self.at - 1);
+                    return Ok((self.at - 1, escaped));
                 }
-                Some(i) => self.at += i + 2,
+                Some(i) => {
+                    self.at += i + 2;
+                    escaped = true;
+                }
                 None => {
                     self.at = bytes.len();
                     return Err(self.syntax("unterminated string"));
@@ -126,6 +138,7 @@ impl<'a> Scan<'a> {
     }
 
     /// `true`, `false` or `null`.
+    #[inline]
     pub fn literal(&mut self, word: &str) -> Result<()> {
         self.peek();
         if self.bytes()[self.at..].starts_with(word.as_bytes()) {
@@ -137,6 +150,7 @@ impl<'a> Scan<'a> {
     }
 
     /// A number, as written.
+    #[inline]
     pub fn number(&mut self) -> Result<&'a str> {
         self.peek();
         let start = self.at;
