@@ -170,8 +170,9 @@ impl<'a> Scan<'a> {
     pub fn skip_value(&mut self) -> Result<&'a str> {
         self.peek();
         let start = self.at;
-        // Closing brackets expected, innermost last: nesting is checked, not just counted.
-        let mut open = Vec::new();
+        // The brackets open, innermost in the low bit (1 for an object): nesting is checked,
+        // not just counted, without allocating for every record's `attributes`.
+        let mut open = Nesting::default();
         loop {
             match self.peek() {
                 Some(b'"') => {
@@ -181,7 +182,7 @@ impl<'a> Scan<'a> {
                 Some(b'{') => {
                     self.at += 1;
                     if !self.eat_if(b'}') {
-                        open.push(b'}');
+                        open.push(b'}').ok_or_else(|| self.syntax(TOO_DEEP))?;
                         self.skip_key()?;
                         continue;
                     }
@@ -189,7 +190,7 @@ impl<'a> Scan<'a> {
                 Some(b'[') => {
                     self.at += 1;
                     if !self.eat_if(b']') {
-                        open.push(b']');
+                        open.push(b']').ok_or_else(|| self.syntax(TOO_DEEP))?;
                         continue;
                     }
                 }
@@ -202,7 +203,7 @@ impl<'a> Scan<'a> {
                 _ => return Err(self.syntax("expected a value")),
             }
             loop {
-                let Some(&close) = open.last() else {
+                let Some(close) = open.last() else {
                     return Ok(&self.text[start..self.at]);
                 };
                 if self.more(close)? {
@@ -228,6 +229,33 @@ impl<'a> Scan<'a> {
             None => Ok(()),
             Some(_) => Err(self.syntax("trailing characters")),
         }
+    }
+}
+
+const TOO_DEEP: &str = "values nested over 128 deep";
+
+/// A stack of open brackets, one bit each (serde_json stops at the same depth).
+#[derive(Default)]
+struct Nesting {
+    objects: u128,
+    depth: u32,
+}
+
+impl Nesting {
+    fn push(&mut self, close: u8) -> Option<()> {
+        (self.depth < 128).then(|| {
+            self.objects = (self.objects << 1) | u128::from(close == b'}');
+            self.depth += 1;
+        })
+    }
+
+    fn last(&self) -> Option<u8> {
+        (self.depth > 0).then_some(if self.objects & 1 == 1 { b'}' } else { b']' })
+    }
+
+    fn pop(&mut self) {
+        self.objects >>= 1;
+        self.depth = self.depth.saturating_sub(1);
     }
 }
 
@@ -338,6 +366,10 @@ mod tests {
         for bad in ["{]", "[1,]", r#"{"a" 1}"#, "[1 2]", "{\"a\":1", "nul"] {
             assert!(Scan::new(bad).skip_value().is_err(), "{bad}");
         }
+        let deep = |n: usize| "[".repeat(n) + "0" + &"]".repeat(n);
+        assert!(Scan::new(&deep(128)).skip_value().is_ok());
+        let e = Scan::new(&deep(129)).skip_value().unwrap_err();
+        assert!(e.to_string().contains("nested"), "{e}");
     }
 
     #[test]
