@@ -108,7 +108,7 @@ pub fn decode_page(
         next: None,
         total: None,
     };
-    // One SIMD pass validates the page, so every string in it can be borrowed unchecked.
+    // One SIMD pass validates the page, so strings are borrowed from it without another check.
     let body = simdutf8::basic::from_utf8(body)
         .map_err(|_| Error::protocol("query page is not valid UTF-8"))?;
     let mut scan = Scan::new(body);
