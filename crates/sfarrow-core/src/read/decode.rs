@@ -7,7 +7,7 @@ use super::plan::{Column, ReadPlan};
 use crate::client::{Error, Result};
 use arrow_array::{RecordBatch, RecordBatchOptions};
 
-fn bad(column: &str, e: BadValue) -> Error {
+pub(super) fn bad(column: &str, e: BadValue) -> Error {
     Error::protocol(format!("column {column}: {:?} is not a valid {}", e.0, e.1))
 }
 

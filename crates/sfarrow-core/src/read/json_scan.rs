@@ -2,10 +2,8 @@
 //! strings are mostly short and free of escapes: `memchr` finds each string's end, the string
 //! is borrowed from the page, and nothing is allocated unless it holds an escape.
 
-use crate::client::Error;
+use crate::client::{Error, Result};
 use std::borrow::Cow;
-
-pub type Result<T> = std::result::Result<T, Error>;
 
 /// A cursor over a page already checked to be UTF-8.
 pub struct Scan<'a> {

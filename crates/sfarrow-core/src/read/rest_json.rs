@@ -5,10 +5,11 @@
 //! (small and rare) still go through `Value`, to share their conversion with the rest of the
 //! reader.
 
-use super::column::{BadValue, Builder};
-use super::json_scan::{Result, Scan};
+use super::column::Builder;
+use super::decode::bad;
+use super::json_scan::Scan;
 use super::plan::{Column, ReadPlan};
-use crate::client::Error;
+use crate::client::{Error, Result};
 use arrow_array::RecordBatch;
 
 /// One level of record nesting: the record itself, or a parent object (`Owner`).
@@ -73,13 +74,6 @@ struct Decoder<'p> {
     rows: usize,
     next: Option<String>,
     total: Option<i64>,
-}
-
-impl Decoder<'_> {
-    fn fail(&self, column: usize, e: BadValue) -> Error {
-        let name = self.plan.schema.field(column).name();
-        Error::protocol(format!("column {name}: {:?} is not a valid {}", e.0, e.1))
-    }
 }
 
 /// Records in a full REST page (Salesforce's largest batch size).
@@ -230,7 +224,7 @@ fn value(scan: &mut Scan, d: &mut Decoder, column: usize) -> Result<()> {
         }
         _ => return Err(scan.syntax("expected a value")),
     };
-    outcome.map_err(|e| d.fail(column, e))
+    outcome.map_err(|e| bad(d.plan.schema.field(column).name(), e))
 }
 
 #[cfg(test)]
