@@ -101,13 +101,13 @@ impl<'a> Scan<'a> {
         self.eat(b'"')?;
         let start = self.at;
         let (end, escaped) = self.string_end()?;
-        let raw = &self.text[start..end];
         if !escaped {
-            return Ok(Cow::Borrowed(raw));
+            return Ok(Cow::Borrowed(&self.text[start..end]));
         }
-        unescape(raw)
+        // Escapes are rare: serde_json decodes them, quotes included.
+        serde_json::from_str(&self.text[start - 1..=end])
             .map(Cow::Owned)
-            .ok_or_else(|| self.syntax("bad escape in string"))
+            .map_err(|e| self.syntax(&format!("bad escape in string ({e})")))
     }
 
     /// From inside a string to just past its closing quote: where the quote is, and whether
@@ -281,52 +281,6 @@ fn is_json_number(n: &[u8]) -> bool {
         }
     }
     i == n.len()
-}
-
-/// The text of a string with escapes, between its quotes; `None` for a bad escape.
-fn unescape(raw: &str) -> Option<String> {
-    let mut out = String::with_capacity(raw.len());
-    let mut rest = raw;
-    while let Some(i) = rest.find('\\') {
-        out.push_str(&rest[..i]);
-        let esc = rest.as_bytes().get(i + 1)?;
-        rest = rest.get(i + 2..)?;
-        out.push(match esc {
-            b'"' => '"',
-            b'\\' => '\\',
-            b'/' => '/',
-            b'b' => '\u{8}',
-            b'f' => '\u{c}',
-            b'n' => '\n',
-            b'r' => '\r',
-            b't' => '\t',
-            b'u' => {
-                let hi = hex4(rest)?;
-                rest = &rest[4..];
-                if (0xD800..0xDC00).contains(&hi) {
-                    let lo = rest.strip_prefix("\\u").and_then(hex4)?;
-                    if !(0xDC00..0xE000).contains(&lo) {
-                        return None;
-                    }
-                    rest = &rest[6..];
-                    char::from_u32(0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00))?
-                } else {
-                    char::from_u32(hi)?
-                }
-            }
-            _ => return None,
-        });
-    }
-    out.push_str(rest);
-    Some(out)
-}
-
-fn hex4(s: &str) -> Option<u32> {
-    let h = s.get(..4)?;
-    if !h.bytes().all(|c| c.is_ascii_hexdigit()) {
-        return None;
-    }
-    u32::from_str_radix(h, 16).ok()
 }
 
 #[cfg(test)]
