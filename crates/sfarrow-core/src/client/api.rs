@@ -4,11 +4,13 @@
 use super::environment::{check_url, Environment};
 use super::error::{from_response, Error, Result};
 use super::grant::{transport, Grant, Token};
+use super::recycle::Recycler;
 use super::retry::RetryPolicy;
 use super::session::{Session, TokenCallback};
 use bytes::Bytes;
 use parking_lot::Mutex;
 use reqwest::Method;
+use std::sync::Arc;
 use std::time::Duration;
 
 #[derive(Debug, Clone)]
@@ -46,6 +48,9 @@ pub struct Request {
     pub idempotent: bool,
     /// Extra headers (`If-Modified-Since`).
     pub headers: Vec<(&'static str, String)>,
+    /// Where the body (and its inflated form) is read into and returns once dropped: set by
+    /// reads that fetch page after page.
+    pub recycle: Option<Arc<Recycler<u8>>>,
 }
 
 impl Request {
@@ -58,6 +63,7 @@ impl Request {
             accept: "application/json",
             idempotent: true,
             headers: Vec::new(),
+            recycle: None,
         }
     }
 
@@ -71,6 +77,7 @@ impl Request {
             accept: "application/json",
             idempotent,
             headers: Vec::new(),
+            recycle: None,
         }
     }
 }
@@ -287,7 +294,7 @@ impl Client {
                 Ok(resp) => {
                     let status = resp.status().as_u16();
                     let headers = resp.headers().clone();
-                    match resp.bytes().await {
+                    match read_body(resp, req.recycle.as_ref()).await {
                         Ok(body) => Ok(Response {
                             status,
                             headers,
@@ -310,7 +317,7 @@ impl Client {
                 }
             };
             self.note_usage(&resp.headers);
-            let body = match inflate(&resp.headers, resp.body).await {
+            let body = match inflate(&resp.headers, resp.body, req.recycle.clone()).await {
                 Ok(b) => b,
                 Err(e) if req.idempotent && attempt < self.retry.attempts => {
                     tokio::time::sleep(self.retry.delay(attempt)).await;
@@ -371,19 +378,46 @@ fn is_gzip(headers: &reqwest::header::HeaderMap) -> bool {
         .is_some_and(|v| v.eq_ignore_ascii_case("gzip"))
 }
 
+/// The whole body; into a recycled buffer when there is one, chunk by chunk, so that each chunk
+/// is freed as soon as it is copied instead of all of them held until the end and copied then.
+async fn read_body(
+    mut resp: reqwest::Response,
+    recycle: Option<&Arc<Recycler<u8>>>,
+) -> reqwest::Result<Bytes> {
+    let Some(pool) = recycle else {
+        return resp.bytes().await;
+    };
+    let mut buf = pool.take();
+    // Content-Length is the sender's word: room for it, within reason; a longer body still grows.
+    let announced = resp.content_length().unwrap_or(0).min(256 << 20);
+    buf.reserve(usize::try_from(announced).unwrap_or(0));
+    while let Some(chunk) = resp.chunk().await? {
+        buf.extend_from_slice(&chunk);
+    }
+    Ok(pool.freeze(buf))
+}
+
 /// Large gzip bodies are inflated on the blocking pool: inflating on the async workers would
 /// stall every other download that shares them (several Bulk pages are in flight at once).
-async fn inflate(headers: &reqwest::header::HeaderMap, body: Bytes) -> Result<Bytes> {
+async fn inflate(
+    headers: &reqwest::header::HeaderMap,
+    body: Bytes,
+    recycle: Option<Arc<Recycler<u8>>>,
+) -> Result<Bytes> {
     if !is_gzip(headers) || body.len() < 256 * 1024 {
-        return decode_body(headers, body);
+        return decode_body(headers, body, recycle.as_ref());
     }
     let headers = headers.clone();
-    tokio::task::spawn_blocking(move || decode_body(&headers, body))
+    tokio::task::spawn_blocking(move || decode_body(&headers, body, recycle.as_ref()))
         .await
         .map_err(|e| Error::protocol(format!("inflating a response failed: {e}")))?
 }
 
-fn decode_body(headers: &reqwest::header::HeaderMap, body: Bytes) -> Result<Bytes> {
+fn decode_body(
+    headers: &reqwest::header::HeaderMap,
+    body: Bytes,
+    recycle: Option<&Arc<Recycler<u8>>>,
+) -> Result<Bytes> {
     if !is_gzip(headers) {
         return Ok(body);
     }
@@ -401,12 +435,21 @@ fn decode_body(headers: &reqwest::header::HeaderMap, body: Bytes) -> Result<Byte
         .and_then(|t| <[u8; 4]>::try_from(t).ok())
         .map_or(0, |t| u32::from_le_bytes(t) as usize);
     let size = trailer.min(body.len().saturating_mul(1032));
-    if let Some(whole) = inflate_whole(&body, size) {
-        return Ok(whole);
+    let freeze = |out: Vec<u8>| match recycle {
+        Some(pool) => pool.freeze(out),
+        None => Bytes::from(out),
+    };
+    let mut out = match recycle {
+        Some(pool) => pool.take_dirty(),
+        None => Vec::new(),
+    };
+    if inflate_whole(&body, size, &mut out) {
+        return Ok(freeze(out));
     }
     // A trailer that does not give the size (bodies over 4 GiB), or a corrupt body: stream it,
     // growing the buffer as needed, and say what went wrong.
-    let mut out = Vec::with_capacity(size);
+    out.clear();
+    out.reserve(size);
     // Inflating into the vector's spare room: `Read::read_to_end` would zero it all first.
     let mut inflate = flate2::Decompress::new_gzip(15);
     loop {
@@ -419,7 +462,7 @@ fn decode_body(headers: &reqwest::header::HeaderMap, body: Bytes) -> Result<Byte
             .decompress_vec(input, &mut out, flate2::FlushDecompress::Finish)
             .map_err(|e| corrupt(&e))?;
         if status == flate2::Status::StreamEnd {
-            return Ok(Bytes::from(out));
+            return Ok(freeze(out));
         }
         if (read, wrote) == (inflate.total_in(), inflate.total_out()) {
             return Err(corrupt(&"it ends before the compressed stream does"));
@@ -427,14 +470,18 @@ fn decode_body(headers: &reqwest::header::HeaderMap, body: Bytes) -> Result<Byte
     }
 }
 
-/// The body inflated in one call when the trailer's size is right: libdeflate inflates a
-/// result page about a third faster than zlib-rs, given the whole input and an exact output.
-fn inflate_whole(body: &[u8], size: usize) -> Option<Bytes> {
-    let mut out = vec![0; size];
-    let wrote = libdeflater::Decompressor::new()
-        .gzip_decompress(body, &mut out)
-        .ok()?;
-    (wrote == size).then(|| Bytes::from(out))
+/// Inflates `body` into `out` in one call when the trailer's size is right: libdeflate inflates
+/// a result page about a third faster than zlib-rs, given the whole input and an exact output.
+/// `out` may hold a recycled page: it is overwritten, and zeroed only where it has to grow.
+fn inflate_whole(body: &[u8], size: usize, out: &mut Vec<u8>) -> bool {
+    if out.capacity() < size {
+        // Growing would copy the old page first: start afresh.
+        *out = Vec::new();
+    }
+    out.resize(size, 0);
+    libdeflater::Decompressor::new()
+        .gzip_decompress(body, out)
+        .is_ok_and(|wrote| wrote == size)
 }
 
 #[cfg(test)]
@@ -454,7 +501,7 @@ mod tests {
         headers.insert("content-encoding", "gzip".parse().unwrap());
         let data: Vec<u8> = (0..300_000u32).flat_map(|i| i.to_le_bytes()).collect();
         let zipped = gzip(&data);
-        let body = decode_body(&headers, Bytes::from(zipped.clone())).unwrap();
+        let body = decode_body(&headers, Bytes::from(zipped.clone()), None).unwrap();
         assert_eq!(&body[..], &data[..]);
 
         // The trailer sizes the buffer, and is checked once the stream is inflated.
@@ -471,14 +518,30 @@ mod tests {
             Bytes::from(lying_size),
             Bytes::from_static(b"not gzip"),
         ] {
-            let e = decode_body(&headers, body).unwrap_err();
+            let e = decode_body(&headers, body, None).unwrap_err();
             assert!(matches!(e, Error::Transport { .. }), "{e}");
         }
         let empty = gzip(b"");
-        assert!(decode_body(&headers, empty.into()).unwrap().is_empty());
+        assert!(decode_body(&headers, empty.into(), None)
+            .unwrap()
+            .is_empty());
         // Two members: the fast path stops after the first, and the stream path reads it alone.
         let mut two = zipped.clone();
         two.extend(gzip(b"tail"));
-        assert_eq!(&decode_body(&headers, two.into()).unwrap()[..], &data[..]);
+        assert_eq!(
+            &decode_body(&headers, two.into(), None).unwrap()[..],
+            &data[..]
+        );
+
+        // A recycled buffer's old page never shows through, whether it is longer or shorter.
+        let pool = Recycler::new(1);
+        for stale in [vec![0xAA; data.len() * 2], vec![0xBB; 10]] {
+            drop(pool.freeze(stale));
+            let body = decode_body(&headers, Bytes::from(zipped.clone()), Some(&pool)).unwrap();
+            assert_eq!(&body[..], &data[..]);
+        }
+        drop(pool.freeze(vec![0xCC; 64]));
+        let e = decode_body(&headers, Bytes::from(zipped[..n / 2].to_vec()), Some(&pool));
+        assert!(e.is_err());
     }
 }

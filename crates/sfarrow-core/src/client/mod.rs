@@ -6,6 +6,7 @@ pub mod environment;
 pub mod error;
 pub mod flows;
 pub mod grant;
+pub mod recycle;
 pub mod retry;
 pub mod secret;
 pub mod session;

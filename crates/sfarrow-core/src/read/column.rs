@@ -25,26 +25,36 @@ pub fn parse_decimal(text: &str, scale: i8) -> Option<i128> {
         None => (false, mantissa.strip_prefix('+').unwrap_or(mantissa)),
     };
     let (int, frac) = digits.split_once('.').unwrap_or((digits, ""));
-    if int.is_empty() && frac.is_empty()
-        || !int.bytes().chain(frac.bytes()).all(|b| b.is_ascii_digit())
-    {
+    if int.is_empty() && frac.is_empty() {
         return None;
     }
-    let all: Vec<u8> = int.bytes().chain(frac.bytes()).map(|b| b - b'0').collect();
-    // value = all * 10^(exp - frac.len()); we want value * 10^scale.
-    let shift = exp + scale as i32 - frac.len() as i32;
-    let mut acc: i128 = 0;
-    let keep = if shift >= 0 {
-        all.len()
+    // value = digits * 10^(exp - frac.len()); we want value * 10^scale, so the last `dropped`
+    // digits go and the first of them rounds, unless even it lies past the end of the text.
+    let count = int.len() + frac.len();
+    let frac_len = i32::try_from(frac.len()).ok()?;
+    let shift = exp.saturating_add(scale.into()).saturating_sub(frac_len);
+    let dropped = if shift < 0 {
+        shift.unsigned_abs() as usize
     } else {
-        all.len().saturating_sub((-shift) as usize)
+        0
     };
-    for d in &all[..keep] {
-        acc = acc.checked_mul(10)?.checked_add(*d as i128)?;
+    let keep = count.saturating_sub(dropped);
+    let round_at = (dropped > 0 && dropped <= count).then(|| count - dropped);
+    let mut acc: i128 = 0;
+    let mut round_up = false;
+    for (n, b) in int.bytes().chain(frac.bytes()).enumerate() {
+        if !b.is_ascii_digit() {
+            return None;
+        }
+        if n < keep {
+            acc = acc.checked_mul(10)?.checked_add(i128::from(b - b'0'))?;
+        } else if Some(n) == round_at {
+            round_up = b >= b'5';
+        }
     }
     if shift > 0 {
         acc = acc.checked_mul(10i128.checked_pow(shift as u32)?)?;
-    } else if keep < all.len() && all[keep] >= 5 {
+    } else if round_up {
         acc = acc.checked_add(1)?;
     }
     Some(if neg { -acc } else { acc })
@@ -437,6 +447,16 @@ mod tests {
         assert_eq!(parse_decimal("abc", 2), None);
         assert_eq!(parse_decimal("", 2), None);
         assert_eq!(parse_decimal("1e400", 2), None);
+        assert_eq!(parse_decimal("1e2147483647", 2), None);
+        assert_eq!(parse_decimal("5e-2147483648", 2), Some(0));
+        assert_eq!(parse_decimal("12.345", 2), Some(1235));
+        assert_eq!(parse_decimal("-0.004", 2), Some(0));
+        assert_eq!(parse_decimal("-0.005", 2), Some(-1));
+        assert_eq!(parse_decimal("5E-10", 2), Some(0));
+        assert_eq!(parse_decimal("0.5", 0), Some(1));
+        assert_eq!(parse_decimal("5", -1), Some(1));
+        assert_eq!(parse_decimal("1.2.3", 2), None);
+        assert_eq!(parse_decimal("1.x9", 0), None);
     }
 
     #[test]

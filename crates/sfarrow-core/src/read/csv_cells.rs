@@ -11,7 +11,7 @@ use memchr::{memchr, memchr2};
 
 /// Where one cell's text lies: in the page, or (`UNESCAPED` set) in the side buffer.
 #[derive(Clone, Copy)]
-struct Span {
+pub struct Span {
     start: u32,
     len: u32,
 }
@@ -34,18 +34,20 @@ pub struct Cells<'a> {
 }
 
 impl<'a> Cells<'a> {
-    /// Splits `page` (header row first). A row whose cell count differs from the header's, a
-    /// quote left open or bytes after a closing quote mean the page is cut short or malformed.
-    pub fn parse(page: &'a [u8], delimiter: u8) -> Result<Cells<'a>> {
+    /// Splits `page` (header row first), keeping the cells in `spans` (emptied first; an earlier
+    /// page's, to reuse its room). A row whose cell count differs from the header's, a quote
+    /// left open or bytes after a closing quote mean the page is cut short or malformed.
+    pub fn parse(page: &'a [u8], delimiter: u8, mut spans: Vec<Span>) -> Result<Cells<'a>> {
         let page = simdutf8::basic::from_utf8(page)
             .map_err(|_| Error::protocol("the Bulk result page is not valid UTF-8"))?;
         if page.len() >= UNESCAPED as usize {
             return Err(too_big());
         }
+        spans.clear();
         let mut cells = Cells {
             page,
             unescaped: String::new(),
-            spans: Vec::new(),
+            spans,
             header: Vec::new(),
             columns: 0,
             column_bytes: Vec::new(),
@@ -190,6 +192,11 @@ impl<'a> Cells<'a> {
         self.text(self.spans[row * self.columns + column])
     }
 
+    /// The room the cells took, for the next page.
+    pub fn into_spans(self) -> Vec<Span> {
+        self.spans
+    }
+
     /// Bytes of text in column `column`: what its string builder needs.
     pub fn column_bytes(&self, column: usize) -> usize {
         self.column_bytes[column]
@@ -201,7 +208,7 @@ mod tests {
     use super::*;
 
     fn table(page: &str) -> Vec<Vec<String>> {
-        let c = Cells::parse(page.as_bytes(), b',').unwrap();
+        let c = Cells::parse(page.as_bytes(), b',', Vec::new()).unwrap();
         let mut out = vec![c.header().map(String::from).collect::<Vec<_>>()];
         for r in 0..c.rows() {
             out.push((0..c.columns).map(|i| c.get(r, i).to_string()).collect());
@@ -240,15 +247,18 @@ mod tests {
             "A,B\n\"1\"x,2\n",
             "A,B\n1,2,3\n",
         ] {
-            assert!(Cells::parse(page.as_bytes(), b',').is_err(), "{page:?}");
+            assert!(
+                Cells::parse(page.as_bytes(), b',', Vec::new()).is_err(),
+                "{page:?}"
+            );
         }
     }
 
     #[test]
     fn other_delimiters_and_invalid_utf8() {
         assert_eq!(table("A|B\n1|\"x|y\"\n")[1], ["1|\"x|y\""]);
-        let c = Cells::parse(b"A|B\n1|\"x|y\"\n", b'|').unwrap();
+        let c = Cells::parse(b"A|B\n1|\"x|y\"\n", b'|', Vec::new()).unwrap();
         assert_eq!((c.get(0, 1), c.column_bytes(1)), ("x|y", 3));
-        assert!(Cells::parse(b"A\n\xff\n", b',').is_err());
+        assert!(Cells::parse(b"A\n\xff\n", b',', Vec::new()).is_err());
     }
 }

@@ -2,8 +2,9 @@
 //! `rest_json`, both through the same column builders, so the two APIs give equal tables.
 
 use super::column::{BadValue, Builder, StructBuilder};
-use super::csv_cells::Cells;
+use super::csv_cells::{Cells, Span};
 use super::plan::{Column, ReadPlan};
+use crate::client::recycle::Recycler;
 use crate::client::{Error, Result};
 use arrow_array::{RecordBatch, RecordBatchOptions};
 
@@ -32,7 +33,12 @@ pub fn count_batch(plan: &ReadPlan, total: i64) -> Result<RecordBatch> {
 /// A Bulk CSV page (header row included). Columns are found by header name, so the order the
 /// server chose (alphabetical before v50.0) does not matter. Built a column at a time within
 /// blocks of rows, each builder sized once from the page.
-pub fn bulk_page(plan: &ReadPlan, csv_bytes: &[u8], delimiter: u8) -> Result<RecordBatch> {
+pub(crate) fn bulk_page(
+    plan: &ReadPlan,
+    csv_bytes: &[u8],
+    delimiter: u8,
+    spans: &Recycler<Span>,
+) -> Result<RecordBatch> {
     // Salesforce text may hold NUL bytes; they are not valid in Arrow-consuming tools either.
     let cleaned;
     let data = if memchr::memchr(0, csv_bytes).is_some() {
@@ -45,7 +51,7 @@ pub fn bulk_page(plan: &ReadPlan, csv_bytes: &[u8], delimiter: u8) -> Result<Rec
     } else {
         csv_bytes
     };
-    let cells = Cells::parse(data, delimiter)?;
+    let cells = Cells::parse(data, delimiter, spans.take())?;
     let header: Vec<String> = cells.header().map(str::to_ascii_lowercase).collect();
     let find = |name: &str| -> Result<usize> {
         let lower = name.to_ascii_lowercase();
@@ -109,6 +115,7 @@ pub fn bulk_page(plan: &ReadPlan, csv_bytes: &[u8], delimiter: u8) -> Result<Rec
             }
         }
     }
+    spans.give(cells.into_spans());
     batch(plan, &mut builders, rows)
 }
 

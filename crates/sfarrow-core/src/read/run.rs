@@ -6,6 +6,7 @@ use super::decode;
 use super::describe::DescribeCache;
 use super::plan::{plan, ReadPlan};
 use super::split;
+use crate::client::recycle::Recycler;
 use crate::client::{Client, Error, Request, Result};
 use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
@@ -224,8 +225,16 @@ fn peek_next(body: &[u8]) -> Option<String> {
     String::from_utf8(head[start..end].to_vec()).ok()
 }
 
-async fn fetch_rest(client: Arc<Client>, path: String) -> Result<bytes::Bytes> {
-    Ok(client.send(Request::get(path)).await?.body)
+async fn fetch_rest(
+    client: Arc<Client>,
+    path: String,
+    recycle: &Arc<Recycler<u8>>,
+) -> Result<bytes::Bytes> {
+    let req = Request {
+        recycle: Some(recycle.clone()),
+        ..Request::get(path)
+    };
+    Ok(client.send(req).await?.body)
 }
 
 fn decode_rest_page(plan: &ReadPlan, body: &[u8]) -> Result<RecordBatch> {
@@ -245,6 +254,8 @@ async fn run_rest(
     tx: &Sender,
 ) -> Result<()> {
     let (body_tx, body_rx) = mpsc::channel::<Result<bytes::Bytes>>(opts.parallel.max(1) * 2);
+    // Pages queued, pages decoding, and the one arriving.
+    let bodies = Recycler::new(opts.parallel.max(1) * 3 + 2);
     let fetcher = {
         let client = client.clone();
         let plan = plan.clone();
@@ -252,7 +263,7 @@ async fn run_rest(
         tokio::spawn(async move {
             let mut next = Some(first);
             while let Some(path) = next.take() {
-                let body = fetch_rest(client.clone(), path).await;
+                let body = fetch_rest(client.clone(), path, &bodies).await;
                 if let Ok(b) = &body {
                     next = peek_next(b);
                     if next.is_none() && !plan.count_only {
@@ -409,18 +420,25 @@ async fn run_bulk(
         }
     }
     let pages = page_urls(client, &id, opts.bulk_page_size).await?;
+    // Each page in flight holds a body and its inflated form, and cells.
+    let in_flight = opts.parallel.max(1);
+    let bodies = Recycler::new(in_flight * 2 + 1);
+    let spans = Recycler::new(in_flight);
     let mut stream = futures_util::stream::iter(pages.into_iter().map(|url| {
         let client = client.clone();
         let plan = plan.clone();
+        let bodies = bodies.clone();
+        let spans = spans.clone();
         // Each page downloads, inflates and decodes in its own task, so pages use every core.
         tokio::spawn(async move {
             let resp = client
                 .send(Request {
                     accept: "text/csv",
+                    recycle: Some(bodies),
                     ..Request::get(url)
                 })
                 .await?;
-            tokio::task::spawn_blocking(move || decode::bulk_page(&plan, &resp.body, b','))
+            tokio::task::spawn_blocking(move || decode::bulk_page(&plan, &resp.body, b',', &spans))
                 .await
                 .map_err(|e| Error::protocol(e.to_string()))?
         })
