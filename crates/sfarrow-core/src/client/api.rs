@@ -50,7 +50,7 @@ pub struct Request {
     pub headers: Vec<(&'static str, String)>,
     /// Where the body (and its inflated form) is read into and returns once dropped: set by
     /// reads that fetch page after page.
-    pub recycle: Option<Arc<Recycler<u8>>>,
+    pub recycle: Option<Arc<Recycler<Vec<u8>>>>,
 }
 
 impl Request {
@@ -382,12 +382,13 @@ fn is_gzip(headers: &reqwest::header::HeaderMap) -> bool {
 /// is freed as soon as it is copied instead of all of them held until the end and copied then.
 async fn read_body(
     mut resp: reqwest::Response,
-    recycle: Option<&Arc<Recycler<u8>>>,
+    recycle: Option<&Arc<Recycler<Vec<u8>>>>,
 ) -> reqwest::Result<Bytes> {
     let Some(pool) = recycle else {
         return resp.bytes().await;
     };
     let mut buf = pool.take();
+    buf.clear();
     // Content-Length is the sender's word: room for it, within reason; a longer body still grows.
     let announced = resp.content_length().unwrap_or(0).min(256 << 20);
     buf.reserve(usize::try_from(announced).unwrap_or(0));
@@ -402,7 +403,7 @@ async fn read_body(
 async fn inflate(
     headers: &reqwest::header::HeaderMap,
     body: Bytes,
-    recycle: Option<Arc<Recycler<u8>>>,
+    recycle: Option<Arc<Recycler<Vec<u8>>>>,
 ) -> Result<Bytes> {
     if !is_gzip(headers) || body.len() < 256 * 1024 {
         return decode_body(headers, body, recycle.as_ref());
@@ -416,7 +417,7 @@ async fn inflate(
 fn decode_body(
     headers: &reqwest::header::HeaderMap,
     body: Bytes,
-    recycle: Option<&Arc<Recycler<u8>>>,
+    recycle: Option<&Arc<Recycler<Vec<u8>>>>,
 ) -> Result<Bytes> {
     if !is_gzip(headers) {
         return Ok(body);
@@ -440,7 +441,7 @@ fn decode_body(
         None => Bytes::from(out),
     };
     let mut out = match recycle {
-        Some(pool) => pool.take_dirty(),
+        Some(pool) => pool.take(),
         None => Vec::new(),
     };
     if inflate_whole(&body, size, &mut out) {

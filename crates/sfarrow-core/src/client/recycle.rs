@@ -12,11 +12,11 @@ use parking_lot::Mutex;
 use std::sync::{Arc, Weak};
 
 pub struct Recycler<T> {
-    free: Mutex<Vec<Vec<T>>>,
+    free: Mutex<Vec<T>>,
     keep: usize,
 }
 
-impl<T> Recycler<T> {
+impl<T: Default> Recycler<T> {
     /// Keeps at most `keep` buffers: one per page in flight is enough.
     pub fn new(keep: usize) -> Arc<Self> {
         Arc::new(Recycler {
@@ -25,29 +25,21 @@ impl<T> Recycler<T> {
         })
     }
 
-    /// A buffer, empty but with the room an earlier page left in it.
-    pub fn take(&self) -> Vec<T> {
-        let mut v = self.free.lock().pop().unwrap_or_default();
-        v.clear();
-        v
+    /// A buffer as an earlier page left it, contents and all (callers clear or overwrite it), or
+    /// a new one.
+    pub fn take(&self) -> T {
+        self.free.lock().pop().unwrap_or_default()
     }
 
-    pub fn give(&self, mut v: Vec<T>) {
+    pub fn give(&self, buffer: T) {
         let mut free = self.free.lock();
-        if free.len() < self.keep && v.capacity() > 0 {
-            v.clear();
-            free.push(v);
+        if free.len() < self.keep {
+            free.push(buffer);
         }
     }
 }
 
-impl Recycler<u8> {
-    /// A byte buffer whose old contents are still there (`len` as it was left): a caller that
-    /// overwrites it all (inflating into an exact size) is spared zeroing it first.
-    pub fn take_dirty(&self) -> Vec<u8> {
-        self.free.lock().pop().unwrap_or_default()
-    }
-
+impl Recycler<Vec<u8>> {
     /// `v` as `Bytes` that come back here when the last clone is dropped.
     pub fn freeze(self: &Arc<Self>, v: Vec<u8>) -> Bytes {
         Bytes::from_owner(Returning {
@@ -55,18 +47,11 @@ impl Recycler<u8> {
             home: Arc::downgrade(self),
         })
     }
-
-    fn give_dirty(&self, v: Vec<u8>) {
-        let mut free = self.free.lock();
-        if free.len() < self.keep && v.capacity() > 0 {
-            free.push(v);
-        }
-    }
 }
 
 struct Returning {
     buf: Vec<u8>,
-    home: Weak<Recycler<u8>>,
+    home: Weak<Recycler<Vec<u8>>>,
 }
 
 impl AsRef<[u8]> for Returning {
@@ -78,7 +63,7 @@ impl AsRef<[u8]> for Returning {
 impl Drop for Returning {
     fn drop(&mut self) {
         if let Some(home) = self.home.upgrade() {
-            home.give_dirty(std::mem::take(&mut self.buf));
+            home.give(std::mem::take(&mut self.buf));
         }
     }
 }
@@ -90,7 +75,7 @@ mod tests {
     #[test]
     fn bytes_come_back_when_the_last_clone_drops_and_only_while_the_read_lives() {
         let pool = Recycler::new(1);
-        let mut v = pool.take_dirty();
+        let mut v: Vec<u8> = pool.take();
         v.extend_from_slice(b"page one");
         let ptr = v.as_ptr();
         let bytes = pool.freeze(v);
@@ -98,7 +83,7 @@ mod tests {
         drop(bytes);
         assert!(pool.free.lock().is_empty(), "a clone still reads it");
         drop(clone);
-        let again = pool.take_dirty();
+        let again = pool.take();
         assert_eq!((again.as_ptr(), &again[..]), (ptr, &b"page one"[..]));
         assert!(pool.take().is_empty());
 
@@ -109,11 +94,10 @@ mod tests {
 
     #[test]
     fn keeps_no_more_than_asked() {
-        let pool = Recycler::<u32>::new(2);
+        let pool = Recycler::<Vec<u32>>::new(2);
         for _ in 0..3 {
             pool.give(Vec::with_capacity(4));
         }
-        pool.give(Vec::new());
         assert_eq!(pool.free.lock().len(), 2);
         assert!(pool.take().capacity() >= 4);
     }

@@ -2,7 +2,7 @@
 //! `rest_json`, both through the same column builders, so the two APIs give equal tables.
 
 use super::column::{BadValue, Builder, StructBuilder};
-use super::csv_cells::{Cells, Span};
+use super::csv_cells::{CellRoom, Cells};
 use super::plan::{Column, ReadPlan};
 use crate::client::recycle::Recycler;
 use crate::client::{Error, Result};
@@ -37,7 +37,7 @@ pub(crate) fn bulk_page(
     plan: &ReadPlan,
     csv_bytes: &[u8],
     delimiter: u8,
-    spans: &Recycler<Span>,
+    cell_room: &Recycler<CellRoom>,
 ) -> Result<RecordBatch> {
     // Salesforce text may hold NUL bytes; they are not valid in Arrow-consuming tools either.
     let cleaned;
@@ -51,7 +51,7 @@ pub(crate) fn bulk_page(
     } else {
         csv_bytes
     };
-    let cells = Cells::parse(data, delimiter, spans.take())?;
+    let cells = Cells::parse(data, delimiter, cell_room.take())?;
     let header: Vec<String> = cells.header().map(str::to_ascii_lowercase).collect();
     let find = |name: &str| -> Result<usize> {
         let lower = name.to_ascii_lowercase();
@@ -95,6 +95,7 @@ pub(crate) fn bulk_page(
     const BLOCK: usize = 1024;
     for first in (0..rows).step_by(BLOCK) {
         let block = first..(first + BLOCK).min(rows);
+        cells.warm(block.clone());
         for ((source, b), field) in sources.iter().zip(&mut builders).zip(plan.schema.fields()) {
             let name = field.name();
             match (source, b) {
@@ -115,7 +116,7 @@ pub(crate) fn bulk_page(
             }
         }
     }
-    spans.give(cells.into_spans());
+    cell_room.give(cells.into_room());
     batch(plan, &mut builders, rows)
 }
 

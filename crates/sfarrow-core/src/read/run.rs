@@ -228,7 +228,7 @@ fn peek_next(body: &[u8]) -> Option<String> {
 async fn fetch_rest(
     client: Arc<Client>,
     path: String,
-    recycle: &Arc<Recycler<u8>>,
+    recycle: &Arc<Recycler<Vec<u8>>>,
 ) -> Result<bytes::Bytes> {
     let req = Request {
         recycle: Some(recycle.clone()),
@@ -423,12 +423,12 @@ async fn run_bulk(
     // Each page in flight holds a body and its inflated form, and cells.
     let in_flight = opts.parallel.max(1);
     let bodies = Recycler::new(in_flight * 2 + 1);
-    let spans = Recycler::new(in_flight);
+    let cell_room = Recycler::new(in_flight);
     let mut stream = futures_util::stream::iter(pages.into_iter().map(|url| {
         let client = client.clone();
         let plan = plan.clone();
         let bodies = bodies.clone();
-        let spans = spans.clone();
+        let cell_room = cell_room.clone();
         // Each page downloads, inflates and decodes in its own task, so pages use every core.
         tokio::spawn(async move {
             let resp = client
@@ -438,9 +438,11 @@ async fn run_bulk(
                     ..Request::get(url)
                 })
                 .await?;
-            tokio::task::spawn_blocking(move || decode::bulk_page(&plan, &resp.body, b',', &spans))
-                .await
-                .map_err(|e| Error::protocol(e.to_string()))?
+            tokio::task::spawn_blocking(move || {
+                decode::bulk_page(&plan, &resp.body, b',', &cell_room)
+            })
+            .await
+            .map_err(|e| Error::protocol(e.to_string()))?
         })
     }))
     .buffered(opts.parallel.max(1));
