@@ -4,7 +4,7 @@
 use super::environment::{check_url, Environment};
 use super::error::{from_response, Error, Result};
 use super::grant::{transport, Grant, Token};
-use super::recycle::Recycler;
+use super::recycle::{make_room, Recycler};
 use super::retry::RetryPolicy;
 use super::session::{Session, TokenCallback};
 use bytes::Bytes;
@@ -388,10 +388,9 @@ async fn read_body(
         return resp.bytes().await;
     };
     let mut buf = pool.take();
-    buf.clear();
     // Content-Length is the sender's word: room for it, within reason; a longer body still grows.
     let announced = resp.content_length().unwrap_or(0).min(256 << 20);
-    buf.reserve(usize::try_from(announced).unwrap_or(0));
+    make_room(&mut buf, usize::try_from(announced).unwrap_or(0));
     while let Some(chunk) = resp.chunk().await? {
         buf.extend_from_slice(&chunk);
     }
@@ -449,8 +448,7 @@ fn decode_body(
     }
     // A trailer that does not give the size (bodies over 4 GiB), or a corrupt body: stream it,
     // growing the buffer as needed, and say what went wrong.
-    out.clear();
-    out.reserve(size);
+    make_room(&mut out, size);
     // Inflating into the vector's spare room: `Read::read_to_end` would zero it all first.
     let mut inflate = flate2::Decompress::new_gzip(15);
     loop {
@@ -476,8 +474,7 @@ fn decode_body(
 /// `out` may hold a recycled page: it is overwritten, and zeroed only where it has to grow.
 fn inflate_whole(body: &[u8], size: usize, out: &mut Vec<u8>) -> bool {
     if out.capacity() < size {
-        // Growing would copy the old page first: start afresh.
-        *out = Vec::new();
+        make_room(out, size);
     }
     out.resize(size, 0);
     libdeflater::Decompressor::new()
