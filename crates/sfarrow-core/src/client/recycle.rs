@@ -3,8 +3,8 @@
 //! A read moves each page through a few buffers of megabytes: the body as it arrives, the body
 //! inflated, the cells found in it. Freed and allocated again page after page, that memory goes
 //! back to the kernel between pages (the allocator purges it within milliseconds, which keeps a
-//! streamed read's footprint small) and comes back zeroed, page fault by page fault: a third of
-//! a Bulk read's CPU. Handing the buffers from one page to the next keeps them warm instead.
+//! streamed read's footprint small) and comes back zeroed, page fault by page fault: up to a
+//! third of a Bulk read's CPU. Handing the buffers from one page to the next keeps them warm.
 //! A recycler belongs to one read, so nothing is kept once the read ends.
 
 use bytes::Bytes;
