@@ -2,6 +2,7 @@
 //! Every network call exists as a sync method that releases the GIL and an `_async` twin.
 
 use crate::errors::to_py;
+use crate::write::WriteArgs;
 use pyo3::prelude::*;
 use sfarrow_core::client::cache::{self, CachedToken};
 use sfarrow_core::client::environment::check_url;
@@ -9,7 +10,6 @@ use sfarrow_core::client::flows::{self, AuthCode, DevicePrompt};
 use sfarrow_core::client::session::{TokenCallback, TokenEvent};
 use sfarrow_core::client::{Client, Environment, Error, Grant, Options, Request, Secret, Token};
 use sfarrow_core::read::{self, Api, DescribeCache, ReadOptions};
-use sfarrow_core::write::{self, Op, WriteOptions, Writer};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -170,6 +170,7 @@ async fn connect(spec: Spec) -> Result<Client, Error> {
                     port: spec.port,
                     scope: spec.scope.clone(),
                     timeout,
+                    retry: options.retry,
                 };
                 flows::authorization_code(&http, &flow, move |url| {
                     if let Some(cb) = &open {
@@ -178,7 +179,7 @@ async fn connect(spec: Spec) -> Result<Client, Error> {
                 })
                 .await?
             } else {
-                flows::device(&http, &client_id, &env, &spec.scope, timeout, move |p: DevicePrompt| {
+                flows::device(&http, &client_id, &env, &spec.scope, timeout, &options.retry, move |p: DevicePrompt| {
                     if let Some(cb) = &open {
                         call_back(cb, (p.user_code, p.verification_uri));
                     }
@@ -230,13 +231,21 @@ pub(crate) fn blocking<T: Send>(
     py: Python<'_>,
     call: impl std::future::Future<Output = Result<T, Error>> + Send,
 ) -> PyResult<T> {
+    blocking_raw(py, call)?.map_err(to_py)
+}
+
+/// As [`blocking`], keeping the call's own outcome apart from a signal's exception (`Err`).
+pub(crate) fn blocking_raw<T: Send>(
+    py: Python<'_>,
+    call: impl std::future::Future<Output = T> + Send,
+) -> PyResult<T> {
     py.detach(|| {
         runtime().block_on(async {
             tokio::pin!(call);
             let mut tick = tokio::time::interval(std::time::Duration::from_millis(100));
             loop {
                 tokio::select! {
-                    out = &mut call => return out.map_err(to_py),
+                    out = &mut call => return Ok(out),
                     _ = tick.tick() => Python::attach(|py| py.check_signals())?,
                 }
             }
@@ -287,6 +296,7 @@ struct SpecArgs {
     request_timeout: f64,
     retries: u32,
     gzip: bool,
+    api_budget: Option<f64>,
 }
 
 impl SpecArgs {
@@ -299,11 +309,17 @@ impl SpecArgs {
                     "request_timeout must be a positive number of seconds",
                 ))
             })?;
+        if let Some(b) = self.api_budget.filter(|b| !(*b > 0.0 && *b <= 1.0)) {
+            return Err(to_py(Error::config(format!(
+                "api_budget is a share of the daily allowance, above 0 and at most 1 (0.8 = 80%); got {b}"
+            ))));
+        }
         let mut options = Options {
             api_version: self.api_version,
             ca_pem: self.ca_pem,
             timeout,
             gzip: self.gzip,
+            api_budget: self.api_budget,
             ..Options::default()
         };
         options.retry.attempts = self.retries.saturating_add(1);
@@ -491,7 +507,7 @@ impl Connection {
         bulk_threshold: u64,
         bulk_page_size: usize,
         parallel: usize,
-    ) -> PyResult<pyo3_arrow::PyRecordBatchReader> {
+    ) -> PyResult<crate::stream::BatchStream> {
         let opts = read_options(
             api,
             include_deleted,
@@ -505,15 +521,10 @@ impl Connection {
             soql.to_string(),
         );
         let stream = blocking(py, read::start(client, cache, &soql, opts))?;
-        Ok(pyo3_arrow::PyRecordBatchReader::new(Box::new(
-            ChannelReader {
-                schema: stream.schema.clone(),
-                stream,
-            },
-        )))
+        Ok(crate::stream::BatchStream::new(stream))
     }
 
-    /// Writes a stream of Arrow data; returns the per-row result table.
+    /// Writes a stream of Arrow data; returns the per-row result table (see `crate::write`).
     #[pyo3(signature = (operation, object, data, external_id=None, api="auto", all_or_none=false, bulk_threshold=1000, parallel=4))]
     #[allow(clippy::too_many_arguments)]
     fn write(
@@ -528,39 +539,18 @@ impl Connection {
         bulk_threshold: usize,
         parallel: usize,
     ) -> PyResult<pyo3_arrow::PyTable> {
-        let (op, opts) = write_options(operation, api, all_or_none, bulk_threshold, parallel)?;
-        let reader = data.into_reader()?;
-        let input_schema = reader.schema();
-        let (client, cache, object) = (
-            self.client.clone(),
-            self.describes.clone(),
-            object.to_string(),
-        );
-        let plan = blocking(
-            py,
-            write_plan(
-                &client,
-                &cache,
-                &object,
-                op,
-                &input_schema,
-                external_id.as_deref(),
-            ),
-        )?;
-        let mut writer = Writer::new(self.client.clone(), plan, opts);
-        // Batches are pulled one at a time, so a large input is never all in memory.
-        for batch in reader {
-            let batch = batch
-                .map_err(|e| to_py(Error::config(format!("could not read the input data: {e}"))))?;
-            blocking(py, writer.push(batch))?;
-        }
-        let result = blocking(py, writer.finish())?;
-        let schema = result.schema();
-        pyo3_arrow::PyTable::try_new(vec![result], schema)
+        let args = WriteArgs {
+            operation: operation.into(),
+            object: object.into(),
+            external_id,
+            api: api.into(),
+            all_or_none,
+            bulk_threshold,
+            parallel,
+        };
+        crate::write::write(py, self.client.clone(), self.describes.clone(), args, data)
     }
 
-    /// The awaitable twin of `write`. The input is read before the first await (a Python
-    /// stream cannot be pulled from the event loop's worker threads).
     #[pyo3(signature = (operation, object, data, external_id=None, api="auto", all_or_none=false, bulk_threshold=1000, parallel=4))]
     #[allow(clippy::too_many_arguments)]
     fn write_async<'py>(
@@ -575,38 +565,16 @@ impl Connection {
         bulk_threshold: usize,
         parallel: usize,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let (op, opts) = write_options(operation, api, all_or_none, bulk_threshold, parallel)?;
-        let reader = data.into_reader()?;
-        let input_schema = reader.schema();
-        let batches = reader
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| to_py(Error::config(format!("could not read the input data: {e}"))))?;
-        let (client, cache, object) = (
-            self.client.clone(),
-            self.describes.clone(),
-            object.to_string(),
-        );
-        pyo3_async_runtimes::tokio::future_into_py(py, async move {
-            let run = async {
-                let plan = write_plan(
-                    &client,
-                    &cache,
-                    &object,
-                    op,
-                    &input_schema,
-                    external_id.as_deref(),
-                )
-                .await?;
-                let mut writer = Writer::new(client.clone(), plan, opts);
-                for b in batches {
-                    writer.push(b).await?;
-                }
-                writer.finish().await
-            };
-            let result = run.await.map_err(to_py)?;
-            let schema = result.schema();
-            pyo3_arrow::PyTable::try_new(vec![result], schema)
-        })
+        let args = WriteArgs {
+            operation: operation.into(),
+            object: object.into(),
+            external_id,
+            api: api.into(),
+            all_or_none,
+            bulk_threshold,
+            parallel,
+        };
+        crate::write::write_async(py, self.client.clone(), self.describes.clone(), args, data)
     }
 
     /// The Arrow schema of an object's fields (all, or those named), from describe.
@@ -707,74 +675,4 @@ async fn collect(
         batches.push(b?);
     }
     Ok((stream.schema, batches))
-}
-
-/// Batches from the read task, for Python's pull-based stream interface.
-struct ChannelReader {
-    schema: arrow_schema::SchemaRef,
-    stream: read::ReadStream,
-}
-
-impl Iterator for ChannelReader {
-    type Item = Result<arrow_array::RecordBatch, arrow_schema::ArrowError>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        self.stream
-            .batches
-            .blocking_recv()
-            .map(|r| r.map_err(|e| arrow_schema::ArrowError::ExternalError(Box::new(e))))
-    }
-}
-
-impl arrow_array::RecordBatchReader for ChannelReader {
-    fn schema(&self) -> arrow_schema::SchemaRef {
-        self.schema.clone()
-    }
-}
-
-fn write_options(
-    operation: &str,
-    api: &str,
-    all_or_none: bool,
-    bulk_threshold: usize,
-    parallel: usize,
-) -> PyResult<(Op, WriteOptions)> {
-    let op = match operation {
-        "insert" => Op::Insert,
-        "update" => Op::Update,
-        "upsert" => Op::Upsert,
-        "delete" => Op::Delete,
-        "hardDelete" => Op::HardDelete,
-        other => {
-            return Err(to_py(Error::config(format!(
-                "unknown operation {other:?}; one of insert, update, upsert, delete, hardDelete"
-            ))))
-        }
-    };
-    let api = Api::parse(api).map_err(to_py)?;
-    if op == Op::HardDelete && api == Api::Rest {
-        return Err(to_py(Error::config(
-            "hard delete exists only in Bulk API 2.0; use api=\"bulk\" or \"auto\"",
-        )));
-    }
-    let opts = WriteOptions {
-        api: if op == Op::HardDelete { Api::Bulk } else { api },
-        all_or_none,
-        bulk_threshold,
-        parallel: parallel.max(1),
-        ..WriteOptions::default()
-    };
-    Ok((op, opts))
-}
-
-async fn write_plan(
-    client: &Client,
-    cache: &DescribeCache,
-    object: &str,
-    op: Op,
-    schema: &arrow_schema::Schema,
-    external_id: Option<&str>,
-) -> Result<write::WritePlan, Error> {
-    let info = cache.get(client, object).await?;
-    write::plan(&info, op, schema, external_id)
 }

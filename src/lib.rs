@@ -7,6 +7,8 @@ mod connection;
 mod emulator;
 mod errors;
 mod files;
+mod stream;
+mod write;
 
 #[pymodule]
 fn _sfarrow(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -15,6 +17,7 @@ fn _sfarrow(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<emulator::Emulator>()?;
     m.add_class::<connection::Connection>()?;
     m.add_class::<files::ObjectStore>()?;
+    m.add_class::<stream::BatchStream>()?;
     Ok(())
 }
 

@@ -329,7 +329,7 @@ def test_wide_objects_split_by_field_on_rest_and_join_by_id():
 
 def test_ctrl_c_interrupts_a_blocking_query_and_aborts_the_bulk_job():
     """SIGINT during a blocking query() raises KeyboardInterrupt within moments, and the Bulk
-    job still running on the server is aborted."""
+    job still running on the server is aborted, then deleted (nothing left behind)."""
     import signal
     import subprocess
     import sys
@@ -364,6 +364,10 @@ def test_ctrl_c_interrupts_a_blocking_query_and_aborts_the_bulk_job():
         assert float(out.split()[1]) < 10, out
         patches = [r for r in org.requests() if r["method"] == "PATCH" and "/jobs/query/" in r["path"]]
         assert len(patches) == 1 and patches[0]["status"] == 200
-        conn = sfarrow.Connection(org.url, org.access_token)
         job = patches[0]["path"].rsplit("/", 1)[1]
-        assert conn.request("GET", f"jobs/query/{job}")["state"] == "Aborted"
+        deletes = [r for r in org.requests() if r["method"] == "DELETE" and r["path"].endswith(f"/jobs/query/{job}")]
+        assert [r["status"] for r in deletes] == [204]
+        conn = sfarrow.Connection(org.url, org.access_token)
+        with pytest.raises(sfarrow.ApiError) as e:
+            conn.request("GET", f"jobs/query/{job}")
+        assert e.value.status == 404

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 import webbrowser
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Optional, Union
 
 from sfarrow import _sfarrow
@@ -23,25 +23,41 @@ TokenInfo = tuple[str, Optional[str], str]
 
 def _read_key(private_key: Union[str, bytes, PathLike]) -> str:
     """A PEM string, PEM bytes, or the path of a PEM file."""
+    from sfarrow.exceptions import ConfigurationError
+
+    not_pem = "private_key is not PEM: PEM is ASCII text between -----BEGIN ...----- and -----END ...----- lines"
     if isinstance(private_key, bytes):
-        return private_key.decode("ascii")
+        try:
+            return private_key.decode("ascii")
+        except UnicodeDecodeError:
+            raise ConfigurationError(not_pem) from None
+    if not isinstance(private_key, (str, os.PathLike)):
+        raise ConfigurationError(f"private_key must be PEM text, PEM bytes or a path, got {type(private_key).__name__}")
     text = os.fspath(private_key)
     if "-----BEGIN" in text:
         return text
     try:
         with open(text, encoding="ascii") as f:
             return f.read()
+    except UnicodeDecodeError:
+        raise ConfigurationError(f"{not_pem} (the file {text} is not)") from None
     except OSError as e:
-        from sfarrow.exceptions import ConfigurationError
-
         raise ConfigurationError(f"private_key is neither PEM text nor a readable file: {e.strerror}") from None
 
 
 def _read_ca(ca_file: Optional[PathLike]) -> Optional[str]:
     if ca_file is None:
         return None
-    with open(os.fspath(ca_file), encoding="ascii") as f:
-        return f.read()
+    from sfarrow.exceptions import ConfigurationError
+
+    path = os.fspath(ca_file)
+    try:
+        with open(path, encoding="ascii") as f:
+            return f.read()
+    except UnicodeDecodeError:
+        raise ConfigurationError(f"ca_file {path} is not PEM (ASCII) text") from None
+    except OSError as e:
+        raise ConfigurationError(f"ca_file {path} cannot be read: {e.strerror}") from None
 
 
 def _open_browser(url: str) -> None:
@@ -76,8 +92,11 @@ class Connection:
     to the system's (corporate proxies, the emulator's HTTPS).
 
     Every constructor also takes ``api_version`` (default ``"58.0"``, checked against the
-    org), ``ca_file``, ``request_timeout`` (seconds), ``retries`` (for transient failures) and
-    ``gzip`` (compressed responses; on by default).
+    org), ``ca_file``, ``request_timeout`` (seconds), ``retries`` (for transient failures),
+    ``gzip`` (compressed responses; on by default) and ``api_budget``: the share of the org's
+    daily API allowance this connection may use (``0.8``: stop at 80%, judged by the
+    ``Sforce-Limit-Info`` header of the last answer); past it, calls raise
+    :class:`ApiLimitError` before they are sent.
     """
 
     _raw: _sfarrow.Connection
@@ -92,6 +111,7 @@ class Connection:
         request_timeout: float = 300.0,
         retries: int = 4,
         gzip: bool = True,
+        api_budget: Optional[float] = None,
     ) -> None:
         self._raw = _sfarrow.Connection.connect(
             _args(
@@ -103,6 +123,7 @@ class Connection:
                 request_timeout=request_timeout,
                 retries=retries,
                 gzip=gzip,
+                api_budget=api_budget,
             )
         )
 
@@ -314,8 +335,10 @@ class Connection:
         as pages are downloaded, so memory stays bounded by a few pages."""
         import pyarrow as pa
 
-        raw = pa.RecordBatchReader.from_stream(self._raw.query_batches(soql, api, include_deleted, bulk_threshold, bulk_page_size, parallel))
-        return pa.RecordBatchReader.from_batches(raw.schema, _typed_errors(raw))
+        stream = self._raw.query_batches(soql, api, include_deleted, bulk_threshold, bulk_page_size, parallel)
+        # Batches come from the compiled stream one by one: a failure midway raises its own
+        # sfarrow exception, and Ctrl-C stops a wait within a tenth of a second.
+        return pa.RecordBatchReader.from_batches(stream.schema, stream)
 
     def schema(self, object: str, fields: Optional[list[str]] = None) -> pa.Schema:
         """The Arrow schema of ``object`` (all fields, or ``fields``), from describe."""
@@ -374,7 +397,12 @@ class Connection:
         ``all_or_none=True`` makes a REST write of up to 200 rows atomic.
         """
         _check_on_error(on_error)
-        raw = self._raw.write(operation, object, to_arrow(data, "write"), external_id, api, all_or_none, bulk_threshold, parallel)
+        data = to_arrow(data, "write")
+        try:
+            raw = self._raw.write(operation, object, data, external_id, api, all_or_none, bulk_threshold, parallel)
+        except BaseException as e:
+            _attach_result(e)
+            raise
         return _result(raw, operation, object, on_error)
 
     async def write_async(
@@ -392,7 +420,12 @@ class Connection:
     ) -> pa.Table:
         """The awaitable twin of :meth:`write` (the input is read into memory first)."""
         _check_on_error(on_error)
-        raw = await self._raw.write_async(operation, object, to_arrow(data, "write"), external_id, api, all_or_none, bulk_threshold, parallel)
+        data = to_arrow(data, "write")
+        try:
+            raw = await self._raw.write_async(operation, object, data, external_id, api, all_or_none, bulk_threshold, parallel)
+        except BaseException as e:
+            _attach_result(e)
+            raise
         return _result(raw, operation, object, on_error)
 
     async def insert_async(self, object: str, data: Any, **options: Any) -> pa.Table:
@@ -454,6 +487,14 @@ def _table(raw: Any) -> pa.Table:
     return pa.RecordBatchReader.from_stream(raw).read_all()
 
 
+def _attach_result(e: BaseException) -> None:
+    """A write that stopped part way raised with its result table (still the compiled
+    module's) on ``result``: hand it over as a ``pyarrow.Table``."""
+    raw = getattr(e, "result", None)
+    if raw is not None and hasattr(raw, "__arrow_c_stream__") and type(raw).__module__ != "pyarrow.lib":
+        e.result = _table(raw)  # type: ignore[attr-defined]
+
+
 def _result(raw: Any, operation: str, object: str, on_error: str) -> pa.Table:
     """The result table; with ``on_error="raise"``, a :class:`WriteError` if any row failed."""
     import pyarrow.compute as pc
@@ -470,31 +511,6 @@ def _result(raw: Any, operation: str, object: str, on_error: str) -> pa.Table:
             result=result,
         )
     return result
-
-
-def _typed_errors(reader: pa.RecordBatchReader) -> Iterator[pa.RecordBatch]:
-    """Batches of a streamed read. A failure after the first batch crosses the Arrow C stream
-    as text; it is raised again as an sfarrow error rather than pyarrow's ``ArrowInvalid``:
-    :class:`ApiError` with Salesforce's code, else :class:`TransportError` (a read that
-    failed midway, after its retries)."""
-    import re
-
-    import pyarrow as pa
-
-    from sfarrow.exceptions import ApiError, TransportError
-
-    while True:
-        try:
-            batch = reader.read_next_batch()
-        except StopIteration:
-            return
-        except pa.ArrowException as e:
-            message = str(e).removeprefix("External error: ")
-            api = re.match(r"([A-Z_]+) \(HTTP (\d+)\): ", message)
-            if api:
-                raise ApiError(message, error_code=api[1], status=int(api[2])) from e
-            raise TransportError(f"the read failed midway: {message}") from e
-        yield batch
 
 
 def _dumps(value: Any) -> Optional[str]:
@@ -530,6 +546,7 @@ def _args(grant: str, **kw: Any) -> dict[str, Any]:
         "request_timeout": 300.0,
         "retries": 4,
         "gzip": True,
+        "api_budget": None,
     }
     ca_file = kw.pop("ca_file", None)
     unknown = set(kw) - set(args)

@@ -20,7 +20,13 @@ __all__ = [
 
 
 class SalesforceError(Exception):
-    """Base class of every sfarrow error."""
+    """Base class of every sfarrow error.
+
+    An error that stopped a write part way carries the write's result table on ``result`` (one
+    row per input row: which were written, which failed, which were never sent); otherwise
+    ``result`` is None."""
+
+    result: Any
 
     def __init__(
         self,
@@ -35,6 +41,7 @@ class SalesforceError(Exception):
         self.error_code = error_code
         self.status = status
         self.fields = list(fields)
+        self.result = None
 
 
 class AuthenticationError(SalesforceError):
@@ -63,11 +70,12 @@ class ProtocolError(SalesforceError):
 
 
 class WriteError(SalesforceError):
-    """Some rows of a write failed (``on_error="raise"``). ``result`` is the per-row result
-    table, one row per input row; ``failed`` holds just the failed rows."""
+    """Some rows of a write failed (``on_error="raise"``, ``error_code`` ``WRITE_FAILED``), or
+    the input failed part way (``INPUT_FAILED``). ``result`` is the per-row result table, one
+    row per input row; ``failed`` holds just the failed rows."""
 
-    def __init__(self, message: str, *, result: Any) -> None:
-        super().__init__(message, error_code="WRITE_FAILED")
+    def __init__(self, message: str, *, result: Any, error_code: str = "WRITE_FAILED") -> None:
+        super().__init__(message, error_code=error_code)
         self.result = result
 
     @property

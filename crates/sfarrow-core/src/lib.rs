@@ -6,6 +6,7 @@ pub mod client;
 pub mod files;
 pub mod formats;
 pub mod ids;
+pub mod json_text;
 pub mod read;
 pub mod soql;
 pub mod types;

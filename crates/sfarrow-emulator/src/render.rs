@@ -5,6 +5,7 @@ use crate::query::{follow, resolve, Node, Path, ResultSet};
 use crate::store::Store;
 use crate::value::Value;
 use sfarrow_core::formats::{self, Zone};
+pub use sfarrow_core::json_text::write_json_str;
 use std::fmt::Write;
 
 /// A double as Java's `Double.toString` writes it, as Salesforce does: `10.0`, `0.5`, `1.39E8`.
@@ -24,43 +25,6 @@ pub fn write_double(out: &mut String, f: f64) {
         out.push('E');
         out.push_str(exp);
     }
-}
-
-pub fn write_json_str(out: &mut String, s: &str) {
-    // A fold without early exit: the compiler turns it into SIMD, which a short-circuit `any`
-    // cannot be, and most strings need no escape at all.
-    let needs_escape = s.bytes().fold(false, |acc, b| {
-        acc | (b < 0x20) | (b == b'"') | (b == b'\\')
-    });
-    if !needs_escape {
-        out.reserve(s.len() + 2);
-        out.push('"');
-        out.push_str(s);
-        out.push('"');
-        return;
-    }
-    out.push('"');
-    let mut last = 0;
-    for (i, b) in s.bytes().enumerate() {
-        let esc = match b {
-            b'"' => "\\\"",
-            b'\\' => "\\\\",
-            b'\n' => "\\n",
-            b'\r' => "\\r",
-            b'\t' => "\\t",
-            0..=0x1f => "",
-            _ => continue,
-        };
-        out.push_str(&s[last..i]);
-        if esc.is_empty() {
-            let _ = write!(out, "\\u{b:04x}");
-        } else {
-            out.push_str(esc);
-        }
-        last = i + 1;
-    }
-    out.push_str(&s[last..]);
-    out.push('"');
 }
 
 /// `"key":` for a field or relationship key. Those are names from describe, which the org
@@ -339,14 +303,5 @@ mod tests {
         assert_eq!(d(0.001), "0.001");
         assert_eq!(d(9999999.5), "9999999.5");
         assert_eq!(d(0.1 + 0.2), "0.30000000000000004");
-    }
-
-    #[test]
-    fn json_strings_escape_controls() {
-        let mut s = String::new();
-        write_json_str(&mut s, "a\"b\\c\nd\u{1}é");
-        assert_eq!(s, "\"a\\\"b\\\\c\\nd\\u0001é\"");
-        let back: String = serde_json::from_str(&s).unwrap();
-        assert_eq!(back, "a\"b\\c\nd\u{1}é");
     }
 }

@@ -1,7 +1,7 @@
 //! Authenticated calls to the REST and Bulk APIs: the bearer header, one session renewal and
 //! replay on 401 `INVALID_SESSION_ID`, retries of transient failures, `Sforce-Limit-Info`.
 
-use super::environment::{check_url, Environment};
+use super::environment::{check_url, redact, Environment, Origin};
 use super::error::{from_response, Error, Result};
 use super::grant::{transport, Grant, Token};
 use super::recycle::{make_room, Recycler};
@@ -22,6 +22,9 @@ pub struct Options {
     pub timeout: Duration,
     /// Ask for gzip bodies: cheaper on real networks, costs CPU on loopback.
     pub gzip: bool,
+    /// The share (0-1] of the org's daily API allowance this connection may spend, judged by
+    /// `Sforce-Limit-Info`: past it, calls fail with `ApiLimit` before they are sent.
+    pub api_budget: Option<f64>,
 }
 
 impl Default for Options {
@@ -32,6 +35,7 @@ impl Default for Options {
             retry: RetryPolicy::default(),
             timeout: Duration::from_secs(300),
             gzip: true,
+            api_budget: None,
         }
     }
 }
@@ -86,6 +90,9 @@ pub struct Response {
     pub status: u16,
     pub headers: reqwest::header::HeaderMap,
     pub body: Bytes,
+    /// The request went more than once after an attempt that may have been applied (its answer
+    /// was lost): the answer describes the last attempt, not the first.
+    pub resent: bool,
 }
 
 impl Response {
@@ -105,7 +112,14 @@ pub struct Client {
     retry: RetryPolicy,
     usage: Mutex<Option<(u64, u64)>>,
     gzip: bool,
+    api_budget: Option<f64>,
+    /// REST query cursors this connection keeps open at once (see `cursor_slots`).
+    cursors: Arc<tokio::sync::Semaphore>,
 }
+
+/// An org keeps 10 open query cursors per user and drops the oldest when an eleventh opens
+/// (§3.4): one connection stays under that, leaving room for the user's other clients.
+pub const MAX_CURSORS: usize = 8;
 
 pub fn http_client(ca_pem: Option<&str>, timeout: Duration) -> Result<reqwest::Client> {
     let mut b = reqwest::Client::builder()
@@ -161,18 +175,20 @@ impl Client {
                     .as_ref()
                     .ok_or_else(|| Error::config("a login environment is needed"))?;
                 grant
-                    .fetch(&http, env)
+                    .fetch(&http, env, &options.retry)
                     .await?
                     .ok_or_else(|| Error::config("this grant needs a token"))?
             }
         };
         let client = Client {
             http,
-            session: Session::new(grant, env, token, on_token),
+            session: Session::new(grant, env, token, on_token, options.retry),
             version,
             retry: options.retry,
             usage: Mutex::new(None),
             gzip: options.gzip,
+            api_budget: options.api_budget,
+            cursors: Arc::new(tokio::sync::Semaphore::new(MAX_CURSORS)),
         };
         client.check_version().await?;
         Ok(client)
@@ -230,6 +246,21 @@ impl Client {
         &self.http
     }
 
+    pub fn retry_policy(&self) -> &RetryPolicy {
+        &self.retry
+    }
+
+    /// Waits for `n` cursor slots (at most [`MAX_CURSORS`]), held until the permit drops: a read
+    /// that would open a cursor waits here instead of making the org drop another read's.
+    pub async fn cursor_slots(&self, n: usize) -> Result<tokio::sync::OwnedSemaphorePermit> {
+        let n = u32::try_from(n.clamp(1, MAX_CURSORS)).unwrap_or(1);
+        self.cursors
+            .clone()
+            .acquire_many_owned(n)
+            .await
+            .map_err(|_| Error::protocol("the connection's cursor slots were closed"))
+    }
+
     fn url(&self, instance: &str, path: &str) -> String {
         if path.starts_with("https://") || path.starts_with("http://") {
             path.to_string()
@@ -258,18 +289,45 @@ impl Client {
         }
     }
 
+    /// Refuses a call that would spend more than `api_budget` of the org's daily allowance, as
+    /// last reported by `Sforce-Limit-Info`.
+    fn check_budget(&self) -> Result<()> {
+        let (Some(share), Some((used, max))) = (self.api_budget, *self.usage.lock()) else {
+            return Ok(());
+        };
+        if max > 0 && (used + 1) as f64 > share * max as f64 {
+            return Err(Error::ApiLimit {
+                message: format!(
+                    "this connection's api_budget of {:.0}% of the daily allowance is spent ({used} of {max} calls used); raise api_budget or wait for the allowance to recover",
+                    share * 100.0
+                ),
+            });
+        }
+        Ok(())
+    }
+
     /// Sends a request; renews the session once on `INVALID_SESSION_ID` and replays; retries
     /// transient failures per the retry policy.
+    ///
+    /// What may be sent again: a request the server never received (no connection) or refused
+    /// (503, 429), and an idempotent request whatever happened. A request that was sent and
+    /// whose answer was lost or cut (reset, timeout, a body cut short) may have been applied:
+    /// a non-idempotent one is never sent again, and fails with a transport error.
     pub async fn send(&self, req: Request) -> Result<Response> {
         let mut renewed = false;
         let mut attempt = 0u32;
+        // Set once an attempt that may have been applied was followed by another.
+        let mut resent = false;
         loop {
             attempt += 1;
+            self.check_budget()?;
             let (token, instance, generation) = self.session.current();
             let url = self.url(&instance, &req.path);
-            if !url.starts_with(&instance) {
+            if Origin::of(&url).is_none() || Origin::of(&url) != Origin::of(&instance) {
                 return Err(Error::config(format!(
-                    "refusing to send the session to a host other than the instance: {url}"
+                    "refusing to send the session to {}: it belongs to {} only",
+                    redact(&url),
+                    redact(&instance)
                 )));
             }
             let mut rb = self
@@ -299,8 +357,11 @@ impl Client {
                             status,
                             headers,
                             body,
+                            resent,
                         }),
-                        Err(e) => Err((transport(&e, &instance), true)),
+                        // The server answered, so it had the request: only a request that is
+                        // safe to apply twice may go again.
+                        Err(e) => Err((transport(&e, &instance), false)),
                     }
                 }
                 // A connection that was never made sent nothing: safe to retry even a POST.
@@ -308,8 +369,9 @@ impl Client {
             };
             let resp = match outcome {
                 Ok(r) => r,
-                Err((e, safe)) => {
-                    if (req.idempotent || safe) && attempt < self.retry.attempts {
+                Err((e, never_sent)) => {
+                    if (req.idempotent || never_sent) && attempt < self.retry.attempts {
+                        resent |= !never_sent;
                         tokio::time::sleep(self.retry.delay(attempt)).await;
                         continue;
                     }
@@ -319,9 +381,9 @@ impl Client {
             self.note_usage(&resp.headers);
             let body = match inflate(&resp.headers, resp.body, req.recycle.clone()).await {
                 Ok(b) => b,
-                Err(e) if req.idempotent && attempt < self.retry.attempts => {
+                Err(_) if req.idempotent && attempt < self.retry.attempts => {
+                    resent = true;
                     tokio::time::sleep(self.retry.delay(attempt)).await;
-                    let _ = e;
                     continue;
                 }
                 Err(e) => return Err(e),
@@ -332,6 +394,7 @@ impl Client {
                     status: resp.status,
                     headers: resp.headers,
                     body,
+                    resent,
                 });
             }
             let err = from_response(resp.status, &body);
@@ -344,6 +407,7 @@ impl Client {
             // A 503 or 429 says the server did not take the request: safe to send again, even a POST.
             let refused = matches!(resp.status, 503 | 429 | 420);
             if err.is_transient() && (req.idempotent || refused) && attempt < self.retry.attempts {
+                resent |= !refused;
                 tokio::time::sleep(self.retry.delay(attempt)).await;
                 continue;
             }

@@ -4,6 +4,7 @@
 use super::environment::Environment;
 use super::error::{Error, Result};
 use super::grant::{post_token_form, request_token, Token};
+use super::retry::RetryPolicy;
 use super::secret::Secret;
 use crate::urlenc::{encode, pairs};
 use std::time::{Duration, Instant};
@@ -18,6 +19,7 @@ pub struct AuthCode {
     pub port: u16,
     pub scope: String,
     pub timeout: Duration,
+    pub retry: RetryPolicy,
 }
 
 /// Waits for the browser's redirect on the listener and returns its query parameters.
@@ -132,7 +134,7 @@ pub async fn authorization_code(
     if let Some(s) = &flow.client_secret {
         form.push(("client_secret", s.expose().to_string()));
     }
-    request_token(http, &flow.env, &form, None).await
+    request_token(http, &flow.env, &form, None, &flow.retry).await
 }
 
 /// What the user must do to approve a device.
@@ -147,6 +149,7 @@ pub async fn device(
     env: &Environment,
     scope: &str,
     timeout: Duration,
+    retry: &RetryPolicy,
     prompt: impl FnOnce(DevicePrompt) + Send + 'static,
 ) -> Result<Token> {
     #[derive(serde::Deserialize)]
@@ -161,7 +164,7 @@ pub async fn device(
         ("client_id", client_id.to_string()),
         ("scope", scope.to_string()),
     ];
-    let body = post_token_form(http, env, &form, None).await?;
+    let body = post_token_form(http, env, &form, None, retry).await?;
     let start: Start = serde_json::from_slice(&body)
         .map_err(|e| Error::protocol(format!("device flow start: {e}")))?;
     let mut interval = Duration::from_secs(start.interval.unwrap_or(5).max(1));
@@ -178,7 +181,7 @@ pub async fn device(
     ];
     loop {
         tokio::time::sleep(interval).await;
-        match request_token(http, env, &form, None).await {
+        match request_token(http, env, &form, None, retry).await {
             Ok(t) => return Ok(t),
             Err(Error::Authentication { code, .. }) if code == "authorization_pending" => {}
             Err(Error::Authentication { code, .. }) if code == "slow_down" => {

@@ -1,7 +1,8 @@
 //! OAuth grants that produce a session, and the token endpoint call they share (§1).
 
-use super::environment::Environment;
+use super::environment::{redact, Environment};
 use super::error::{Error, Result};
+use super::retry::RetryPolicy;
 use super::secret::Secret;
 use parking_lot::Mutex;
 use serde::Deserialize;
@@ -91,7 +92,12 @@ impl Grant {
     }
 
     /// Asks the token endpoint for a new session. `None` for a grant that cannot renew.
-    pub async fn fetch(&self, http: &reqwest::Client, env: &Environment) -> Result<Option<Token>> {
+    pub async fn fetch(
+        &self,
+        http: &reqwest::Client,
+        env: &Environment,
+        retry: &RetryPolicy,
+    ) -> Result<Option<Token>> {
         let mut form: Vec<(&str, String)> = Vec::new();
         let mut basic = None;
         match self {
@@ -152,7 +158,7 @@ impl Grant {
                 basic = Some((client_id.clone(), client_secret.expose().to_string()));
             }
         }
-        let token = request_token(http, env, &form, basic).await?;
+        let token = request_token(http, env, &form, basic, retry).await?;
         if let (Grant::RefreshToken { refresh_token, .. }, Some(new)) = (self, &token.refresh_token)
         {
             *refresh_token.lock() = new.clone();
@@ -163,29 +169,51 @@ impl Grant {
 
 /// POSTs a form to the token endpoint; the body of a success, or Salesforce's
 /// `{error, error_description}` as an authentication error.
+///
+/// The token endpoint fails like any other: a refused (5xx, 429) or lost answer is asked again
+/// per the retry policy. Asking twice is harmless: at worst the first token goes unused (and a
+/// one-time code, spent by a lost first answer, is then refused as `invalid_grant`).
 pub async fn post_token_form(
     http: &reqwest::Client,
     env: &Environment,
     form: &[(&str, String)],
     basic: Option<(String, String)>,
+    retry: &RetryPolicy,
 ) -> Result<bytes::Bytes> {
-    let mut req = http
-        .post(env.token_url())
-        .form(form)
-        .header("accept", "application/json");
-    if let Some((id, secret)) = basic {
-        req = req.basic_auth(id, Some(secret));
-    }
-    let resp = req
-        .send()
-        .await
-        .map_err(|e| transport(&e, &env.login_url))?;
-    let status = resp.status().as_u16();
-    let body = resp
-        .bytes()
-        .await
-        .map_err(|e| transport(&e, &env.login_url))?;
-    if status >= 400 {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let again = attempt < retry.attempts;
+        let mut req = http
+            .post(env.token_url())
+            .form(form)
+            .header("accept", "application/json");
+        if let Some((id, secret)) = &basic {
+            req = req.basic_auth(id, Some(secret));
+        }
+        let answer = match req.send().await {
+            Ok(resp) => {
+                let status = resp.status().as_u16();
+                resp.bytes().await.map(|body| (status, body))
+            }
+            Err(e) => Err(e),
+        };
+        let (status, body) = match answer {
+            Ok(a) => a,
+            Err(_) if again => {
+                tokio::time::sleep(retry.delay(attempt)).await;
+                continue;
+            }
+            Err(e) => return Err(transport(&e, &env.login_url)),
+        };
+        let unavailable = status >= 500 || matches!(status, 420 | 429);
+        if unavailable && again {
+            tokio::time::sleep(retry.delay(attempt)).await;
+            continue;
+        }
+        if status < 400 {
+            return Ok(body);
+        }
         let (code, message) = match serde_json::from_slice::<OAuthError>(&body) {
             Ok(e) => (
                 e.error.unwrap_or_else(|| format!("ERROR_HTTP_{status}")),
@@ -196,13 +224,24 @@ pub async fn post_token_form(
                 "the token endpoint did not answer with JSON".into(),
             ),
         };
+        if unavailable {
+            // Still down after every retry: the server's fault, not the credentials'.
+            return Err(Error::Api {
+                status,
+                code,
+                message: format!(
+                    "the token endpoint of {} is unavailable ({message}); try again later",
+                    redact(&env.login_url)
+                ),
+                fields: Vec::new(),
+            });
+        }
         return Err(Error::Authentication {
             status,
             code,
             message,
         });
     }
-    Ok(body)
 }
 
 /// POSTs a grant to the token endpoint and parses the session it returns.
@@ -211,8 +250,9 @@ pub async fn request_token(
     env: &Environment,
     form: &[(&str, String)],
     basic: Option<(String, String)>,
+    retry: &RetryPolicy,
 ) -> Result<Token> {
-    let body = post_token_form(http, env, form, basic).await?;
+    let body = post_token_form(http, env, form, basic, retry).await?;
     let t: TokenBody = serde_json::from_slice(&body).map_err(|e| {
         Error::protocol(format!(
             "token response without access_token/instance_url: {e}"
@@ -245,14 +285,8 @@ pub fn transport(e: &reqwest::Error, host: &str) -> Error {
         cause = s.to_string();
         src = s.source();
     }
-    // Only scheme and host: a path or query could carry anything.
-    let base = match host.split_once("://") {
-        Some((scheme, rest)) => format!(
-            "{scheme}://{}",
-            rest.split(['/', '?', '#']).next().unwrap_or("")
-        ),
-        None => String::from("the server"),
-    };
+    // Only scheme, host and port: a user, password, path or query could carry anything.
+    let base = redact(host);
     if cause.is_empty() {
         Error::transport(format!("{what} ({base})"))
     } else {

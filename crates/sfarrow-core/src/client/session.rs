@@ -4,6 +4,7 @@
 use super::environment::Environment;
 use super::error::{Error, Result};
 use super::grant::{Grant, Token};
+use super::retry::RetryPolicy;
 use super::secret::Secret;
 use parking_lot::RwLock;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -32,6 +33,7 @@ pub struct Session {
     renewing: tokio::sync::Mutex<()>,
     on_token: Option<TokenCallback>,
     renewals: AtomicU64,
+    retry: RetryPolicy,
 }
 
 impl Session {
@@ -40,6 +42,7 @@ impl Session {
         env: Option<Environment>,
         first: Token,
         on_token: Option<TokenCallback>,
+        retry: RetryPolicy,
     ) -> Session {
         Session {
             grant,
@@ -53,6 +56,7 @@ impl Session {
             renewing: tokio::sync::Mutex::new(()),
             on_token,
             renewals: AtomicU64::new(0),
+            retry,
         }
     }
 
@@ -90,7 +94,7 @@ impl Session {
         };
         let token = self
             .grant
-            .fetch(http, env)
+            .fetch(http, env, &self.retry)
             .await?
             .ok_or_else(cannot_renew)?;
         {

@@ -118,6 +118,22 @@ impl ObjectInfo {
     }
 }
 
+/// An object or field API name (`Account`, `Invoice__c`, `ns__Thing__c`): a letter, then letters,
+/// digits and underscores. Names are pasted into URL paths, so nothing else gets that far.
+pub fn check_api_name(name: &str) -> Result<()> {
+    let mut chars = name.chars();
+    let ok = chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && name.len() <= 255;
+    if ok {
+        return Ok(());
+    }
+    let shown: String = name.chars().take(60).collect();
+    Err(Error::config(format!(
+        "{shown:?} is not a Salesforce API name (a letter, then letters, digits and underscores, like Account or Invoice__c)"
+    )))
+}
+
 /// Describes fetched through one connection, kept for its lifetime; `revalidate` asks the
 /// server whether one changed (a conditional GET, answered 304 when it did not).
 #[derive(Default)]
@@ -133,6 +149,7 @@ struct Cached {
 
 impl DescribeCache {
     pub async fn get(&self, client: &Client, object: &str) -> Result<Arc<ObjectInfo>> {
+        check_api_name(object)?;
         if let Some(o) = self.objects.lock().get(&object.to_ascii_lowercase()) {
             return Ok(o.info.clone());
         }
@@ -155,6 +172,7 @@ impl DescribeCache {
         object: &str,
         since: Option<String>,
     ) -> Result<Arc<ObjectInfo>> {
+        check_api_name(object)?;
         let key = object.to_ascii_lowercase();
         let mut req = Request::get(format!("sobjects/{object}/describe"));
         if let Some(date) = since {

@@ -13,7 +13,7 @@ use arrow_schema::SchemaRef;
 use futures_util::StreamExt;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, OwnedSemaphorePermit};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Api {
@@ -172,7 +172,7 @@ pub async fn start(
         } else if let Some(parts) = parts {
             run_split(&client, &plan, parts, &opts, &tx).await
         } else {
-            run_rest(&client, &plan, &opts, &tx).await
+            run_rest(&client, &plan, &opts, &tx, None).await
         };
         if let Err(e) = result {
             let _ = tx.send(Err(e)).await;
@@ -237,22 +237,53 @@ async fn fetch_rest(
     Ok(client.send(req).await?.body)
 }
 
-fn decode_rest_page(plan: &ReadPlan, body: &[u8]) -> Result<RecordBatch> {
+/// A page's batch, and the `totalSize` it reports.
+fn decode_rest_page(plan: &ReadPlan, body: &[u8]) -> Result<(RecordBatch, Option<u64>)> {
     let (batch, _, total) = super::rest_json::decode_page(plan, body)?;
+    let total_rows = total.and_then(|t| u64::try_from(t).ok());
     if plan.count_only {
-        return decode::count_batch(plan, total.unwrap_or(0));
+        return Ok((decode::count_batch(plan, total.unwrap_or(0))?, total_rows));
     }
-    Ok(batch)
+    Ok((batch, total_rows))
 }
 
 /// Pages are fetched one after another (each names the next) as fast as they come, and
-/// decoded in parallel, in order, as they arrive.
+/// decoded in parallel, in order, as they arrive. The read holds one of the connection's cursor
+/// slots until its last page is in (`slot`: one given by the caller, else one is waited for).
+///
+/// A cursor the org dropped (`INVALID_QUERY_LOCATOR`: another client opened an eleventh) before
+/// any row was handed on is not the caller's problem: the query starts again, once.
 async fn run_rest(
     client: &Arc<Client>,
     plan: &Arc<ReadPlan>,
     opts: &ReadOptions,
     tx: &Sender,
+    mut slot: Option<OwnedSemaphorePermit>,
 ) -> Result<()> {
+    let mut restarted = false;
+    loop {
+        let permit = match slot.take() {
+            Some(p) => p,
+            None => client.cursor_slots(1).await?,
+        };
+        match rest_pages(client, plan, opts, tx, permit).await {
+            Err((e, 0)) if !restarted && e.code() == Some("INVALID_QUERY_LOCATOR") => {
+                restarted = true;
+            }
+            Err((e, _)) => return Err(e),
+            Ok(()) => return Ok(()),
+        }
+    }
+}
+
+/// One pass over a REST query's pages; on failure, the error and the rows already handed on.
+async fn rest_pages(
+    client: &Arc<Client>,
+    plan: &Arc<ReadPlan>,
+    opts: &ReadOptions,
+    tx: &Sender,
+    permit: OwnedSemaphorePermit,
+) -> std::result::Result<(), (Error, u64)> {
     let (body_tx, body_rx) = mpsc::channel::<Result<bytes::Bytes>>(opts.parallel.max(1) * 2);
     // Pages queued, pages decoding, and the one arriving.
     let bodies = Recycler::new(opts.parallel.max(1) * 3 + 2);
@@ -260,7 +291,8 @@ async fn run_rest(
         let client = client.clone();
         let plan = plan.clone();
         let first = query_path(opts.include_deleted, &plan.rest_soql);
-        tokio::spawn(async move {
+        AbortOnDropTask(tokio::spawn(async move {
+            let _slot = permit;
             let mut next = Some(first);
             while let Some(path) = next.take() {
                 let body = fetch_rest(client.clone(), path, &bodies).await;
@@ -282,21 +314,37 @@ async fn run_rest(
                     return;
                 }
             }
-        })
+        }))
     };
     let pages = tokio_stream_from(body_rx).map(|body| {
         let plan = plan.clone();
         tokio::task::spawn_blocking(move || decode_rest_page(&plan, &body?))
     });
     let mut decoded = pages.buffered(opts.parallel.max(1));
+    let mut rows = 0u64;
+    let mut expected = None;
     while let Some(joined) = decoded.next().await {
-        let batch = joined.map_err(|e| Error::protocol(e.to_string()))??;
+        let (batch, total) = joined
+            .map_err(|e| Error::protocol(e.to_string()))
+            .and_then(|r| r)
+            .map_err(|e| (e, rows))?;
+        expected = expected.or(total);
+        rows += batch.num_rows() as u64;
         if !emit(tx, batch).await {
-            fetcher.abort();
             return Ok(());
         }
     }
-    Ok(())
+    drop(fetcher);
+    // `totalSize` counts the whole result: fewer rows means pages went missing on the way.
+    match expected {
+        Some(total) if !plan.count_only && !plan.aggregate && rows != total => Err((
+            Error::transport(format!(
+                "the query said {total} records but its pages held {rows}"
+            )),
+            rows,
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// A wide query run as several narrower ones (see `split`), joined back by Id.
@@ -313,11 +361,15 @@ async fn run_split(
     )?;
     let mut receivers = Vec::new();
     let mut tasks = Vec::new();
+    // The parts advance together (joined by Id), so their cursor slots are taken at once: parts
+    // of two reads that each held some slots while waiting for the rest would wait forever.
+    let mut slots = client.cursor_slots(parts.len()).await?;
     for part in parts {
         let (part_tx, part_rx) = mpsc::channel(opts.buffer.max(1));
         let (client, opts) = (client.clone(), opts.clone());
+        let slot = slots.split(1);
         tasks.push(AbortOnDropTask(tokio::spawn(async move {
-            if let Err(e) = run_rest(&client, &part, &opts, &part_tx).await {
+            if let Err(e) = run_rest(&client, &part, &opts, &part_tx, slot).await {
                 let _ = part_tx.send(Err(e)).await;
             }
         })));
@@ -341,28 +393,86 @@ fn tokio_stream_from<T: Send + 'static>(
     futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx))
 }
 
-/// Aborts the job on the server when the read stops early (consumer gone, error, Ctrl-C).
-struct AbortOnDrop {
+/// Cleans up after a Bulk query job however the read ends: a job still running is aborted, and
+/// every job is deleted (its results are kept seven days otherwise). Deleting a finished job is
+/// what the org accepts; aborting one is refused.
+struct JobGuard {
     client: Arc<Client>,
-    job: Option<String>,
+    job: String,
+    finished: bool,
 }
 
-impl Drop for AbortOnDrop {
+impl Drop for JobGuard {
     fn drop(&mut self) {
-        if let Some(job) = self.job.take() {
-            let client = self.client.clone();
-            if let Ok(rt) = tokio::runtime::Handle::try_current() {
-                rt.spawn(async move {
-                    let body = serde_json::json!({"state": "Aborted"});
-                    let _ = client
-                        .json(
-                            reqwest::Method::PATCH,
-                            &format!("jobs/query/{job}"),
-                            Some(&body),
-                        )
-                        .await;
-                });
+        let (client, job, finished) = (self.client.clone(), self.job.clone(), self.finished);
+        let Ok(rt) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        rt.spawn(async move {
+            if !finished {
+                let body = serde_json::json!({"state": "Aborted"});
+                let _ = client
+                    .json(
+                        reqwest::Method::PATCH,
+                        &format!("jobs/query/{job}"),
+                        Some(&body),
+                    )
+                    .await;
             }
+            let _ = client
+                .send(Request {
+                    method: reqwest::Method::DELETE,
+                    ..Request::get(format!("jobs/query/{job}"))
+                })
+                .await;
+        });
+    }
+}
+
+/// Fetches and decodes one result page, and checks it holds the rows its
+/// `Sforce-NumberOfRecords` promises: a page cut at a line boundary is still valid CSV, so
+/// only the count shows it. A short page is fetched again per the retry policy.
+async fn bulk_page(
+    client: &Arc<Client>,
+    plan: &Arc<ReadPlan>,
+    url: &str,
+    bodies: &Arc<Recycler<Vec<u8>>>,
+    cell_room: &Arc<Recycler<super::csv_cells::CellRoom>>,
+) -> Result<RecordBatch> {
+    let policy = *client.retry_policy();
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let resp = client
+            .send(Request {
+                accept: "text/csv",
+                recycle: Some(bodies.clone()),
+                ..Request::get(url)
+            })
+            .await?;
+        let promised = resp
+            .headers
+            .get("sforce-numberofrecords")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<usize>().ok());
+        let (plan, cell_room) = (plan.clone(), cell_room.clone());
+        let batch = tokio::task::spawn_blocking(move || {
+            decode::bulk_page(&plan, &resp.body, b',', &cell_room)
+        })
+        .await
+        .map_err(|e| Error::protocol(e.to_string()))??;
+        match promised {
+            Some(n) if n != batch.num_rows() => {
+                if attempt < policy.attempts {
+                    tokio::time::sleep(policy.delay(attempt)).await;
+                    continue;
+                }
+                return Err(Error::transport(format!(
+                    "a result page held {} rows where its Sforce-NumberOfRecords said {n} (cut short on the way?)",
+                    batch.num_rows()
+                )));
+            }
+            _ => return Ok(batch),
         }
     }
 }
@@ -381,27 +491,36 @@ async fn run_bulk(
         "operation": if opts.include_deleted { "queryAll" } else { "query" },
         "query": soql,
     });
-    let job = client
-        .json(reqwest::Method::POST, "jobs/query", Some(&body))
-        .await?;
+    // Creating a query job twice only makes a job nobody reads: safe to send again when the
+    // answer was lost.
+    let created = Request {
+        idempotent: true,
+        ..Request::json(reqwest::Method::POST, "jobs/query", &body)
+    };
+    let job = client.send(created).await?.json()?;
     let id = job
         .get("id")
         .and_then(|v| v.as_str())
-        .ok_or_else(|| Error::protocol("query job without id"))?
+        .filter(|id| crate::ids::normalize(id).is_some())
+        .ok_or_else(|| Error::protocol("the query job came back without a valid id"))?
         .to_string();
-    let mut guard = AbortOnDrop {
+    let mut guard = JobGuard {
         client: client.clone(),
-        job: Some(id.clone()),
+        job: id.clone(),
+        finished: false,
     };
     let mut delay = Duration::from_millis(50);
-    loop {
+    let processed = loop {
         let info = client
             .json(reqwest::Method::GET, &format!("jobs/query/{id}"), None)
             .await?;
         match info.get("state").and_then(|v| v.as_str()).unwrap_or("") {
-            "JobComplete" => break,
+            "JobComplete" => {
+                guard.finished = true;
+                break info.get("numberRecordsProcessed").and_then(|n| n.as_u64());
+            }
             "Failed" | "Aborted" => {
-                guard.job = None;
+                guard.finished = true;
                 let message = info
                     .get("errorMessage")
                     .and_then(|v| v.as_str())
@@ -418,48 +537,34 @@ async fn run_bulk(
                 delay = (delay * 2).min(Duration::from_secs(2));
             }
         }
-    }
+    };
     let pages = page_urls(client, &id, opts.bulk_page_size).await?;
     // Each page in flight holds a body and its inflated form, and cells.
     let in_flight = opts.parallel.max(1);
     let bodies = Recycler::new(in_flight * 2 + 1);
     let cell_room = Recycler::new(in_flight);
     let mut stream = futures_util::stream::iter(pages.into_iter().map(|url| {
-        let client = client.clone();
-        let plan = plan.clone();
-        let bodies = bodies.clone();
-        let cell_room = cell_room.clone();
+        let (client, plan) = (client.clone(), plan.clone());
+        let (bodies, cell_room) = (bodies.clone(), cell_room.clone());
         // Each page downloads, inflates and decodes in its own task, so pages use every core.
-        tokio::spawn(async move {
-            let resp = client
-                .send(Request {
-                    accept: "text/csv",
-                    recycle: Some(bodies),
-                    ..Request::get(url)
-                })
-                .await?;
-            tokio::task::spawn_blocking(move || {
-                decode::bulk_page(&plan, &resp.body, b',', &cell_room)
-            })
-            .await
-            .map_err(|e| Error::protocol(e.to_string()))?
-        })
+        tokio::spawn(async move { bulk_page(&client, &plan, &url, &bodies, &cell_room).await })
     }))
     .buffered(opts.parallel.max(1));
+    let mut rows = 0u64;
     while let Some(joined) = stream.next().await {
         let batch = joined.map_err(|e| Error::transport(e.to_string()))??;
+        rows += batch.num_rows() as u64;
         if !emit(tx, batch).await {
             return Ok(());
         }
     }
-    guard.job = None;
-    // Results are kept 7 days otherwise; this read is done with them.
-    let _ = client
-        .send(Request {
-            method: reqwest::Method::DELETE,
-            ..Request::get(format!("jobs/query/{id}"))
-        })
-        .await;
+    // The job's own count: a page that went missing altogether shows here.
+    if let Some(n) = processed.filter(|n| *n != rows) {
+        return Err(Error::transport(format!(
+            "Bulk query job {id} processed {n} records but its result pages held {rows}"
+        )));
+    }
+    drop(guard);
     Ok(())
 }
 
@@ -503,7 +608,7 @@ async fn page_urls(client: &Client, id: &str, size: usize) -> Result<Vec<String>
     loop {
         let mut path = format!("jobs/query/{id}/results?maxRecords={size}");
         if let Some(l) = &locator {
-            path.push_str(&format!("&locator={l}"));
+            path.push_str(&format!("&locator={}", crate::urlenc::encode(l)));
         }
         let resp = client
             .send(Request {

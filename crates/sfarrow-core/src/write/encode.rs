@@ -6,7 +6,7 @@ use crate::formats::{self, Zone};
 use crate::read::describe::ObjectInfo;
 use arrow_array::cast::AsArray;
 use arrow_array::types::*;
-use arrow_array::{Array, ArrayRef};
+use arrow_array::{Array, ArrayRef, RecordBatch};
 use arrow_schema::{DataType, Schema, TimeUnit};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,6 +63,7 @@ pub fn plan(
     let mut read_only = Vec::new();
     let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
     let has = |n: &str| names.iter().any(|c| c.eq_ignore_ascii_case(n));
+    check_columns(schema)?;
     let key = match (op, external_id) {
         (Op::Upsert, None) => {
             return Err(Error::config(
@@ -142,6 +143,7 @@ pub fn plan(
             }
         }
     }
+    check_targets(&columns)?;
     if !unknown.is_empty() {
         return Err(Error::config(format!(
             "these columns are not fields of {}: {}; rename or drop them (parent references are written Relationship.ExternalIdField, e.g. Account.Ext_Id__c)",
@@ -165,6 +167,103 @@ pub fn plan(
     })
 }
 
+/// Every column once (Salesforce names ignore case) and of a type that can be written: checked
+/// before anything is sent, so a bad column never leaves half a write behind.
+fn check_columns(schema: &Schema) -> Result<()> {
+    let mut seen: Vec<&str> = Vec::new();
+    let mut twice = Vec::new();
+    for f in schema.fields() {
+        if let Some(first) = seen.iter().find(|s| s.eq_ignore_ascii_case(f.name())) {
+            twice.push(format!("{first} and {}", f.name()));
+        }
+        seen.push(f.name());
+    }
+    if !twice.is_empty() {
+        return Err(Error::config(format!(
+            "the input names a field more than once ({}); Salesforce names ignore case, so keep one column per field",
+            twice.join("; ")
+        )));
+    }
+    let bad: Vec<String> = schema
+        .fields()
+        .iter()
+        .filter(|f| !writable(f.data_type()))
+        .map(|f| format!("{} ({})", f.name(), f.data_type()))
+        .collect();
+    if !bad.is_empty() {
+        return Err(Error::config(format!(
+            "these columns have Arrow types that cannot be written to Salesforce: {}; cast them to text, numbers, booleans, dates, times or timestamps",
+            bad.join(", ")
+        )));
+    }
+    Ok(())
+}
+
+/// A lookup set twice, by its id field and through the relationship (`AccountId` and
+/// `Account.Ext_Id__c`), would leave Salesforce to pick one: refused.
+fn check_targets(columns: &[(String, Target)]) -> Result<()> {
+    for (name, target) in columns {
+        let Target::Parent { relationship, .. } = target else {
+            continue;
+        };
+        let clash = columns.iter().find(|(other, t)| match t {
+            Target::Parent {
+                relationship: r, ..
+            } => other != name && r.eq_ignore_ascii_case(relationship),
+            _ => false,
+        });
+        if let Some((other, _)) = clash {
+            return Err(Error::config(format!(
+                "{name} and {other} both set the {relationship} lookup; keep one"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The Arrow types `cell` turns into Salesforce values.
+fn writable(t: &DataType) -> bool {
+    match t {
+        DataType::Dictionary(_, values) => writable(values),
+        DataType::Null
+        | DataType::Utf8
+        | DataType::LargeUtf8
+        | DataType::Utf8View
+        | DataType::Boolean
+        | DataType::Int8
+        | DataType::Int16
+        | DataType::Int32
+        | DataType::Int64
+        | DataType::UInt8
+        | DataType::UInt16
+        | DataType::UInt32
+        | DataType::UInt64
+        | DataType::Float32
+        | DataType::Float64
+        | DataType::Decimal128(_, _)
+        | DataType::Date32
+        | DataType::Date64
+        | DataType::Timestamp(_, _)
+        | DataType::Time32(_)
+        | DataType::Time64(_) => true,
+        _ => false,
+    }
+}
+
+/// A batch as `cell` reads it: dictionary columns decoded to their values once per batch (per
+/// row, each lookup would decode the whole dictionary).
+pub fn normalize(batch: &RecordBatch) -> Result<Vec<ArrayRef>> {
+    batch
+        .columns()
+        .iter()
+        .map(|c| match c.data_type() {
+            DataType::Dictionary(_, values) => arrow_cast::cast(c.as_ref(), values)
+                .map_err(|e| Error::config(format!("cannot read a dictionary column: {e}"))),
+            _ => Ok(c.clone()),
+        })
+        .collect()
+}
+
 /// One value as Salesforce takes it.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Cell {
@@ -172,20 +271,29 @@ pub enum Cell {
     Bool(bool),
     Int(i64),
     Float(f64),
-    /// Text, and numbers or dates already in Salesforce's text form.
+    /// A decimal's exact digits (`-12.50`): written as a JSON number, digit for digit.
+    Number(String),
+    /// Text, and dates and times in Salesforce's text form.
     Text(String),
 }
 
 impl Cell {
-    pub fn json(&self) -> serde_json::Value {
+    /// Appends the value as JSON. Written as text, not through `serde_json::Value`, so that a
+    /// decimal's digits go out exactly as they are (a JSON number, never rounded to a double).
+    pub fn write_json(&self, out: &mut String) {
+        use std::fmt::Write;
         match self {
-            Cell::Null => serde_json::Value::Null,
-            Cell::Bool(b) => serde_json::Value::Bool(*b),
-            Cell::Int(i) => serde_json::Value::from(*i),
-            Cell::Float(f) => serde_json::Number::from_f64(*f)
-                .map(serde_json::Value::Number)
-                .unwrap_or(serde_json::Value::Null),
-            Cell::Text(s) => serde_json::Value::String(s.clone()),
+            Cell::Null => out.push_str("null"),
+            Cell::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+            Cell::Int(i) => {
+                let _ = write!(out, "{i}");
+            }
+            // Finite (checked by `cell`); Rust prints the shortest digits that read back exactly.
+            Cell::Float(f) => {
+                let _ = write!(out, "{f}");
+            }
+            Cell::Number(s) => out.push_str(s),
+            Cell::Text(s) => crate::json_text::write_json_str(out, s),
         }
     }
 
@@ -197,14 +305,21 @@ impl Cell {
             Cell::Bool(b) => b.to_string(),
             Cell::Int(i) => i.to_string(),
             Cell::Float(f) => format!("{f}"),
-            Cell::Text(s) => s.clone(),
+            Cell::Number(s) | Cell::Text(s) => s.clone(),
         }
     }
 }
 
-fn decimal_text(v: i128, scale: i8) -> String {
+/// Salesforce keeps dates and datetimes from 1700-01-01 to 4000-12-31.
+const FIRST_DAY: i64 = -98_627; // 1700-01-01
+const LAST_DAY: i64 = 744_414; // 4000-12-31
+const MS_PER_DAY: i64 = 86_400_000;
+
+fn decimal_text(v: i128, scale: i8) -> Option<String> {
     if scale <= 0 {
-        return (v * 10i128.pow((-scale) as u32)).to_string();
+        return v
+            .checked_mul(10i128.checked_pow(u32::from(scale.unsigned_abs()))?)
+            .map(|n| n.to_string());
     }
     let neg = v < 0;
     let digits = v.unsigned_abs().to_string();
@@ -215,20 +330,38 @@ fn decimal_text(v: i128, scale: i8) -> String {
         digits
     };
     let (int, frac) = padded.split_at(padded.len() - s);
-    format!("{}{int}.{frac}", if neg { "-" } else { "" })
+    Some(format!("{}{int}.{frac}", if neg { "-" } else { "" }))
 }
 
-fn ms_from(unit: &TimeUnit, v: i64) -> i64 {
+/// Milliseconds since the epoch, or `None` when the value does not fit (2^62 seconds).
+fn ms_from(unit: &TimeUnit, v: i64) -> Option<i64> {
     match unit {
-        TimeUnit::Second => v * 1000,
-        TimeUnit::Millisecond => v,
-        TimeUnit::Microsecond => v.div_euclid(1000),
-        TimeUnit::Nanosecond => v.div_euclid(1_000_000),
+        TimeUnit::Second => v.checked_mul(1000),
+        TimeUnit::Millisecond => Some(v),
+        TimeUnit::Microsecond => Some(v.div_euclid(1000)),
+        TimeUnit::Nanosecond => Some(v.div_euclid(1_000_000)),
     }
 }
 
-/// The value at `row` of an Arrow column.
-pub fn cell(array: &ArrayRef, row: usize) -> Result<Cell> {
+fn day_in_range(days: i64) -> std::result::Result<i64, String> {
+    if (FIRST_DAY..=LAST_DAY).contains(&days) {
+        Ok(days)
+    } else {
+        Err("is outside the dates Salesforce keeps (1700-01-01 to 4000-12-31)".into())
+    }
+}
+
+fn ms_of_day(ms: i64) -> std::result::Result<i32, String> {
+    if (0..MS_PER_DAY).contains(&ms) {
+        Ok(ms as i32)
+    } else {
+        Err("is not a time of day".into())
+    }
+}
+
+/// The value at `row` of a column (after [`normalize`]), or why it cannot be written: the
+/// caller fails that row alone, before it is sent.
+pub fn cell(array: &ArrayRef, row: usize) -> std::result::Result<Cell, String> {
     // A column of pyarrow's `null` type has no validity buffer: every value is null.
     if array.is_null(row) || array.data_type() == &DataType::Null {
         return Ok(Cell::Null);
@@ -245,7 +378,10 @@ pub fn cell(array: &ArrayRef, row: usize) -> Result<Cell> {
         DataType::UInt8 => Cell::Int(array.as_primitive::<UInt8Type>().value(row) as i64),
         DataType::UInt16 => Cell::Int(array.as_primitive::<UInt16Type>().value(row) as i64),
         DataType::UInt32 => Cell::Int(array.as_primitive::<UInt32Type>().value(row) as i64),
-        DataType::UInt64 => Cell::Int(i64::try_from(array.as_primitive::<UInt64Type>().value(row)).map_err(|_| Error::config("a UInt64 value does not fit Salesforce's long"))?),
+        DataType::UInt64 => {
+            let v = array.as_primitive::<UInt64Type>().value(row);
+            Cell::Int(i64::try_from(v).map_err(|_| format!("{v} does not fit Salesforce's long"))?)
+        }
         DataType::Float32 | DataType::Float64 => {
             let f = if matches!(array.data_type(), DataType::Float32) {
                 array.as_primitive::<Float32Type>().value(row) as f64
@@ -253,42 +389,70 @@ pub fn cell(array: &ArrayRef, row: usize) -> Result<Cell> {
                 array.as_primitive::<Float64Type>().value(row)
             };
             if !f.is_finite() {
-                return Err(Error::config(format!("{f} is not a number Salesforce can store (row {row})")));
+                return Err(format!("{f} is not a number Salesforce can store"));
             }
             Cell::Float(f)
         }
-        DataType::Decimal128(_, s) => Cell::Text(decimal_text(array.as_primitive::<Decimal128Type>().value(row), *s)),
-        DataType::Date32 => Cell::Text(formats::format_date(array.as_primitive::<Date32Type>().value(row))),
-        DataType::Date64 => Cell::Text(formats::format_date(array.as_primitive::<Date64Type>().value(row).div_euclid(86_400_000) as i32)),
+        DataType::Decimal128(_, s) => {
+            let v = array.as_primitive::<Decimal128Type>().value(row);
+            Cell::Number(
+                decimal_text(v, *s)
+                    .ok_or_else(|| format!("the decimal {v}e{} is too large", -s))?,
+            )
+        }
+        DataType::Date32 => {
+            let days = day_in_range(array.as_primitive::<Date32Type>().value(row) as i64)?;
+            Cell::Text(formats::format_date(days as i32))
+        }
+        DataType::Date64 => {
+            let days = day_in_range(
+                array
+                    .as_primitive::<Date64Type>()
+                    .value(row)
+                    .div_euclid(MS_PER_DAY),
+            )?;
+            Cell::Text(formats::format_date(days as i32))
+        }
         DataType::Timestamp(unit, _) => {
             let v = match unit {
                 TimeUnit::Second => array.as_primitive::<TimestampSecondType>().value(row),
-                TimeUnit::Millisecond => array.as_primitive::<TimestampMillisecondType>().value(row),
-                TimeUnit::Microsecond => array.as_primitive::<TimestampMicrosecondType>().value(row),
+                TimeUnit::Millisecond => {
+                    array.as_primitive::<TimestampMillisecondType>().value(row)
+                }
+                TimeUnit::Microsecond => {
+                    array.as_primitive::<TimestampMicrosecondType>().value(row)
+                }
                 TimeUnit::Nanosecond => array.as_primitive::<TimestampNanosecondType>().value(row),
             };
+            let ms = ms_from(unit, v)
+                .filter(|ms| day_in_range(ms.div_euclid(MS_PER_DAY)).is_ok())
+                .ok_or_else(|| format!("the timestamp {v} ({unit:?}s since 1970) is outside the datetimes Salesforce keeps (1700 to 4000)"))?;
             // Arrow timestamps count from the epoch in UTC whatever their zone: write UTC.
-            Cell::Text(formats::format_datetime(ms_from(unit, v), Zone::Bulk))
+            Cell::Text(formats::format_datetime(ms, Zone::Bulk))
         }
         DataType::Time32(unit) => {
             let v = match unit {
-                TimeUnit::Second => array.as_primitive::<Time32SecondType>().value(row) as i64 * 1000,
+                TimeUnit::Second => (array.as_primitive::<Time32SecondType>().value(row) as i64)
+                    .saturating_mul(1000),
                 _ => array.as_primitive::<Time32MillisecondType>().value(row) as i64,
             };
-            Cell::Text(formats::format_time(v as i32))
+            Cell::Text(formats::format_time(
+                ms_of_day(v).map_err(|why| format!("{v} ms {why}"))?,
+            ))
         }
         DataType::Time64(unit) => {
             let v = match unit {
-                TimeUnit::Microsecond => array.as_primitive::<Time64MicrosecondType>().value(row) / 1000,
+                TimeUnit::Microsecond => {
+                    array.as_primitive::<Time64MicrosecondType>().value(row) / 1000
+                }
                 _ => array.as_primitive::<Time64NanosecondType>().value(row) / 1_000_000,
             };
-            Cell::Text(formats::format_time(v as i32))
+            Cell::Text(formats::format_time(
+                ms_of_day(v).map_err(|why| format!("{v} ms {why}"))?,
+            ))
         }
-        DataType::Dictionary(_, _) => {
-            let casted = arrow_cast::cast(array.as_ref(), &DataType::Utf8).map_err(|e| Error::config(format!("cannot read a dictionary column: {e}")))?;
-            Cell::Text(casted.as_string::<i32>().value(row).to_string())
-        }
-        other => return Err(Error::config(format!("columns of Arrow type {other} cannot be written to Salesforce; cast them to text, numbers, booleans, dates or timestamps"))),
+        // `plan` lets no other type through, and `normalize` decodes dictionaries.
+        other => return Err(format!("values of Arrow type {other} cannot be written")),
     })
 }
 
@@ -298,10 +462,46 @@ mod tests {
 
     #[test]
     fn decimals_as_text() {
-        assert_eq!(decimal_text(1250, 2), "12.50");
-        assert_eq!(decimal_text(-5, 2), "-0.05");
-        assert_eq!(decimal_text(7, 0), "7");
-        assert_eq!(decimal_text(7, -2), "700");
+        assert_eq!(decimal_text(1250, 2).as_deref(), Some("12.50"));
+        assert_eq!(decimal_text(-5, 2).as_deref(), Some("-0.05"));
+        assert_eq!(decimal_text(7, 0).as_deref(), Some("7"));
+        assert_eq!(decimal_text(7, -2).as_deref(), Some("700"));
+        assert_eq!(decimal_text(i128::MAX, -5), None);
+    }
+
+    #[test]
+    fn out_of_range_values_fail_their_row() {
+        use arrow_array::{
+            Date32Array, Float64Array, Time64MicrosecondArray, TimestampSecondArray,
+        };
+        use std::sync::Arc;
+        let ts: ArrayRef = Arc::new(TimestampSecondArray::from(vec![1 << 62, 0, -9_000_000_000]));
+        assert!(cell(&ts, 0).unwrap_err().contains("outside"));
+        assert_eq!(
+            cell(&ts, 1),
+            Ok(Cell::Text("1970-01-01T00:00:00.000Z".into()))
+        );
+        assert!(
+            cell(&ts, 2).is_err(),
+            "1684 is before Salesforce's first date"
+        );
+        let d: ArrayRef = Arc::new(Date32Array::from(vec![i32::MAX, 0]));
+        assert!(cell(&d, 0).is_err());
+        assert_eq!(cell(&d, 1), Ok(Cell::Text("1970-01-01".into())));
+        let f: ArrayRef = Arc::new(Float64Array::from(vec![f64::NAN, f64::INFINITY, 1.5]));
+        assert!(cell(&f, 0).is_err() && cell(&f, 1).is_err());
+        assert_eq!(cell(&f, 2), Ok(Cell::Float(1.5)));
+        let t: ArrayRef = Arc::new(Time64MicrosecondArray::from(vec![86_400_000_001]));
+        assert!(cell(&t, 0).is_err());
+    }
+
+    #[test]
+    fn decimals_are_json_numbers_digit_for_digit() {
+        let c = Cell::Number("1234567890123456789.01".into());
+        let mut out = String::new();
+        c.write_json(&mut out);
+        assert_eq!(out, "1234567890123456789.01");
+        assert_eq!(c.csv(), "1234567890123456789.01");
     }
 
     #[test]

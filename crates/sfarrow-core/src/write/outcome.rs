@@ -16,6 +16,13 @@ pub struct Outcome {
     pub error_fields: Option<String>,
 }
 
+/// A row that never left: the write stopped before it was sent.
+pub const NOT_SENT: &str = "NOT_SENT";
+/// A row that was sent but whose answer was lost: it may or may not have been applied.
+pub const UNKNOWN_OUTCOME: &str = "UNKNOWN_OUTCOME";
+/// A value that cannot be written (NaN, a date outside 1700-4000, ...): refused before sending.
+pub const INVALID_INPUT: &str = "INVALID_INPUT";
+
 impl Outcome {
     pub fn failed(code: &str, message: impl Into<String>) -> Outcome {
         Outcome {
@@ -23,6 +30,17 @@ impl Outcome {
             error_message: Some(message.into()),
             ..Outcome::default()
         }
+    }
+
+    pub fn not_sent(why: impl std::fmt::Display) -> Outcome {
+        Outcome::failed(NOT_SENT, format!("not sent: {why}"))
+    }
+
+    pub fn unknown(why: impl std::fmt::Display) -> Outcome {
+        Outcome::failed(
+            UNKNOWN_OUTCOME,
+            format!("{why}; it may or may not have been applied, and was not sent again"),
+        )
     }
 }
 

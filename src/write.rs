@@ -1,0 +1,174 @@
+//! Writes from Python: the input is pulled a batch at a time, and every way a write can end
+//! hands back the result table, one row per input row. A write that stops early raises (the
+//! typed error, `WriteError` when the input itself failed, or `KeyboardInterrupt`) with that
+//! table on the exception's `result`.
+
+use crate::connection::{blocking, blocking_raw, runtime};
+use crate::errors::to_py;
+use pyo3::prelude::*;
+use sfarrow_core::client::{Client, Error};
+use sfarrow_core::read::{Api, DescribeCache};
+use sfarrow_core::write::{self, Finished, Op, WriteOptions, Writer};
+use std::sync::Arc;
+
+pub struct WriteArgs {
+    pub operation: String,
+    pub object: String,
+    pub external_id: Option<String>,
+    pub api: String,
+    pub all_or_none: bool,
+    pub bulk_threshold: usize,
+    pub parallel: usize,
+}
+
+fn options(a: &WriteArgs) -> PyResult<(Op, WriteOptions)> {
+    let op = match a.operation.as_str() {
+        "insert" => Op::Insert,
+        "update" => Op::Update,
+        "upsert" => Op::Upsert,
+        "delete" => Op::Delete,
+        "hardDelete" => Op::HardDelete,
+        other => {
+            return Err(to_py(Error::config(format!(
+                "unknown operation {other:?}; one of insert, update, upsert, delete, hardDelete"
+            ))))
+        }
+    };
+    let api = Api::parse(&a.api).map_err(to_py)?;
+    if op == Op::HardDelete && api == Api::Rest {
+        return Err(to_py(Error::config(
+            "hard delete exists only in Bulk API 2.0; use api=\"bulk\" or \"auto\"",
+        )));
+    }
+    let opts = WriteOptions {
+        api: if op == Op::HardDelete { Api::Bulk } else { api },
+        all_or_none: a.all_or_none,
+        bulk_threshold: a.bulk_threshold,
+        parallel: a.parallel.max(1),
+        ..WriteOptions::default()
+    };
+    Ok((op, opts))
+}
+
+async fn plan(
+    client: &Client,
+    cache: &DescribeCache,
+    a: &WriteArgs,
+    op: Op,
+    schema: &arrow_schema::Schema,
+) -> Result<write::WritePlan, Error> {
+    let info = cache.get(client, &a.object).await?;
+    write::plan(&info, op, schema, a.external_id.as_deref())
+}
+
+fn table(batch: arrow_array::RecordBatch) -> PyResult<pyo3_arrow::PyTable> {
+    let schema = batch.schema();
+    pyo3_arrow::PyTable::try_new(vec![batch], schema)
+}
+
+/// The table, or the error that stopped the write with the table on its `result`.
+fn ended(py: Python<'_>, finished: Finished) -> PyResult<pyo3_arrow::PyTable> {
+    let result = table(finished.result)?;
+    match finished.error {
+        None => Ok(result),
+        Some(e) => Err(with_result(py, to_py(e), result)),
+    }
+}
+
+fn with_result(py: Python<'_>, err: PyErr, result: pyo3_arrow::PyTable) -> PyErr {
+    if let Ok(obj) = result.into_pyobject(py) {
+        // An exception that takes no attributes keeps its own message.
+        let _ = err.value(py).setattr("result", obj);
+    }
+    err
+}
+
+fn input_failed(py: Python<'_>, message: String, result: pyo3_arrow::PyTable) -> PyErr {
+    let build = || -> PyResult<PyErr> {
+        let class = py.import("sfarrow.exceptions")?.getattr("WriteError")?;
+        let kwargs = pyo3::types::PyDict::new(py);
+        kwargs.set_item("result", result.into_pyobject(py)?)?;
+        kwargs.set_item("error_code", "INPUT_FAILED")?;
+        Ok(PyErr::from_value(class.call((message,), Some(&kwargs))?))
+    };
+    build().unwrap_or_else(|e| e)
+}
+
+/// Runs a future to its end with the GIL released and no Ctrl-C check: used to settle a write
+/// that must report what it did.
+fn settle<T: Send>(py: Python<'_>, f: impl std::future::Future<Output = T> + Send) -> T {
+    py.detach(|| runtime().block_on(f))
+}
+
+pub fn write(
+    py: Python<'_>,
+    client: Arc<Client>,
+    cache: Arc<DescribeCache>,
+    args: WriteArgs,
+    data: pyo3_arrow::input::AnyRecordBatch,
+) -> PyResult<pyo3_arrow::PyTable> {
+    let (op, opts) = options(&args)?;
+    let reader = data.into_reader()?;
+    let input_schema = reader.schema();
+    let plan = blocking(py, plan(&client, &cache, &args, op, &input_schema))?;
+    let mut writer = Writer::new(client, plan, opts);
+    // Batches are pulled one at a time, so a large input is never all in memory.
+    for batch in reader {
+        let batch = match batch {
+            Ok(b) => b,
+            Err(e) => {
+                let rows = writer.rows();
+                let why = format!("reading the input failed after {rows} rows ({e})");
+                let finished = settle(py, writer.stop(&why));
+                let sent = finished.result.num_rows();
+                return Err(input_failed(
+                    py,
+                    format!("{why}; the result table on .result says which of those {sent} rows were written"),
+                    table(finished.result)?,
+                ));
+            }
+        };
+        match blocking_raw(py, writer.push(batch)) {
+            Ok(Ok(())) => {}
+            // The write cannot go on: `finish` sends nothing more and reports the error.
+            Ok(Err(_)) => break,
+            Err(interrupt) => return Err(with_result(py, interrupt, table(writer.interrupt())?)),
+        }
+    }
+    match blocking_raw(py, writer.finish()) {
+        Ok(finished) => ended(py, finished),
+        Err(interrupt) => Err(with_result(py, interrupt, table(writer.interrupt())?)),
+    }
+}
+
+/// The awaitable twin. The input is read before the first await (a Python stream cannot be
+/// pulled from the event loop's worker threads); a failure there sends nothing.
+pub fn write_async<'py>(
+    py: Python<'py>,
+    client: Arc<Client>,
+    cache: Arc<DescribeCache>,
+    args: WriteArgs,
+    data: pyo3_arrow::input::AnyRecordBatch,
+) -> PyResult<Bound<'py, PyAny>> {
+    let (op, opts) = options(&args)?;
+    let reader = data.into_reader()?;
+    let input_schema = reader.schema();
+    let batches = reader.collect::<Result<Vec<_>, _>>().map_err(|e| {
+        to_py(Error::config(format!(
+            "could not read the input data (nothing was sent): {e}"
+        )))
+    })?;
+    pyo3_async_runtimes::tokio::future_into_py(py, async move {
+        let plan = plan(&client, &cache, &args, op, &input_schema)
+            .await
+            .map_err(to_py)?;
+        let mut writer = Writer::new(client, plan, opts);
+        for b in batches {
+            if writer.push(b).await.is_err() {
+                break;
+            }
+        }
+        let finished = writer.finish().await;
+        Python::attach(|py| ended(py, finished))
+    })
+}
