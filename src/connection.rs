@@ -400,6 +400,19 @@ impl Connection {
         self.client.renewals()
     }
 
+    /// The org's clock (milliseconds since the epoch, whole seconds), from an answer's `Date`.
+    fn server_time(&self, py: Python<'_>) -> PyResult<i64> {
+        let client = self.client.clone();
+        blocking(py, async move { client.server_time().await })
+    }
+
+    fn server_time_async<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let client = self.client.clone();
+        pyo3_async_runtimes::tokio::future_into_py(py, async move {
+            client.server_time().await.map_err(to_py)
+        })
+    }
+
     /// Sends a REST call; `path` is relative to the versioned API base (`limits`) or the
     /// instance (`/services/data/`). Returns the parsed JSON (None for an empty answer).
     #[pyo3(signature = (method, path, body=None))]

@@ -167,6 +167,21 @@ impl Emulator {
             .map_err(value_error)
     }
 
+    /// `records_json`: a JSON array of records (with `Id`: updated; without: inserted), written
+    /// as a transaction that began `age` seconds ago.
+    fn commit_late(&self, object: &str, records_json: &str, age: f64) -> PyResult<Vec<String>> {
+        let records: Vec<serde_json::Value> = serde_json::from_str(records_json)
+            .map_err(|e| PyValueError::new_err(format!("records must be a list of dicts: {e}")))?;
+        let age = seconds(age, "age")?;
+        self.with_org(|o| o.commit_late(object, &records, age))?
+            .map_err(value_error)
+    }
+
+    #[pyo3(signature = (message, times=1))]
+    fn fail_ingest_jobs(&self, message: &str, times: usize) -> PyResult<()> {
+        self.with_org(|o| o.fail_ingest_jobs(message, times))
+    }
+
     #[pyo3(signature = (seconds_=None))]
     fn set_token_lifetime(&self, seconds_: Option<f64>) -> PyResult<()> {
         let d = seconds_.map(|s| seconds(s, "token lifetime")).transpose()?;

@@ -18,7 +18,31 @@ fn _sfarrow(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<connection::Connection>()?;
     m.add_class::<files::ObjectStore>()?;
     m.add_class::<stream::BatchStream>()?;
+    m.add_function(wrap_pyfunction!(source_query, m)?)?;
     Ok(())
+}
+
+/// The SOQL of a flow's Salesforce source, built as a syntax tree: `filter` must parse as one
+/// condition and the window's bounds as datetimes (see `sfarrow_core::soql::source_query`).
+#[pyfunction]
+#[pyo3(signature = (object, fields, filter=None, window=None))]
+fn source_query(
+    object: &str,
+    fields: Vec<String>,
+    filter: Option<&str>,
+    window: Option<(String, Option<String>, String)>,
+) -> PyResult<String> {
+    let window = window.map(|(field, after, until)| sfarrow_core::soql::Window {
+        field,
+        after,
+        until,
+    });
+    sfarrow_core::soql::source_query(object, &fields, filter, window.as_ref()).map_err(|e| {
+        errors::to_py(sfarrow_core::client::Error::config(format!(
+            "{} (row {}, column {})",
+            e.message, e.row, e.column
+        )))
+    })
 }
 
 /// Reads allocate and free pages of 10-30 MB many times a second. glibc hands such blocks back

@@ -4,6 +4,7 @@ deletions, and runs that die midway leaving nothing half-published."""
 from __future__ import annotations
 
 import json
+import time
 import subprocess
 import sys
 import textwrap
@@ -127,20 +128,23 @@ def test_no_mapping_reads_every_field_and_picks_up_new_ones(tmp_path):
 def test_incremental_reads_only_changes_and_deletions(tmp_path):
     with Org(seed={"Account": 200}, https=False) as org:
         conn = sfarrow.Connection(org.url, org.access_token)
-        source = s.SalesforceSource(conn, "Account", fields=["Id", "Name"], incremental="SystemModstamp", include_deleted=True)
+        source = s.SalesforceSource(conn, "Account", fields=["Id", "Name"], incremental="SystemModstamp", include_deleted=True, lag=0)
         out = tmp_path / "out"
         flow = sfarrow.Flow(source, d.ParquetDestination(out), state=tmp_path / "state.json", progress=False)
         first = flow.run()
         assert first.records_read == 200 and first.since is None and first.watermark
         assert json.loads((tmp_path / "state.json").read_text())["watermark"] == first.watermark
 
-        assert flow.run().records_read == 0, "nothing changed"
+        middle = flow.run()
+        assert middle.records_read == 0, "nothing changed"
+        assert middle.since == first.watermark and middle.watermark >= first.watermark
 
         ids = conn.query("SELECT Id FROM Account ORDER BY Id")["Id"].to_pylist()
         conn.update("Account", [{"Id": i, "Name": f"changed {i}"} for i in ids[:10]])
         conn.delete("Account", ids[10:12])
+        time.sleep(1.1)  # the window ends at the org's clock, which the Date header gives to the second
         second = flow.run()
-        assert second.records_read == 12 and second.since == first.watermark
+        assert second.records_read == 12 and second.since == middle.watermark
         table = ds.dataset(out).to_table()
         delta = table.filter(pa.compute.is_in(table["Id"], pa.array(ids[:12])))
         assert delta.num_rows == 24, "each of the 12 records: once from the first run, once from the second"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import sys
 import webbrowser
@@ -291,6 +292,14 @@ class Connection:
         """How many times the session has been renewed."""
         return self._raw.renewals
 
+    def server_time(self) -> dt.datetime:
+        """The org's clock now (UTC), from the ``Date`` header of a cheap call: whole seconds,
+        rounded down, so never ahead of the org."""
+        return _utc(self._raw.server_time())
+
+    async def server_time_async(self) -> dt.datetime:
+        return _utc(await self._raw.server_time_async())
+
     # -- reading ----------------------------------------------------------------------------
     def query(
         self,
@@ -511,6 +520,10 @@ def _result(raw: Any, operation: str, object: str, on_error: str) -> pa.Table:
             result=result,
         )
     return result
+
+
+def _utc(millis: int) -> dt.datetime:
+    return dt.datetime.fromtimestamp(millis / 1000, dt.timezone.utc)
 
 
 def _dumps(value: Any) -> Optional[str]:

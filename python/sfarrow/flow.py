@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import re
 import tempfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -42,26 +43,55 @@ class FlowRun:
         return (self.ended - self.started).total_seconds()
 
 
+_WATERMARK = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,3})?Z")
+
+
 class State:
-    """The watermark file: JSON, replaced atomically, so a killed run leaves the last good one."""
+    """The watermark file: JSON, replaced atomically, so a killed run leaves the last good one.
+
+    It records the source's shape (object, incremental field, filter, deleted records) beside
+    the watermark: a flow reading something else refuses it rather than trust a watermark that
+    was never about its records."""
 
     def __init__(self, path: Union[str, Path]) -> None:
         self.path = Path(path)
 
-    def load(self) -> Optional[str]:
+    def _broken(self, why: str) -> ConfigurationError:
+        return ConfigurationError(f"the flow state file {self.path} {why}; fix or delete it (deleting it makes the next run read everything)")
+
+    def load(self, shape: Optional[Mapping[str, Any]] = None) -> Optional[str]:
         try:
-            data = json.loads(self.path.read_text())
+            data = json.loads(self.path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             return None
         except (OSError, ValueError) as e:
-            raise ConfigurationError(f"the flow state file {self.path} cannot be read ({e}); fix or delete it") from e
+            raise self._broken(f"cannot be read ({e})") from None
+        if not isinstance(data, dict):
+            raise self._broken(f"holds {type(data).__name__}, not a flow state (a JSON object)")
+        recorded = data.get("source")
+        if shape is not None and recorded is not None and recorded != dict(shape):
+            raise ConfigurationError(
+                f"the flow state file {self.path} belongs to another flow (it read {_describe(recorded)}; this one reads "
+                f"{_describe(shape)}); give this flow its own state file, or delete it to read everything again"
+            )
         watermark = data.get("watermark")
-        return str(watermark) if watermark is not None else None
+        if watermark is None:
+            return None
+        if not isinstance(watermark, str) or not _WATERMARK.fullmatch(watermark):
+            raise self._broken(f"has a watermark that is not a UTC datetime like 2026-11-28T10:00:00.000Z: {str(watermark)[:60]!r}")
+        try:
+            # One spelling (milliseconds, Z), so that watermarks compare as text.
+            whole, _, frac = watermark[:-1].partition(".")
+            stamp = dt.datetime.strptime(whole, "%Y-%m-%dT%H:%M:%S").replace(microsecond=int(frac.ljust(3, "0")) * 1000)
+        except ValueError:
+            raise self._broken(f"has a watermark that is not a real date: {watermark!r}") from None
+        return watermark_literal(stamp)
 
-    def save(self, watermark: Optional[str], run: FlowRun) -> None:
+    def save(self, watermark: Optional[str], run: FlowRun, shape: Optional[Mapping[str, Any]] = None) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         record = {
             "watermark": watermark,
+            "source": dict(shape) if shape is not None else None,
             "last_run": {
                 "ended": run.ended.isoformat(),
                 "records_read": run.records_read,
@@ -72,7 +102,7 @@ class State:
         }
         fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.")
         try:
-            with os.fdopen(fd, "w") as f:
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
                 json.dump(record, f, indent=2)
                 f.flush()
                 os.fsync(f.fileno())
@@ -82,14 +112,24 @@ class State:
             raise
 
 
+def _describe(shape: Mapping[str, Any]) -> str:
+    text = f"{shape.get('object')} by {shape.get('incremental')}"
+    if shape.get("where"):
+        text += f" where {shape['where']}"
+    if shape.get("include_deleted"):
+        text += " with deleted records"
+    return text
+
+
 class Flow:
     """Moves records from ``source`` to ``destination``.
 
     ``mapping`` maps source fields to destination names (``{"Name": "account_name"}``); a
     field mapped to ``None`` is dropped. With only drops, or no mapping, every field goes.
     ``state`` names the watermark file of an incremental flow (the source must name its
-    ``incremental`` field): each run reads records changed since the last successful run and
-    saves the new watermark only after the destination has everything. ``progress`` shows a
+    ``incremental`` field): each run reads records changed since the last successful run, up
+    to the org's clock less the source's ``lag``, and saves that end as the new watermark only
+    after the destination has everything. ``progress`` shows a
     tqdm bar (in notebooks too).
     """
 
@@ -138,35 +178,37 @@ class Flow:
     def run(self) -> FlowRun:
         """Runs the flow once; raises if it fails (the watermark then stays where it was)."""
         import pyarrow as pa
-        import pyarrow.compute as pc
 
         started = dt.datetime.now(dt.timezone.utc)
-        since = self.state.load() if self.state is not None else None
-        opened: Opened = self.source.open(self._selected(), since)
+        source = self.source
+        shape = source.shape() if isinstance(source, SalesforceSource) else None
+        since = self.state.load(shape) if self.state is not None else None
+        until = None
+        if self.state is not None and isinstance(source, SalesforceSource):
+            # The window ends at the org's clock less the lag, whatever the records hold: a
+            # change committed while this run reads belongs to the next window, not behind it.
+            until = source.window_end()
+            if since is not None and until < since:
+                until = since
+        opened: Opened = source.open(self._selected(), since, until)
         columns, schema = self._project(opened.reader.schema, opened.internal)
-        tracked = self.source.incremental if isinstance(self.source, SalesforceSource) else None
-        mark_index = opened.reader.schema.get_field_index(tracked) if tracked else -1
-        seen: dict[str, Any] = {"read": 0, "newest": None}
+        seen = {"read": 0}
         bar = _progress_bar(self.progress, repr(self))
 
         def mapped() -> Iterator[pa.RecordBatch]:
             for b in batches(opened.reader):
                 seen["read"] += b.num_rows
-                if mark_index >= 0 and b.num_rows:
-                    top = pc.max(b.column(mark_index)).as_py()
-                    if top is not None and (seen["newest"] is None or top > seen["newest"]):
-                        seen["newest"] = top
                 if bar is not None:
                     bar.update(b.num_rows)
                 yield pa.RecordBatch.from_arrays([b.column(i) for i in columns], schema=schema)
 
-        key = _run_key(tracked is not None and self.state is not None, since, started)
+        key = _run_key(until is not None, since, started)
         try:
             delivered: Delivered = self.destination.deliver(schema, mapped(), key)
         finally:
             if bar is not None:
                 bar.close()
-        watermark = watermark_literal(seen["newest"]) if seen["newest"] is not None else since
+        watermark = until if until is not None else since
         run = FlowRun(
             records_read=seen["read"],
             records_written=delivered.written,
@@ -181,7 +223,7 @@ class Flow:
             watermark=watermark,
         )
         if self.state is not None:
-            self.state.save(watermark, run)
+            self.state.save(watermark, run, shape)
         return run
 
     async def run_async(self) -> FlowRun:

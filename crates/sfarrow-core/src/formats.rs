@@ -206,6 +206,28 @@ pub fn parse_datetime(text: &str) -> Option<i64> {
     Some(days * MS_PER_DAY + ms - offset)
 }
 
+/// An HTTP `Date` (`Tue, 01 Dec 2026 20:02:06 GMT`, RFC 9110's IMF-fixdate) -> milliseconds
+/// since the epoch.
+pub fn parse_http_date(text: &str) -> Option<i64> {
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let parts: Vec<&str> = text.split_whitespace().collect();
+    let [_, day, month, year, clock, "GMT"] = parts.as_slice() else {
+        return None;
+    };
+    let month = MONTHS.iter().position(|m| m == month)? as u32 + 1;
+    let (year, day) = (digits(year.as_bytes())?, digits(day.as_bytes())? as u32);
+    if day == 0 || day > days_in_month(year, month) {
+        return None;
+    }
+    let (ms, rest) = parse_clock(clock.as_bytes())?;
+    if !rest.is_empty() {
+        return None;
+    }
+    Some(days_from_civil(year, month, day) * MS_PER_DAY + ms)
+}
+
 /// `HH:MM:SS[.fff][Z]` -> milliseconds since midnight.
 pub fn parse_time(text: &str) -> Option<i32> {
     let (ms, rest) = parse_clock(text.as_bytes())?;
@@ -261,6 +283,17 @@ mod tests {
         assert_eq!(parse_datetime("2021-07-21T24:00:00Z"), None);
         assert_eq!(parse_datetime("2021-07-21"), None);
         assert_eq!(parse_datetime("2021-07-21T04:13:15+5"), None);
+    }
+
+    #[test]
+    fn http_dates() {
+        assert_eq!(
+            parse_http_date("Tue, 01 Dec 2026 20:02:06 GMT"),
+            parse_datetime("2026-12-01T20:02:06Z")
+        );
+        assert_eq!(parse_http_date("Tue, 31 Feb 2026 20:02:06 GMT"), None);
+        assert_eq!(parse_http_date("Tue, 01 Dec 2026 20:02:06 PST"), None);
+        assert_eq!(parse_http_date("yesterday"), None);
     }
 
     #[test]

@@ -182,6 +182,57 @@ impl Org {
         crate::load::load(&mut self.state.store.write(), object, batches)
     }
 
+    /// Writes records as a transaction that began `age` ago and commits now: their
+    /// `SystemModstamp` and `LastModifiedDate` (and `CreatedDate`, for new ones) are `age` in
+    /// the past, as an org stamps a long transaction's records with the time it began. Records
+    /// with an `Id` are updated, others inserted; returns their ids in order.
+    pub fn commit_late(
+        &self,
+        object: &str,
+        records: &[Json],
+        age: Duration,
+    ) -> Result<Vec<String>, String> {
+        let mut store = self.state.store.write();
+        let table = store
+            .table_index(object)
+            .ok_or_else(|| format!("the org has no object named {object:?}"))?;
+        let stamp =
+            crate::store::now_millis() - i64::try_from(age.as_millis()).unwrap_or(i64::MAX / 2);
+        let mut ids = Vec::with_capacity(records.len());
+        for (i, r) in records.iter().enumerate() {
+            let fail = |e: crate::value::DmlError| format!("record {i}: {}: {}", e.code, e.message);
+            let body = r
+                .as_object()
+                .ok_or_else(|| format!("record {i} is not an object"))?;
+            let values = crate::records::fields_from_json(&store, table, body).map_err(fail)?;
+            let id = body
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case("id"))
+                .and_then(|(_, v)| v.as_str());
+            match id {
+                Some(id) => {
+                    let row = store.resolve_id(table, id).map_err(fail)?;
+                    store.update_at(table, row, values, stamp).map_err(fail)?;
+                    ids.push(store.tables[table].rows[row as usize].id().to_string());
+                }
+                None => {
+                    let (id, _) = store.insert_at(table, values, stamp, stamp).map_err(fail)?;
+                    ids.push(id);
+                }
+            }
+        }
+        Ok(ids)
+    }
+
+    /// The next Bulk ingest jobs to close fail as a whole with `message` as their
+    /// `errorMessage` (as an org fails a job whose file it cannot take), none of their rows
+    /// processed.
+    pub fn fail_ingest_jobs(&self, message: &str, times: usize) {
+        let mut c = self.state.control.lock();
+        c.ingest_failures
+            .extend(std::iter::repeat_n(message.to_string(), times));
+    }
+
     pub fn set_token_lifetime(&self, lifetime: Option<Duration>) {
         self.state.auth.lock().token_lifetime = lifetime;
     }
@@ -213,7 +264,7 @@ impl Org {
     pub fn inject_fault(&self, spec: FaultSpec) -> Result<(), String> {
         let kind = FaultKind::from_name(&spec.kind).ok_or_else(|| {
             format!(
-                "unknown fault {:?}; one of \"503\", \"drop\", \"truncate\", \"delay\"",
+                "unknown fault {:?}; one of \"503\", \"drop\", \"drop_after\", \"truncate\", \"delay\"",
                 spec.kind
             )
         })?;

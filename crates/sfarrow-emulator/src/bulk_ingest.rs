@@ -370,6 +370,12 @@ fn change_state(state: &OrgState, req: &Req, version: &str, id: &str) -> Resp {
 fn close_and_process(state: &OrgState, j: &mut IngestJob) {
     j.open = false;
     j.closed_at = Some(Instant::now());
+    let forced = state.control.lock().ingest_failures.pop_front();
+    if let Some(message) = forced {
+        j.state = JobState::Failed;
+        j.error_message = Some(message);
+        return;
+    }
     let mut store = state.store.write();
     match process(&mut store, j) {
         Ok(o) => {

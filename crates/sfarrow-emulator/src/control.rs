@@ -7,9 +7,12 @@ use std::time::Duration;
 pub enum FaultKind {
     /// 503 with a `SERVER_UNAVAILABLE` body.
     Unavailable,
-    /// The connection is closed without a response.
+    /// The connection is closed before the request is read: nothing is applied, no answer.
     Drop,
-    /// Headers promise the whole body; half of it arrives, then the connection closes.
+    /// The request is applied, then the connection is closed before any answer is sent.
+    DropAfter,
+    /// The request is applied; the headers and half the body arrive, then the connection is
+    /// reset (a body cut mid-way: the client knows the server answered).
     Truncate,
     /// The response is held back for a while.
     Delay,
@@ -20,6 +23,7 @@ impl FaultKind {
         Some(match name {
             "503" | "unavailable" => FaultKind::Unavailable,
             "drop" => FaultKind::Drop,
+            "drop_after" => FaultKind::DropAfter,
             "truncate" => FaultKind::Truncate,
             "delay" => FaultKind::Delay,
             _ => return None,
@@ -31,6 +35,7 @@ impl FaultKind {
 pub enum Fault {
     Unavailable,
     Drop,
+    DropAfter,
     Truncate,
     Delay(Duration),
 }
@@ -87,6 +92,8 @@ pub struct Control {
     pub bulk_query_jobs: u64,
     /// Ingest batches (10,000 records each, at least one a job), for `DailyBulkApiBatches`.
     pub bulk_batches: u64,
+    /// Messages the next ingest jobs to close fail with (`Org::fail_ingest_jobs`).
+    pub ingest_failures: std::collections::VecDeque<String>,
     /// Deterministic, so faults by rate repeat run after run.
     rng: crate::seed::Rng,
 }
@@ -100,6 +107,7 @@ impl Default for Control {
             api_used: 0,
             bulk_query_jobs: 0,
             bulk_batches: 0,
+            ingest_failures: Default::default(),
             rng: crate::seed::Rng::new(0x5EED),
         }
     }
@@ -141,6 +149,7 @@ impl Control {
         let fault = match rule.kind {
             FaultKind::Unavailable => Fault::Unavailable,
             FaultKind::Drop => Fault::Drop,
+            FaultKind::DropAfter => Fault::DropAfter,
             FaultKind::Truncate => Fault::Truncate,
             FaultKind::Delay => Fault::Delay(rule.delay),
         };

@@ -175,19 +175,22 @@ fn full(b: Vec<u8>) -> Body {
         .boxed()
 }
 
-/// A body that sends its first half and then fails, so the peer sees a short read.
+/// A body that sends its first half and then fails, so the peer sees a short read. The pause
+/// between the two lets hyper flush the headers and the first half: an error that came at once
+/// would close the connection before anything left, which is a drop, not a cut.
 fn truncated(b: Vec<u8>) -> Body {
-    let half = Bytes::from(b).slice(..);
-    let cut = half.len() / 2;
-    let first = half.slice(..cut);
-    let frames: Vec<Result<Frame<Bytes>, std::io::Error>> = vec![
-        Ok(Frame::data(first)),
+    use futures_util::StreamExt;
+    let whole = Bytes::from(b);
+    let first = whole.slice(..whole.len() / 2);
+    let sent = futures_util::stream::iter([Ok(Frame::data(first))]);
+    let cut = futures_util::stream::once(async {
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
         Err(std::io::Error::new(
             std::io::ErrorKind::ConnectionAborted,
             "injected truncation",
-        )),
-    ];
-    StreamBody::new(futures_util::stream::iter(frames)).boxed()
+        ))
+    });
+    BodyExt::boxed(StreamBody::new(sent.chain(cut)))
 }
 
 pub fn gzip(body: &[u8]) -> Vec<u8> {
@@ -291,6 +294,13 @@ pub async fn handle(
         }
     };
     let resp = compressed(resp, wants_gzip);
+    if matches!(fault, Some(Fault::DropAfter)) {
+        state.control.lock().log(&req, 0);
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::ConnectionReset,
+            "injected drop after the request was applied",
+        ));
+    }
     state.control.lock().log(&req, resp.status);
     let mut builder = hyper::Response::builder().status(resp.status);
     for (k, v) in &resp.headers {
@@ -302,7 +312,9 @@ pub async fn handle(
     } else {
         full(resp.body)
     };
-    builder.body(body).map_err(std::io::Error::other)
+    let mut response = builder.body(body).map_err(std::io::Error::other)?;
+    crate::casing::apply(&mut response);
+    Ok(response)
 }
 
 /// Serves one accepted connection until the peer closes it.
@@ -313,6 +325,7 @@ where
     let service = service_fn(move |req| handle(state.clone(), base.clone(), req));
     let _ = hyper::server::conn::http1::Builder::new()
         .keep_alive(true)
+        .title_case_headers(true)
         .serve_connection(TokioIo::new(stream), service)
         .await;
 }

@@ -8,6 +8,7 @@
 pub mod admin;
 pub mod bulk_ingest;
 pub mod bulk_query;
+mod casing;
 pub mod collections;
 pub mod control;
 pub mod cursors;
@@ -183,6 +184,7 @@ impl Org {
             .enable_all()
             .build()
             .map_err(|e| format!("cannot start the emulator runtime: {e}"))?;
+        runtime.block_on(casing::learn());
         let (shutdown, stop) = tokio::sync::watch::channel(false);
         {
             let _guard = runtime.enter();

@@ -6,8 +6,11 @@ use crate::store::{Store, IDX_ID};
 use crate::value::Value;
 use sfarrow_core::types::FieldType as T;
 
-/// 2024-01-01T00:00:00Z: seeded records are back-dated from here, one minute apart.
-const SEED_EPOCH_MS: i64 = 1_704_067_200_000;
+/// Seeded records were created over the two years before the org started, oldest first, and
+/// last modified some time between their creation and the start: an incremental connector's
+/// default start date (a year or two back) finds them, and the dates are the same for the same
+/// seed and start time.
+const SEED_SPAN_MS: i64 = 2 * 365 * 86_400_000;
 
 const FIRST: &[&str] = &[
     "James",
@@ -403,13 +406,17 @@ pub fn seed(store: &mut Store, object: &str, count: usize) -> Result<usize, Stri
                 values.push((fi, v));
             }
         }
-        let stamp = SEED_EPOCH_MS - (count as i64 - i as i64) * 60_000;
-        store.insert_at(table, values, stamp).map_err(|e| {
-            format!(
-                "seeding {object} failed on record {seq}: {} {}",
-                e.code, e.message
-            )
-        })?;
+        let step = SEED_SPAN_MS / (count as i64).max(1);
+        let created = store.started - SEED_SPAN_MS + i as i64 * step;
+        let modified = created + rng.below((store.started - created).max(1) as u64) as i64;
+        store
+            .insert_at(table, values, created, modified)
+            .map_err(|e| {
+                format!(
+                    "seeding {object} failed on record {seq}: {} {}",
+                    e.code, e.message
+                )
+            })?;
     }
     Ok(count)
 }
@@ -438,7 +445,12 @@ pub fn admin_user(store: &mut Store) -> Result<String, String> {
     .chain(def.field_index("IsActive").map(|i| (i, Value::Bool(true))))
     .collect();
     let (id, _) = store
-        .insert_at(table, values, SEED_EPOCH_MS - 86_400_000)
+        .insert_at(
+            table,
+            values,
+            store.started - SEED_SPAN_MS - 86_400_000,
+            store.started - SEED_SPAN_MS - 86_400_000,
+        )
         .map_err(|e| format!("could not create the admin user: {}", e.message))?;
     store.user_id = id.clone();
     let row = store.tables[table]

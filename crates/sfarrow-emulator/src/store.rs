@@ -180,6 +180,8 @@ pub struct Store {
     last_stamp: i64,
     /// When an object or field was last added: describe answers 304 to older If-Modified-Since.
     pub schema_modified: i64,
+    /// When the org started: seeded records are dated in the two years before it.
+    pub started: i64,
 }
 
 pub fn now_millis() -> i64 {
@@ -199,6 +201,7 @@ impl Store {
             autonumber: 0,
             last_stamp: 0,
             schema_modified: now_millis(),
+            started: now_millis(),
         };
         for o in objects {
             s.add_object(o);
@@ -265,15 +268,17 @@ impl Store {
         values: Vec<(usize, Value)>,
     ) -> Result<(String, Undo), DmlError> {
         let stamp = self.stamp();
-        self.insert_at(table, values, stamp)
+        self.insert_at(table, values, stamp, stamp)
     }
 
-    /// Insert with an explicit timestamp: seeding back-dates records.
+    /// Insert with explicit audit times (`CreatedDate`; `LastModifiedDate` and `SystemModstamp`):
+    /// seeding back-dates records, and a late commit carries the time its transaction began.
     pub fn insert_at(
         &mut self,
         table: usize,
         values: Vec<(usize, Value)>,
-        stamp: i64,
+        created: i64,
+        modified: i64,
     ) -> Result<(String, Undo), DmlError> {
         let user = self.user_id.clone();
         let pod = self.pod.clone();
@@ -298,11 +303,11 @@ impl Store {
             row[fi] = v;
         }
         let audit = t.audit;
-        for idx in [audit.created_date, audit.modified_date, audit.modstamp]
-            .into_iter()
-            .flatten()
-        {
-            row[idx] = Value::DateTime(stamp);
+        if let Some(idx) = audit.created_date {
+            row[idx] = Value::DateTime(created);
+        }
+        for idx in [audit.modified_date, audit.modstamp].into_iter().flatten() {
+            row[idx] = Value::DateTime(modified);
         }
         for idx in [audit.created_by, audit.modified_by].into_iter().flatten() {
             row[idx] = Value::text(user.as_str());
@@ -343,6 +348,17 @@ impl Store {
         values: Vec<(usize, Value)>,
     ) -> Result<Undo, DmlError> {
         let stamp = self.stamp();
+        self.update_at(table, row, values, stamp)
+    }
+
+    /// Update stamped with an explicit time (a late commit: see `Org::commit_late`).
+    pub fn update_at(
+        &mut self,
+        table: usize,
+        row: u32,
+        values: Vec<(usize, Value)>,
+        stamp: i64,
+    ) -> Result<Undo, DmlError> {
         let user = self.user_id.clone();
         let t = &self.tables[table];
         let current = &t.rows[row as usize];

@@ -223,7 +223,26 @@ class Org:
         same rules as a Bulk upload; returns the new record ids in row order."""
         return self._emulator.load(object, to_arrow(data, "load"))
 
+    def commit_late(self, object: str, records: Sequence[Mapping[str, Any]], *, age: float) -> list[str]:
+        """Writes ``records`` as a transaction that began ``age`` seconds ago and commits now.
+
+        A real org stamps a transaction's records (``SystemModstamp``, ``LastModifiedDate``)
+        with the time it began, so a long transaction's changes appear behind records written
+        after it began: the case an incremental reader must not skip. Records with an ``Id``
+        are updated, others inserted; returns their ids in order. JSON values as REST takes
+        them (datetimes as text, parents as ``{"Account": {"Ext_Id__c": "A-1"}}``)."""
+        if not age >= 0:
+            raise ValueError(f"age is a number of seconds, 0 or more; got {age!r}")
+        return self._emulator.commit_late(object, json.dumps([dict(r) for r in records], default=str), float(age))
+
     # -- test controls --------------------------------------------------------------------
+    def fail_ingest_jobs(self, message: str = "InvalidBatch : Failed to process the job", *, times: int = 1) -> None:
+        """The next ``times`` Bulk ingest jobs to close fail as a whole (state ``Failed``, this
+        ``errorMessage``), none of their rows processed, as an org fails a job it cannot run."""
+        if times < 1:
+            raise ValueError(f"times must be at least 1, got {times}")
+        self._emulator.fail_ingest_jobs(message, times)
+
     def set_token_lifetime(self, seconds: Optional[float]) -> None:
         """Access tokens issued from now on expire after ``seconds`` (``None``: never)."""
         self._emulator.set_token_lifetime(seconds)
@@ -256,9 +275,11 @@ class Org:
         delay: float = 0.0,
         times: Optional[int] = None,
     ) -> None:
-        """Makes requests fail: ``"503"`` (a ``SERVER_UNAVAILABLE`` answer), ``"drop"`` (the
-        connection closes without an answer), ``"truncate"`` (half the body, then the
-        connection closes) or ``"delay"`` (the answer waits ``delay`` seconds).
+        """Makes requests fail: ``"503"`` (a ``SERVER_UNAVAILABLE`` answer, nothing applied),
+        ``"drop"`` (the connection closes before the request is read: nothing applied, no
+        answer), ``"drop_after"`` (the request is applied, then the connection closes before
+        any answer), ``"truncate"`` (the request is applied; the headers and half the body
+        arrive, then the connection is cut) or ``"delay"`` (the answer waits ``delay`` seconds).
 
         It fires on the ``nth`` matching request from now (once), or on each matching request
         with probability ``rate``, or else on every matching request; at most ``times`` times.

@@ -289,6 +289,17 @@ impl Client {
         }
     }
 
+    /// The org's clock now, from the `Date` of an answer to a cheap call: whole seconds, rounded
+    /// down, so it is never ahead of the org.
+    pub async fn server_time(&self) -> Result<i64> {
+        let resp = self.send(Request::get("")).await?;
+        resp.headers
+            .get("date")
+            .and_then(|d| d.to_str().ok())
+            .and_then(crate::formats::parse_http_date)
+            .ok_or_else(|| Error::protocol("the org's answer had no valid Date header"))
+    }
+
     /// Refuses a call that would spend more than `api_budget` of the org's daily allowance, as
     /// last reported by `Sforce-Limit-Info`.
     fn check_budget(&self) -> Result<()> {

@@ -190,9 +190,10 @@ impl Display for Condition {
             Condition::And(terms) => write_terms(f, terms, " AND ", |c| {
                 matches!(c, Condition::And(_) | Condition::Or(_))
             }),
-            Condition::Or(terms) => {
-                write_terms(f, terms, " OR ", |c| matches!(c, Condition::Or(_)))
-            }
+            // AND and OR never share a level unparenthesised: Salesforce refuses `A AND B OR C`.
+            Condition::Or(terms) => write_terms(f, terms, " OR ", |c| {
+                matches!(c, Condition::And(_) | Condition::Or(_))
+            }),
             Condition::Not(inner) => write!(f, "NOT ({inner})"),
             Condition::Compare { field, op, value } => write!(f, "{field} {op} {value}"),
             Condition::In {

@@ -6,6 +6,7 @@
 //! as a one-segment [`FieldPath`] `NAME(arg)`; see [`FieldPath::function_call`].
 
 pub mod ast;
+mod build;
 mod display;
 mod error;
 mod inspect;
@@ -13,12 +14,18 @@ mod lexer;
 mod parser;
 
 pub use ast::*;
+pub use build::{source_query, Window};
 pub use display::quote_string;
 pub use error::{SoqlError, SoqlErrorKind};
 
 /// Parses one SOQL query.
 pub fn parse(soql: &str) -> Result<Query, SoqlError> {
     parser::parse_query(soql)
+}
+
+/// Parses one condition (what follows WHERE).
+pub fn parse_condition(text: &str) -> Result<Condition, SoqlError> {
+    parser::parse_condition(text)
 }
 
 #[cfg(test)]

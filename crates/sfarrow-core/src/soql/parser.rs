@@ -47,6 +47,22 @@ pub(crate) fn parse_query(src: &str) -> Result<Query, SoqlError> {
     Ok(query)
 }
 
+/// One condition on its own (what follows WHERE), and nothing after it.
+pub(crate) fn parse_condition(src: &str) -> Result<super::ast::Condition, SoqlError> {
+    let tokens = tokenize(src)?;
+    let mut parser = Parser {
+        src,
+        tokens,
+        pos: 0,
+        depth: 0,
+    };
+    let condition = parser.condition()?;
+    if parser.peek().kind != TokenKind::Eof {
+        return Err(parser.unexpected());
+    }
+    Ok(condition)
+}
+
 pub(super) struct Parser<'a> {
     src: &'a str,
     /// Never empty: the lexer always ends the list with `Eof`.

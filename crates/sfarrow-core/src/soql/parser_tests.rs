@@ -209,13 +209,19 @@ fn precedence_not_and_or() {
     let b = || cmp("B", CompareOp::Eq, num("2"));
     let c = || cmp("C", CompareOp::Eq, num("3"));
     let not = |x: Condition| Condition::Not(Box::new(x));
+    // Salesforce refuses AND and OR mixed at one level: the second keyword is unexpected.
+    for mixed in [
+        "SELECT Id FROM A WHERE A = 1 OR B = 2 AND C = 3",
+        "SELECT Id FROM A WHERE A = 1 AND B = 2 OR C = 3",
+        "SELECT Id FROM A WHERE (A = 1 AND B = 2 OR C = 3)",
+        "SELECT Id FROM A WHERE NOT A = 1 AND B = 2 OR C = 3",
+    ] {
+        let e = parse(mixed).unwrap_err();
+        assert!(e.message.starts_with("unexpected token: '"), "{mixed}: {e}");
+    }
     assert_eq!(
-        cond("A = 1 OR B = 2 AND C = 3"),
+        cond("A = 1 OR (B = 2 AND C = 3)"),
         Condition::Or(vec![a(), Condition::And(vec![b(), c()])])
-    );
-    assert_eq!(
-        cond("A = 1 AND B = 2 OR C = 3"),
-        Condition::Or(vec![Condition::And(vec![a(), b()]), c()])
     );
     assert_eq!(
         cond("(A = 1 OR B = 2) AND C = 3"),

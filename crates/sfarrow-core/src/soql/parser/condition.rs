@@ -1,6 +1,6 @@
-//! WHERE / HAVING conditions and literals. Precedence: NOT binds tighter than AND, AND tighter
-//! than OR. Salesforce rejects AND and OR mixed without parentheses; we accept it with the usual
-//! precedence because the emulator should run what a client sends, not lint it.
+//! WHERE / HAVING conditions and literals. NOT binds tighter than AND and OR; AND and OR cannot
+//! be mixed at one level without parentheses (`A AND B OR C` is `unexpected token: 'OR'`), as
+//! Salesforce rejects them: an org would not run the query, so neither does the emulator.
 
 use super::Parser;
 use crate::soql::ast::{CompareOp, Condition, Literal};
@@ -57,20 +57,24 @@ const DATE_KEYWORDS_WITH_N: [&str; 18] = [
 impl Parser<'_> {
     pub(super) fn condition(&mut self) -> Result<Condition, SoqlError> {
         self.enter()?;
-        let mut terms = vec![self.and_condition()?];
-        while self.eat_keyword("OR") {
-            terms.push(self.and_condition()?);
-        }
-        self.leave();
-        Ok(flatten(terms, Condition::Or))
-    }
-
-    fn and_condition(&mut self) -> Result<Condition, SoqlError> {
         let mut terms = vec![self.not_condition()?];
-        while self.eat_keyword("AND") {
+        let joiner = if self.at_keyword("AND") { "AND" } else { "OR" };
+        while self.eat_keyword(joiner) {
             terms.push(self.not_condition()?);
         }
-        Ok(flatten(terms, Condition::And))
+        let other = if joiner == "AND" { "OR" } else { "AND" };
+        if self.at_keyword(other) {
+            return Err(self.unexpected());
+        }
+        self.leave();
+        Ok(flatten(
+            terms,
+            if joiner == "AND" {
+                Condition::And
+            } else {
+                Condition::Or
+            },
+        ))
     }
 
     fn not_condition(&mut self) -> Result<Condition, SoqlError> {
