@@ -14,14 +14,16 @@ def to_arrow(data: Any, action: str) -> Any:
 
     A list of dicts takes every key any dict has, in the order they first appear; a dict
     without a key has null there (a null sets the field to null)."""
-    if hasattr(data, "__arrow_c_stream__") or hasattr(data, "__arrow_c_array__"):
+    is_pandas = type(data).__module__.startswith("pandas")
+    if not is_pandas and (hasattr(data, "__arrow_c_stream__") or hasattr(data, "__arrow_c_array__")):
         return data
     import pyarrow as pa
 
     try:
         if isinstance(data, list):
             return _from_dicts(data)
-        if type(data).__module__.startswith("pandas"):
+        # Before pandas' own Arrow export, which would raise pyarrow's error for a mixed column.
+        if is_pandas:
             return pa.Table.from_pandas(data, preserve_index=False)
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as e:
         raise ConfigurationError(

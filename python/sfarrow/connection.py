@@ -410,6 +410,7 @@ class Connection:
         try:
             raw = self._raw.write(operation, object, data, external_id, api, all_or_none, bulk_threshold, parallel)
         except BaseException as e:
+            _input_error(e)
             _attach_result(e)
             raise
         return _result(raw, operation, object, on_error)
@@ -433,6 +434,7 @@ class Connection:
         try:
             raw = await self._raw.write_async(operation, object, data, external_id, api, all_or_none, bulk_threshold, parallel)
         except BaseException as e:
+            _input_error(e)
             _attach_result(e)
             raise
         return _result(raw, operation, object, on_error)
@@ -494,6 +496,17 @@ def _table(raw: Any) -> pa.Table:
     import pyarrow as pa
 
     return pa.RecordBatchReader.from_stream(raw).read_all()
+
+
+def _input_error(e: BaseException) -> None:
+    """pyarrow failing to read the input before anything was sent is the caller's data, not
+    sfarrow's: a ConfigurationError."""
+    import pyarrow as pa
+
+    if isinstance(e, (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError)):
+        from sfarrow.exceptions import ConfigurationError
+
+        raise ConfigurationError(f"the input cannot be read as Arrow data (nothing was sent): {e}") from e
 
 
 def _attach_result(e: BaseException) -> None:

@@ -264,7 +264,7 @@ impl Org {
     pub fn inject_fault(&self, spec: FaultSpec) -> Result<(), String> {
         let kind = FaultKind::from_name(&spec.kind).ok_or_else(|| {
             format!(
-                "unknown fault {:?}; one of \"503\", \"drop\", \"drop_after\", \"truncate\", \"delay\"",
+                "unknown fault {:?}; one of \"503\", \"drop\", \"drop_after\", \"truncate\", \"short_page\", \"delay\"",
                 spec.kind
             )
         })?;

@@ -16,6 +16,9 @@ pub enum FaultKind {
     Truncate,
     /// The response is held back for a while.
     Delay,
+    /// The body is cut at a line boundary about half way and sent as if whole (its
+    /// `Content-Length` matching): still valid CSV, so only a row count can tell.
+    ShortPage,
 }
 
 impl FaultKind {
@@ -26,6 +29,7 @@ impl FaultKind {
             "drop_after" => FaultKind::DropAfter,
             "truncate" => FaultKind::Truncate,
             "delay" => FaultKind::Delay,
+            "short_page" => FaultKind::ShortPage,
             _ => return None,
         })
     }
@@ -38,6 +42,7 @@ pub enum Fault {
     DropAfter,
     Truncate,
     Delay(Duration),
+    ShortPage,
 }
 
 /// When a fault fires: on the `nth` matching request from now (once), on each matching request
@@ -152,6 +157,7 @@ impl Control {
             FaultKind::DropAfter => Fault::DropAfter,
             FaultKind::Truncate => Fault::Truncate,
             FaultKind::Delay => Fault::Delay(rule.delay),
+            FaultKind::ShortPage => Fault::ShortPage,
         };
         if rule.nth.is_some() {
             self.faults.remove(i);

@@ -193,6 +193,30 @@ fn truncated(b: Vec<u8>) -> Body {
     BodyExt::boxed(StreamBody::new(sent.chain(cut)))
 }
 
+/// The body cut after the last line that ends before its middle (inflated first when the
+/// handler gzipped it, and gzipped again after).
+fn short_page(mut resp: Resp) -> Resp {
+    let gzipped = resp.headers.iter().any(|(k, _)| *k == "content-encoding");
+    let mut body = if gzipped {
+        let mut out = Vec::new();
+        let mut d = flate2::read::GzDecoder::new(&resp.body[..]);
+        if std::io::Read::read_to_end(&mut d, &mut out).is_err() {
+            return resp;
+        }
+        out
+    } else {
+        std::mem::take(&mut resp.body)
+    };
+    let half = body.len() / 2;
+    let cut = body[..half]
+        .iter()
+        .rposition(|b| *b == b'\n')
+        .map_or(0, |i| i + 1);
+    body.truncate(cut);
+    resp.body = if gzipped { gzip(&body) } else { body };
+    resp
+}
+
 pub fn gzip(body: &[u8]) -> Vec<u8> {
     let mut enc = flate2::write::GzEncoder::new(
         Vec::with_capacity(body.len() / 4),
@@ -293,8 +317,16 @@ pub async fn handle(
             .map_err(std::io::Error::other)?
         }
     };
+    let resp = if matches!(fault, Some(Fault::ShortPage)) {
+        short_page(resp)
+    } else {
+        resp
+    };
     let resp = compressed(resp, wants_gzip);
-    if matches!(fault, Some(Fault::DropAfter)) {
+    // An answer without a body cannot be cut within it: the nearest thing is losing it whole.
+    let lost = matches!(fault, Some(Fault::DropAfter))
+        || matches!(fault, Some(Fault::Truncate)) && resp.body.is_empty();
+    if lost {
         state.control.lock().log(&req, 0);
         return Err(std::io::Error::new(
             std::io::ErrorKind::ConnectionReset,

@@ -279,7 +279,9 @@ class Org:
         ``"drop"`` (the connection closes before the request is read: nothing applied, no
         answer), ``"drop_after"`` (the request is applied, then the connection closes before
         any answer), ``"truncate"`` (the request is applied; the headers and half the body
-        arrive, then the connection is cut) or ``"delay"`` (the answer waits ``delay`` seconds).
+        arrive, then the connection is cut; an answer without a body is lost whole),
+        ``"short_page"`` (the body is cut at a line boundary half way and sent as if whole:
+        a Bulk CSV page that still parses, short of rows) or ``"delay"`` (the answer waits ``delay`` seconds).
 
         It fires on the ``nth`` matching request from now (once), or on each matching request
         with probability ``rate``, or else on every matching request; at most ``times`` times.

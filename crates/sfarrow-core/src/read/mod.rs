@@ -5,10 +5,12 @@ mod csv_cells;
 pub mod decode;
 pub mod describe;
 mod json_scan;
+mod out;
 pub mod plan;
 pub mod rest_json;
 pub mod run;
 pub mod split;
 
 pub use describe::DescribeCache;
+pub use out::Batches;
 pub use run::{start, Api, ReadInfo, ReadOptions, ReadStream};

@@ -4,6 +4,7 @@
 
 use super::decode;
 use super::describe::DescribeCache;
+use super::out::{self, Batches, Out};
 use super::plan::{plan, ReadPlan};
 use super::split;
 use crate::client::recycle::Recycler;
@@ -72,7 +73,7 @@ pub struct ReadInfo {
 pub struct ReadStream {
     pub schema: SchemaRef,
     pub info: ReadInfo,
-    pub batches: mpsc::Receiver<Result<RecordBatch>>,
+    pub batches: Batches,
     /// Dropping the stream stops the read at once, even while a Bulk job is still running on
     /// the server (the job is then aborted there).
     _task: AbortOnDropTask,
@@ -154,7 +155,7 @@ pub async fn start(
         schema: schema.clone(),
         ..clone_plan(&plan)
     });
-    let (tx, rx) = mpsc::channel(opts.buffer.max(1));
+    let (tx, rx) = out::channel(opts.buffer, true);
     let api = info.api;
     let version = client.api_version().to_string();
     let parts = if api == "rest" && !split::fits(&version, opts.include_deleted, &plan.rest_soql) {
@@ -175,7 +176,7 @@ pub async fn start(
             run_rest(&client, &plan, &opts, &tx, None).await
         };
         if let Err(e) = result {
-            let _ = tx.send(Err(e)).await;
+            tx.fail(e).await;
         }
     });
     Ok(ReadStream {
@@ -202,12 +203,7 @@ fn clone_plan(p: &ReadPlan) -> ReadPlan {
     }
 }
 
-type Sender = mpsc::Sender<Result<RecordBatch>>;
-
-/// Sends a batch; false when the consumer has gone (the read should stop).
-async fn emit(tx: &Sender, b: RecordBatch) -> bool {
-    tx.send(Ok(b)).await.is_ok()
-}
+type Sender = Out;
 
 /// The `nextRecordsUrl` of a REST page, read from before `"records"` without parsing the page,
 /// so the next download can start while this page decodes.
@@ -252,7 +248,8 @@ fn decode_rest_page(plan: &ReadPlan, body: &[u8]) -> Result<(RecordBatch, Option
 /// slots until its last page is in (`slot`: one given by the caller, else one is waited for).
 ///
 /// A cursor the org dropped (`INVALID_QUERY_LOCATOR`: another client opened an eleventh) before
-/// any row was handed on is not the caller's problem: the query starts again, once.
+/// the caller took any row is not the caller's problem: the query starts again, once, and
+/// what the first pass queued is skipped (see `out`).
 async fn run_rest(
     client: &Arc<Client>,
     plan: &Arc<ReadPlan>,
@@ -267,23 +264,22 @@ async fn run_rest(
             None => client.cursor_slots(1).await?,
         };
         match rest_pages(client, plan, opts, tx, permit).await {
-            Err((e, 0)) if !restarted && e.code() == Some("INVALID_QUERY_LOCATOR") => {
+            Err(e) if !restarted && e.code() == Some("INVALID_QUERY_LOCATOR") && tx.restart() => {
                 restarted = true;
             }
-            Err((e, _)) => return Err(e),
-            Ok(()) => return Ok(()),
+            other => return other,
         }
     }
 }
 
-/// One pass over a REST query's pages; on failure, the error and the rows already handed on.
+/// One pass over a REST query's pages.
 async fn rest_pages(
     client: &Arc<Client>,
     plan: &Arc<ReadPlan>,
     opts: &ReadOptions,
     tx: &Sender,
     permit: OwnedSemaphorePermit,
-) -> std::result::Result<(), (Error, u64)> {
+) -> Result<()> {
     let (body_tx, body_rx) = mpsc::channel::<Result<bytes::Bytes>>(opts.parallel.max(1) * 2);
     // Pages queued, pages decoding, and the one arriving.
     let bodies = Recycler::new(opts.parallel.max(1) * 3 + 2);
@@ -324,25 +320,21 @@ async fn rest_pages(
     let mut rows = 0u64;
     let mut expected = None;
     while let Some(joined) = decoded.next().await {
-        let (batch, total) = joined
-            .map_err(|e| Error::protocol(e.to_string()))
-            .and_then(|r| r)
-            .map_err(|e| (e, rows))?;
+        let (batch, total) = joined.map_err(|e| Error::protocol(e.to_string()))??;
         expected = expected.or(total);
         rows += batch.num_rows() as u64;
-        if !emit(tx, batch).await {
+        if !tx.emit(batch).await {
             return Ok(());
         }
     }
     drop(fetcher);
     // `totalSize` counts the whole result: fewer rows means pages went missing on the way.
     match expected {
-        Some(total) if !plan.count_only && !plan.aggregate && rows != total => Err((
-            Error::transport(format!(
+        Some(total) if !plan.count_only && !plan.aggregate && rows != total => {
+            Err(Error::transport(format!(
                 "the query said {total} records but its pages held {rows}"
-            )),
-            rows,
-        )),
+            )))
+        }
         _ => Ok(()),
     }
 }
@@ -365,12 +357,12 @@ async fn run_split(
     // of two reads that each held some slots while waiting for the rest would wait forever.
     let mut slots = client.cursor_slots(parts.len()).await?;
     for part in parts {
-        let (part_tx, part_rx) = mpsc::channel(opts.buffer.max(1));
+        let (part_tx, part_rx) = out::channel(opts.buffer, false);
         let (client, opts) = (client.clone(), opts.clone());
         let slot = slots.split(1);
         tasks.push(AbortOnDropTask(tokio::spawn(async move {
             if let Err(e) = run_rest(&client, &part, &opts, &part_tx, slot).await {
-                let _ = part_tx.send(Err(e)).await;
+                part_tx.fail(e).await;
             }
         })));
         receivers.push(part_rx);
@@ -554,7 +546,7 @@ async fn run_bulk(
     while let Some(joined) = stream.next().await {
         let batch = joined.map_err(|e| Error::transport(e.to_string()))??;
         rows += batch.num_rows() as u64;
-        if !emit(tx, batch).await {
+        if !tx.emit(batch).await {
             return Ok(());
         }
     }

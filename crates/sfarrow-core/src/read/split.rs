@@ -3,13 +3,13 @@
 //! fields with the same filter and the same order (with `Id` last as the tie-break, so every
 //! part returns rows in one sequence), and the parts are joined back by `Id` in lockstep.
 
+use super::out::{Batches, Out};
 use super::plan::ReadPlan;
 use crate::client::{Error, Result};
 use crate::soql::{self, FieldPath, OrderItem, Query, SelectItem};
 use arrow_array::cast::AsArray;
 use arrow_array::{Array, RecordBatch};
 use arrow_schema::SchemaRef;
-use tokio::sync::mpsc;
 
 /// The cap on URI plus headers.
 pub const URI_LIMIT: usize = 16_384;
@@ -115,7 +115,7 @@ pub fn column_sources(out: &SchemaRef, parts: &[&ReadPlan]) -> Result<Vec<(usize
 }
 
 struct Part {
-    rx: mpsc::Receiver<Result<RecordBatch>>,
+    rx: Batches,
     batch: Option<RecordBatch>,
     offset: usize,
     done: bool,
@@ -150,11 +150,11 @@ fn changed(detail: String) -> Error {
 }
 
 /// Joins the parts' batches row by row, checking that every part is on the same `Id`.
-pub async fn join(
-    receivers: Vec<mpsc::Receiver<Result<RecordBatch>>>,
+pub(crate) async fn join(
+    receivers: Vec<Batches>,
     schema: SchemaRef,
     sources: Vec<(usize, usize)>,
-    tx: &mpsc::Sender<Result<RecordBatch>>,
+    tx: &Out,
 ) -> Result<()> {
     let mut parts: Vec<Part> = receivers
         .into_iter()
@@ -203,7 +203,7 @@ pub async fn join(
             .collect();
         let batch = RecordBatch::try_new(schema.clone(), columns)
             .map_err(|e| Error::protocol(format!("could not join the split query: {e}")))?;
-        if tx.send(Ok(batch)).await.is_err() {
+        if !tx.emit(batch).await {
             return Ok(());
         }
     }

@@ -143,7 +143,7 @@ pub fn plan(
             }
         }
     }
-    check_targets(&columns)?;
+    check_targets(info, &columns)?;
     if !unknown.is_empty() {
         return Err(Error::config(format!(
             "these columns are not fields of {}: {}; rename or drop them (parent references are written Relationship.ExternalIdField, e.g. Account.Ext_Id__c)",
@@ -201,17 +201,22 @@ fn check_columns(schema: &Schema) -> Result<()> {
 
 /// A lookup set twice, by its id field and through the relationship (`AccountId` and
 /// `Account.Ext_Id__c`), would leave Salesforce to pick one: refused.
-fn check_targets(columns: &[(String, Target)]) -> Result<()> {
+fn check_targets(info: &ObjectInfo, columns: &[(String, Target)]) -> Result<()> {
+    let sets = |t: &Target, rel: &str| match t {
+        Target::Parent { relationship, .. } => relationship.eq_ignore_ascii_case(rel),
+        Target::Field(f) => info
+            .field(f)
+            .and_then(|f| f.relationship_name.as_deref())
+            .is_some_and(|r| r.eq_ignore_ascii_case(rel)),
+        Target::Id => false,
+    };
     for (name, target) in columns {
         let Target::Parent { relationship, .. } = target else {
             continue;
         };
-        let clash = columns.iter().find(|(other, t)| match t {
-            Target::Parent {
-                relationship: r, ..
-            } => other != name && r.eq_ignore_ascii_case(relationship),
-            _ => false,
-        });
+        let clash = columns
+            .iter()
+            .find(|(other, t)| other != name && sets(t, relationship));
         if let Some((other, _)) = clash {
             return Err(Error::config(format!(
                 "{name} and {other} both set the {relationship} lookup; keep one"

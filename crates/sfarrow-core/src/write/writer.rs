@@ -91,6 +91,9 @@ pub struct Writer {
     /// Input row and the hash of its cells, to find it again in the job's result files.
     csv_rows: Vec<(usize, u64)>,
     fatal: Option<Error>,
+    /// Rows handed to `push`, counted before they are looked at: an interrupted push leaves a
+    /// batch part way through, and its tail still needs outcomes.
+    taken: usize,
 }
 
 impl Writer {
@@ -113,6 +116,7 @@ impl Writer {
             csv: String::new(),
             csv_rows: Vec::new(),
             fatal: None,
+            taken: 0,
         }
     }
 
@@ -132,6 +136,7 @@ impl Writer {
     /// Takes a batch. An error means the write cannot go on (the caller stops reading input and
     /// calls [`Writer::finish`] for the result table).
     pub async fn push(&mut self, batch: RecordBatch) -> Result<()> {
+        self.taken += batch.num_rows();
         self.pending_rows += batch.num_rows();
         self.pending.push(batch);
         if self.mode.is_none() && self.pending_rows >= self.opts.bulk_threshold {
@@ -360,6 +365,10 @@ impl Writer {
             }
         }
         self.mark_unsent("the write was interrupted");
+        while self.outcomes.len() < self.taken {
+            self.outcomes
+                .push(Some(Outcome::not_sent("the write was interrupted")));
+        }
         let filled = std::mem::take(&mut self.outcomes)
             .into_iter()
             .map(|o| Some(o.unwrap_or_else(|| Outcome::unknown("the write was interrupted"))))
