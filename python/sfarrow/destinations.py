@@ -225,15 +225,64 @@ class ParquetDestination(FileDestination):
 
 
 class CsvDestination(FileDestination):
-    """CSV files with a header row; structs and lists are not representable in CSV."""
+    """CSV files with a header row. CSV has no nesting, so a struct column (an address or a
+    location) becomes one column per component, named ``BillingAddress.street``,
+    ``BillingAddress.city``, ...; lists (child records) and maps become JSON text."""
 
     format = "csv"
     suffix = ".csv"
 
     def open_file(self, sink: Any, schema: pa.Schema) -> Any:
-        import pyarrow.csv as pc
+        return _CsvWriter(sink, schema)
 
-        return pc.CSVWriter(sink, schema)
+
+def _is_nested(t: Any) -> bool:
+    import pyarrow as pa
+
+    return bool(pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t) or pa.types.is_map(t) or pa.types.is_union(t))
+
+
+def _csv_fields(name: str, t: Any) -> list[Any]:
+    """The CSV columns one column becomes."""
+    import pyarrow as pa
+
+    if pa.types.is_struct(t):
+        return [f for i in range(t.num_fields) for f in _csv_fields(f"{name}.{t.field(i).name}", t.field(i).type)]
+    if _is_nested(t):
+        return [pa.field(name, pa.string())]
+    return [pa.field(name, t)]
+
+
+def _csv_arrays(column: Any) -> list[Any]:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    t = column.type
+    if pa.types.is_struct(t):
+        # struct_field keeps the parent's nulls (a null address gives null components).
+        return [a for i in range(t.num_fields) for a in _csv_arrays(pc.struct_field(column, [i]))]
+    if _is_nested(t):
+        text = [None if v is None else json.dumps(v, default=_json_default, ensure_ascii=False) for v in column.to_pylist()]
+        return [pa.array(text, pa.string())]
+    return [column]
+
+
+class _CsvWriter:
+    def __init__(self, sink: Any, schema: pa.Schema) -> None:
+        import pyarrow as pa
+        import pyarrow.csv as pcsv
+
+        self.schema = pa.schema([f for field in schema for f in _csv_fields(field.name, field.type)])
+        self.writer = pcsv.CSVWriter(sink, self.schema)
+
+    def write_batch(self, batch: pa.RecordBatch) -> None:
+        import pyarrow as pa
+
+        arrays = [a for column in batch.columns for a in _csv_arrays(column)]
+        self.writer.write_batch(pa.RecordBatch.from_arrays(arrays, schema=self.schema))
+
+    def close(self) -> None:
+        self.writer.close()
 
 
 class _JsonLinesWriter:
@@ -259,7 +308,8 @@ def _json_default(value: Any) -> Any:
 
 
 class JsonLinesDestination(FileDestination):
-    """JSON Lines files: one object per record; datetimes in ISO 8601, decimals as text."""
+    """JSON Lines files: one object per record; datetimes in ISO 8601, decimals as text;
+    structs (addresses, locations) as nested objects and child records as arrays."""
 
     format = "jsonl"
     suffix = ".jsonl"
