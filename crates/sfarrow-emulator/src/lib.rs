@@ -10,6 +10,7 @@ pub mod bulk_ingest;
 pub mod bulk_query;
 mod casing;
 pub mod collections;
+pub mod composite;
 pub mod control;
 pub mod cursors;
 pub mod describe;

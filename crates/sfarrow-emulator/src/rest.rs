@@ -2,8 +2,8 @@
 
 use crate::http::{Req, Resp};
 use crate::{
-    bulk_ingest, bulk_query, collections, cursors, describe, records, OrgState, MAX_VERSION,
-    MIN_VERSION,
+    bulk_ingest, bulk_query, collections, composite, cursors, describe, records, OrgState,
+    MAX_VERSION, MIN_VERSION,
 };
 use serde_json::json;
 
@@ -126,6 +126,8 @@ pub fn dispatch(state: &OrgState, req: &Req, version: &str, rest: &[&str]) -> Re
         [q @ ("query" | "queryAll"), locator] => {
             cursors::next_page(state, req, version, *q == "queryAll", locator)
         }
+        ["composite"] => composite::composite(state, req),
+        ["composite", "batch"] => composite::batch(state, req),
         ["composite", "sobjects", tail @ ..] => collections::route(state, req, version, tail),
         ["jobs", "query", tail @ ..] => bulk_query::route(state, req, version, tail),
         ["jobs", "ingest", tail @ ..] => bulk_ingest::route(state, req, version, tail),

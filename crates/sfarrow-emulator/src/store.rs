@@ -182,6 +182,8 @@ pub struct Store {
     pub schema_modified: i64,
     /// When the org started: seeded records are dated in the two years before it.
     pub started: i64,
+    /// Writes made by threads running an all-or-none composite request, to undo together.
+    journals: HashMap<std::thread::ThreadId, Vec<Undo>>,
 }
 
 pub fn now_millis() -> i64 {
@@ -202,6 +204,7 @@ impl Store {
             last_stamp: 0,
             schema_modified: now_millis(),
             started: now_millis(),
+            journals: HashMap::new(),
         };
         for o in objects {
             s.add_object(o);
@@ -234,6 +237,25 @@ impl Store {
         let id = ids::normalize(id)?;
         let t = self.table_by_prefix(ids::key_prefix(&id))?;
         Some((t, self.tables[t].row_by_id(&id)?))
+    }
+
+    /// From now on, this thread's writes are kept until `end_journal` hands them back (to undo,
+    /// when an all-or-none composite request fails part way).
+    pub fn begin_journal(&mut self) {
+        self.journals
+            .insert(std::thread::current().id(), Vec::new());
+    }
+
+    pub fn end_journal(&mut self) -> Vec<Undo> {
+        self.journals
+            .remove(&std::thread::current().id())
+            .unwrap_or_default()
+    }
+
+    fn note(&mut self, undo: &Undo) {
+        if let Some(log) = self.journals.get_mut(&std::thread::current().id()) {
+            log.push(undo.clone());
+        }
     }
 
     /// A timestamp that never goes backwards, so SystemModstamp orders writes.
@@ -338,7 +360,9 @@ impl Store {
         });
         t.by_id.insert(id.clone().into_boxed_str(), r);
         t.index_unique(r);
-        Ok((id, Undo::Insert { table, row: r }))
+        let undo = Undo::Insert { table, row: r };
+        self.note(&undo);
+        Ok((id, undo))
     }
 
     pub fn update(
@@ -393,7 +417,9 @@ impl Store {
         t.unindex_unique(row);
         t.rows[row as usize].values = new;
         t.index_unique(row);
-        Ok(Undo::Update { table, row, old })
+        let undo = Undo::Update { table, row, old };
+        self.note(&undo);
+        Ok(undo)
     }
 
     /// Soft delete: the record goes to the recycle bin, visible to queryAll.
@@ -412,7 +438,9 @@ impl Store {
         if let Some(i) = modstamp {
             r.values[i] = Value::DateTime(stamp);
         }
-        Ok(Undo::Delete { table, row })
+        let undo = Undo::Delete { table, row };
+        self.note(&undo);
+        Ok(undo)
     }
 
     /// Hard delete: gone, even from queryAll.
