@@ -18,6 +18,9 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== cargo test"
 cargo test --locked -p sfarrow-core -p sfarrow-emulator
 
+echo "== fuzz (15 s a target; a long run: bash scripts/fuzz.sh 600 --grow)"
+bash scripts/fuzz.sh 15
+
 echo "== build and install (dev profile)"
 maturin develop --locked --extras test
 

@@ -5,6 +5,9 @@
 pub mod client;
 pub mod files;
 pub mod formats;
+#[cfg(any(test, fuzzing))]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod ids;
 pub mod json_text;
 pub mod read;

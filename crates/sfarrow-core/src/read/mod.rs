@@ -1,10 +1,10 @@
 //! Reading: SOQL to Arrow through REST or Bulk API 2.0, one schema whichever ran.
 
 pub mod column;
-mod csv_cells;
+pub(crate) mod csv_cells;
 pub mod decode;
 pub mod describe;
-mod json_scan;
+pub(crate) mod json_scan;
 mod out;
 pub mod plan;
 pub mod rest_json;
