@@ -12,8 +12,8 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(__file__))
-from _harness import emulator, measure, run_in_process  # noqa: E402
-from read import FIELDS  # noqa: E402
+from _harness import emulator, measure, run_in_process
+from read import FIELDS
 
 
 def run_case(url: str, token: str, ca: str) -> int:

@@ -10,7 +10,9 @@ each case in a fresh process and prints wall time and peak RSS (the client proce
 
     python benchmarks/read.py --rows 100000 1000000
     python benchmarks/read.py --rows 1000000 --repeat 3   # medians, for a noisy machine
-    python benchmarks/read.py --rows 2000000 --cases sfarrow-batches   # streaming RSS
+    python benchmarks/read.py --rows 2000000 --cases sfarrow-batches sfarrow-batches-all   # streaming RSS
+      (sfarrow-batches: the 31 columns above, streamed; sfarrow-batches-all: every Account field,
+      as a flow with fields=None reads them)
 
 Build with ``maturin develop --release`` first.
 """
@@ -25,7 +27,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from _harness import emulator, measure, run_in_process, session  # noqa: E402
+from _harness import emulator, measure, run_in_process, session
 
 FIELDS = (
     "Id, Name, Ext_Id__c, Type, ParentId, BillingStreet, BillingCity, BillingState, BillingPostalCode, "
@@ -46,6 +48,9 @@ def run_case(case: str, url: str, token: str, ca: str) -> int:
         api = "bulk" if "bulk" in case else "rest"
         if case == "sfarrow-batches":
             return sum(b.num_rows for b in conn.query_batches(SOQL, api="bulk"))
+        if case == "sfarrow-batches-all":
+            every = ", ".join(conn.schema("Account").names)
+            return sum(b.num_rows for b in conn.query_batches(f"SELECT {every} FROM Account", api="bulk"))
         return conn.query(SOQL, api=api).num_rows
     if case.startswith("floor"):
         from concurrent.futures import ThreadPoolExecutor
@@ -72,8 +77,8 @@ def run_case(case: str, url: str, token: str, ca: str) -> int:
 
         with ThreadPoolExecutor(4) as pool:
             return sum(pool.map(fetch, urls))
-    from simple_salesforce import Salesforce
     import pandas as pd
+    from simple_salesforce import Salesforce
 
     sf = Salesforce(instance_url=url, session_id=token, version="58.0", session=session(ca))
     if case == "ssf-query-all":

@@ -16,7 +16,7 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(__file__))
-from _harness import emulator, measure, run_in_process, session  # noqa: E402
+from _harness import emulator, measure, run_in_process, session
 
 
 def data(n: int, kind: str):

@@ -24,6 +24,9 @@ bash scripts/fuzz.sh 15
 echo "== build and install (dev profile)"
 maturin develop --locked --extras test
 
+echo "== ruff"
+python -m ruff check python tests benchmarks
+
 echo "== stubs"
 python -m mypy.stubtest sfarrow._sfarrow
 python -m mypy python/sfarrow

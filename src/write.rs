@@ -21,6 +21,28 @@ pub struct WriteArgs {
     pub parallel: usize,
 }
 
+impl WriteArgs {
+    pub fn new(
+        operation: &str,
+        object: &str,
+        external_id: Option<String>,
+        api: &str,
+        all_or_none: bool,
+        bulk_threshold: usize,
+        parallel: usize,
+    ) -> WriteArgs {
+        WriteArgs {
+            operation: operation.into(),
+            object: object.into(),
+            external_id,
+            api: api.into(),
+            all_or_none,
+            bulk_threshold,
+            parallel,
+        }
+    }
+}
+
 fn options(a: &WriteArgs) -> PyResult<(Op, WriteOptions)> {
     let op = match a.operation.as_str() {
         "insert" => Op::Insert,

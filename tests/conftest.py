@@ -20,7 +20,7 @@ import requests
 
 sys.path.insert(0, os.path.dirname(__file__))
 
-from sf_helpers import LOOPBACK_HOSTS, api, auth_headers  # noqa: E402,F401  (re-exported helpers)
+from sf_helpers import LOOPBACK_HOSTS, api, auth_headers  # noqa: F401  (re-exported helpers)
 
 SEED = {"Account": 30, "Contact": 60, "Opportunity": 20, "Lead": 10, "Case": 10}
 FRESH_SEED = {"Account": 5, "Contact": 5}

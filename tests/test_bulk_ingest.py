@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 
 import requests
-
 from sf_helpers import (
     ID18_RE,
     REST_DATETIME_RE,

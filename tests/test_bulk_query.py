@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 
 import requests
-
 from sf_helpers import (
     CSV_DATETIME_RE,
     ID18_RE,

@@ -101,8 +101,9 @@ def test_emulator_command_serves_and_stops():
 def test_login_fills_the_token_cache_then_query_uses_it(tmp_path, monkeypatch, capsys):
     import stat
 
-    import sfarrow.connection
     from test_connection import follow_authorize, free_port
+
+    import sfarrow.connection
 
     with Org(seed={"Account": 7}, https=False) as org:
         port = free_port()

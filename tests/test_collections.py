@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import requests
-
 from sf_helpers import (
     ID18_RE,
     api,

@@ -13,7 +13,6 @@ from urllib.parse import parse_qs
 import pytest
 import requests
 import urllib3
-
 from sf_helpers import api, auth_headers, query
 
 

@@ -4,10 +4,10 @@ deletions, and runs that die midway leaving nothing half-published."""
 from __future__ import annotations
 
 import json
-import time
 import subprocess
 import sys
 import textwrap
+import time
 
 import pyarrow as pa
 import pyarrow.csv as pcsv

@@ -10,11 +10,9 @@ import re
 import time
 from urllib.parse import urlparse
 
-import pytest
 import requests
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-
 from sf_helpers import (
     api,
     assert_oauth_error,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 import requests
-
 from sf_helpers import (
     DATE_RE,
     ID18_RE,

@@ -27,7 +27,7 @@ class Recorder(http.server.ThreadingHTTPServer):
         recorder = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 recorder.seen.append({"path": self.path, "authorization": self.headers.get("Authorization")})
                 self.send_response(500)
                 self.send_header("Content-Length", "0")

@@ -9,10 +9,9 @@ import re
 
 import pytest
 import requests
+from sf_helpers import query_ok, unique_tag
 from simple_salesforce import Salesforce
 from simple_salesforce.exceptions import SalesforceMalformedRequest, SalesforceResourceNotFound
-
-from sf_helpers import query_ok, unique_tag
 
 WAIT = 0.1  # simple-salesforce sleeps `wait` seconds before its first poll; keep it short
 

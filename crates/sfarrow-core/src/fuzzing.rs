@@ -7,7 +7,7 @@ use crate::read::csv_cells::{CellRoom, Cells};
 use crate::read::json_scan::Scan;
 use crate::read::plan::{Column, ReadPlan};
 use arrow_schema::{DataType, Field, Fields, Schema, TimeUnit};
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 
 /// Lexer and parser: whatever parses renders to SOQL that parses back to an equal tree.
 pub fn soql(data: &[u8]) {
@@ -95,19 +95,7 @@ fn plan() -> &'static ReadPlan {
                 ("latitude".into(), "BillingLatitude".into()),
             ],
         });
-        ReadPlan {
-            object: "Account".into(),
-            columns,
-            schema: Arc::new(schema),
-            rest_soql: String::new(),
-            bulk_soql: None,
-            bulk_unsupported: None,
-            count_soql: String::new(),
-            limit: None,
-            count_only: false,
-            aggregate: false,
-            text_hints: Default::default(),
-        }
+        ReadPlan::fixed(columns, schema)
     })
 }
 

@@ -1,6 +1,7 @@
 //! The Salesforce client: grants, sessions that renew themselves, authenticated API calls.
 
 pub mod api;
+mod body;
 pub mod cache;
 pub mod environment;
 pub mod error;

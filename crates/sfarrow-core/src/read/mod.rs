@@ -1,5 +1,6 @@
 //! Reading: SOQL to Arrow through REST or Bulk API 2.0, one schema whichever ran.
 
+mod bulk;
 pub mod column;
 pub(crate) mod csv_cells;
 pub mod decode;

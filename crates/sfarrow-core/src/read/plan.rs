@@ -39,6 +39,26 @@ pub struct ReadPlan {
     pub text_hints: super::column::TextHints,
 }
 
+impl ReadPlan {
+    /// A plan over given columns, without describe or SOQL: for decoder tests and fuzzing.
+    #[cfg(any(test, fuzzing))]
+    pub(crate) fn fixed(columns: Vec<Column>, schema: Schema) -> ReadPlan {
+        ReadPlan {
+            object: "Account".into(),
+            columns,
+            schema: Arc::new(schema),
+            rest_soql: String::new(),
+            bulk_soql: None,
+            bulk_unsupported: None,
+            count_soql: String::new(),
+            limit: None,
+            count_only: false,
+            aggregate: false,
+            text_hints: Default::default(),
+        }
+    }
+}
+
 fn invalid_field(object: &str, name: &str) -> Error {
     Error::Api {
         status: 400,

@@ -234,29 +234,18 @@ mod tests {
     use arrow_array::types::Int32Type;
     use arrow_array::Array;
     use arrow_schema::{DataType, Field, Schema};
-    use std::sync::Arc;
 
     fn plan(cols: &[(&str, DataType)]) -> ReadPlan {
-        ReadPlan {
-            object: "Account".into(),
-            columns: cols
-                .iter()
+        ReadPlan::fixed(
+            cols.iter()
                 .map(|(k, _)| Column::Scalar { key: k.to_string() })
                 .collect(),
-            schema: Arc::new(Schema::new(
+            Schema::new(
                 cols.iter()
                     .map(|(k, t)| Field::new(*k, t.clone(), true))
                     .collect::<Vec<_>>(),
-            )),
-            rest_soql: String::new(),
-            bulk_soql: None,
-            bulk_unsupported: None,
-            count_soql: String::new(),
-            limit: None,
-            count_only: false,
-            aggregate: false,
-            text_hints: Default::default(),
-        }
+            ),
+        )
     }
 
     #[test]

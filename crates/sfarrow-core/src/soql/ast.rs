@@ -119,6 +119,25 @@ pub enum Literal {
     },
 }
 
+impl Query {
+    /// `SELECT select FROM from` and nothing more; the clauses are filled in after.
+    pub fn new(select: Vec<SelectItem>, from: String) -> Query {
+        Query {
+            select,
+            from,
+            alias: None,
+            where_clause: None,
+            with: None,
+            group_by: Vec::new(),
+            having: None,
+            order_by: Vec::new(),
+            limit: None,
+            offset: None,
+            for_clause: None,
+        }
+    }
+}
+
 impl FieldPath {
     /// Splits `Account.Owner.Name` at the dots.
     pub fn from_dotted(path: &str) -> FieldPath {

@@ -99,17 +99,8 @@ pub fn source_query(
         _ => Some(Condition::And(conditions)),
     };
     let query = Query {
-        select,
-        from: object.to_string(),
-        alias: None,
         where_clause,
-        with: None,
-        group_by: Vec::new(),
-        having: None,
-        order_by: Vec::new(),
-        limit: None,
-        offset: None,
-        for_clause: None,
+        ..Query::new(select, object.to_string())
     };
     Ok(query.to_string())
 }

@@ -33,33 +33,17 @@ fn is_reserved(word: &str) -> bool {
 }
 
 pub(crate) fn parse_query(src: &str) -> Result<Query, SoqlError> {
-    let tokens = tokenize(src)?;
-    let mut parser = Parser {
-        src,
-        tokens,
-        pos: 0,
-        depth: 0,
-    };
+    let mut parser = Parser::new(src)?;
     let query = parser.query()?;
-    if parser.peek().kind != TokenKind::Eof {
-        return Err(parser.unexpected());
-    }
+    parser.end()?;
     Ok(query)
 }
 
 /// One condition on its own (what follows WHERE), and nothing after it.
 pub(crate) fn parse_condition(src: &str) -> Result<super::ast::Condition, SoqlError> {
-    let tokens = tokenize(src)?;
-    let mut parser = Parser {
-        src,
-        tokens,
-        pos: 0,
-        depth: 0,
-    };
+    let mut parser = Parser::new(src)?;
     let condition = parser.condition()?;
-    if parser.peek().kind != TokenKind::Eof {
-        return Err(parser.unexpected());
-    }
+    parser.end()?;
     Ok(condition)
 }
 
@@ -69,6 +53,26 @@ pub(super) struct Parser<'a> {
     tokens: Vec<Token>,
     pos: usize,
     depth: usize,
+}
+
+impl<'a> Parser<'a> {
+    fn new(src: &'a str) -> Result<Parser<'a>, SoqlError> {
+        Ok(Parser {
+            src,
+            tokens: tokenize(src)?,
+            pos: 0,
+            depth: 0,
+        })
+    }
+
+    /// Nothing may follow what was parsed.
+    fn end(&self) -> Result<(), SoqlError> {
+        if self.peek().kind == TokenKind::Eof {
+            Ok(())
+        } else {
+            Err(self.unexpected())
+        }
+    }
 }
 
 impl Parser<'_> {
@@ -201,17 +205,8 @@ impl Parser<'_> {
             _ => None,
         };
         let mut query = Query {
-            select,
-            from,
             alias,
-            where_clause: None,
-            with: None,
-            group_by: Vec::new(),
-            having: None,
-            order_by: Vec::new(),
-            limit: None,
-            offset: None,
-            for_clause: None,
+            ..Query::new(select, from)
         };
         if self.eat_keyword("WHERE") {
             query.where_clause = Some(self.condition()?);
