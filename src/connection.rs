@@ -552,7 +552,15 @@ impl Connection {
         bulk_threshold: usize,
         parallel: usize,
     ) -> PyResult<pyo3_arrow::PyTable> {
-        let args = WriteArgs::new(operation, object, external_id, api, all_or_none, bulk_threshold, parallel);
+        let args = WriteArgs::new(
+            operation,
+            object,
+            external_id,
+            api,
+            all_or_none,
+            bulk_threshold,
+            parallel,
+        );
         crate::write::write(py, self.client.clone(), self.describes.clone(), args, data)
     }
 
@@ -570,7 +578,15 @@ impl Connection {
         bulk_threshold: usize,
         parallel: usize,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let args = WriteArgs::new(operation, object, external_id, api, all_or_none, bulk_threshold, parallel);
+        let args = WriteArgs::new(
+            operation,
+            object,
+            external_id,
+            api,
+            all_or_none,
+            bulk_threshold,
+            parallel,
+        );
         crate::write::write_async(py, self.client.clone(), self.describes.clone(), args, data)
     }
 

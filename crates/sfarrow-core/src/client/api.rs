@@ -1,10 +1,10 @@
 //! Authenticated calls to the REST and Bulk APIs: the bearer header, one session renewal and
 //! replay on 401 `INVALID_SESSION_ID`, retries of transient failures, `Sforce-Limit-Info`.
 
+use super::body::{inflate, read_body};
 use super::environment::{check_url, redact, Environment, Origin};
 use super::error::{from_response, Error, Result};
 use super::grant::{transport, Grant, Token};
-use super::body::{inflate, read_body};
 use super::recycle::Recycler;
 use super::retry::RetryPolicy;
 use super::session::{Session, TokenCallback};
@@ -445,4 +445,3 @@ impl Client {
         self.send(req).await?.json()
     }
 }
-

@@ -3,8 +3,8 @@
 //! The job is deleted when the read ends, however it ends.
 
 use super::decode;
-use super::plan::ReadPlan;
 use super::out::Out;
+use super::plan::ReadPlan;
 use super::run::ReadOptions;
 use crate::client::recycle::Recycler;
 use crate::client::{Client, Error, Request, Result};
@@ -247,4 +247,3 @@ async fn page_urls(client: &Client, id: &str, size: usize) -> Result<Vec<String>
         }
     }
 }
-
