@@ -4,7 +4,7 @@ use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use pyo3_arrow::input::AnyRecordBatch;
-use sfarrow_emulator::admin::FaultSpec;
+use sfarrow_emulator::FaultSpec;
 use sfarrow_emulator::{Config, Org};
 use std::time::Duration;
 

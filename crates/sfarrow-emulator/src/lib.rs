@@ -5,30 +5,21 @@
 
 #![recursion_limit = "256"]
 
-pub mod admin;
-pub mod bulk_ingest;
-pub mod bulk_query;
-mod casing;
-pub mod collections;
-pub mod composite;
-pub mod control;
-pub mod cursors;
-pub mod describe;
-pub mod http;
-pub mod load;
-pub mod oauth;
-pub mod objects;
-pub mod query;
-pub mod records;
-pub mod render;
-pub mod rest;
-pub mod routes;
-pub mod schema;
-pub mod seed;
-pub mod store;
-pub mod tls;
-pub mod value;
+mod api;
+mod controls;
+mod data;
+mod fixtures;
+mod http;
+mod server;
+mod soql;
 
+use crate::api::bulk::{ingest as bulk_ingest, query as bulk_query};
+use crate::api::{oauth, rest::query as cursors};
+pub use crate::controls::FaultSpec;
+use crate::data::{objects, store};
+use crate::fixtures::seed;
+pub use crate::server::control::LogEntry;
+use crate::server::{casing, control, tls};
 use parking_lot::{Mutex, RwLock};
 use std::net::SocketAddr;
 use std::sync::Arc;

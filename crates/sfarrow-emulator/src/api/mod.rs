@@ -1,0 +1,110 @@
+//! Request routing: OAuth endpoints, the unauthenticated version list, and every versioned API
+//! route behind the session check, daily allowance and `Sforce-Limit-Info` header.
+
+pub mod bulk;
+pub mod collections;
+pub mod composite;
+pub mod oauth;
+pub mod rest;
+
+use crate::http::{Req, Resp};
+use crate::OrgState;
+use crate::MAX_VERSION;
+use crate::MIN_VERSION;
+
+pub fn route(state: &OrgState, req: &Req) -> Resp {
+    let segs: Vec<&str> = req.path.split('/').filter(|s| !s.is_empty()).collect();
+    match segs.as_slice() {
+        ["services", "oauth2", "token"] => oauth::token(state, req),
+        ["services", "oauth2", "authorize"] => oauth::authorize(state, req),
+        ["services", "oauth2", "revoke"] => oauth::revoke(state, req),
+        ["services", "oauth2", "introspect"] => oauth::introspect(state, req),
+        ["services", "oauth2", "userinfo"] => oauth::userinfo(state, req),
+        ["id", org, user] => oauth::identity(state, req, org, user),
+        ["setup", "connect"] => oauth::device_approve(state, req),
+        ["services", "data"] => rest::versions(req),
+        ["services", "data", version, rest @ ..] => api(state, req, version, rest),
+        _ => Resp::not_found(),
+    }
+}
+
+/// `v58.0` -> `58.0`, if the org serves that version.
+pub fn parse_version(segment: &str) -> Option<String> {
+    let v = segment.strip_prefix('v')?;
+    let (major, minor) = v.split_once('.')?;
+    let major: u32 = major.parse().ok()?;
+    if minor != "0" || !(MIN_VERSION..=MAX_VERSION).contains(&major) {
+        return None;
+    }
+    Some(format!("{major}.0"))
+}
+
+fn api(state: &OrgState, req: &Req, version: &str, rest: &[&str]) -> Resp {
+    let Some(version) = parse_version(version) else {
+        return Resp::not_found();
+    };
+    let user = {
+        let auth = state.auth.lock();
+        oauth::bearer(req).and_then(|t| auth.session(&t).map(|s| s.user_id.clone()))
+    };
+    if user.is_none() {
+        return oauth::invalid_session();
+    }
+    let (allowed, _) = {
+        let mut c = state.control.lock();
+        (c.charge_api_call(), ())
+    };
+    let resp = if allowed {
+        dispatch(state, req, &version, rest)
+    } else {
+        Resp::error(
+            403,
+            "REQUEST_LIMIT_EXCEEDED",
+            "TotalRequests Limit exceeded.",
+        )
+    };
+    let info = state.control.lock().limit_info();
+    resp.with_header("sforce-limit-info", info)
+}
+
+/// A versioned API route, for a caller already authenticated and counted.
+pub fn dispatch(state: &OrgState, req: &Req, version: &str, rest: &[&str]) -> Resp {
+    let m = req.method.as_str();
+    match rest {
+        [] => rest::resources(req, version, state),
+        ["limits"] => rest::limits(state, version),
+        ["sobjects"] => rest::describe::global(state, version),
+        ["sobjects", object, "describe"] => rest::describe::object(state, req, version, object),
+        ["sobjects", object] => rest::records::collection_root(state, req, version, object),
+        ["sobjects", object, id] => rest::records::by_id(state, req, version, object, id),
+        ["sobjects", object, field, value] => {
+            rest::records::by_external_id(state, req, version, object, field, value)
+        }
+        [q @ ("query" | "queryAll")] => rest::query::start(state, req, version, *q == "queryAll"),
+        [q @ ("query" | "queryAll"), locator] => {
+            rest::query::next_page(state, req, version, *q == "queryAll", locator)
+        }
+        ["composite"] => composite::composite(state, req),
+        ["composite", "batch"] => composite::batch(state, req),
+        ["composite", "sobjects", tail @ ..] => collections::route(state, req, version, tail),
+        ["jobs", "query", tail @ ..] => bulk::query::route(state, req, version, tail),
+        ["jobs", "ingest", tail @ ..] => bulk::ingest::route(state, req, version, tail),
+        _ if m == "GET" || m == "POST" || m == "PATCH" || m == "DELETE" || m == "PUT" => {
+            Resp::not_found()
+        }
+        _ => Resp::method_not_allowed(m),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_version;
+
+    #[test]
+    fn versions() {
+        assert_eq!(parse_version("v58.0").as_deref(), Some("58.0"));
+        assert_eq!(parse_version("v999.0"), None);
+        assert_eq!(parse_version("58.0"), None);
+        assert_eq!(parse_version("v19.0"), None);
+    }
+}

@@ -1,0 +1,5 @@
+//! The org's data: object definitions, the record store, values and their rules.
+pub mod objects;
+pub mod schema;
+pub mod store;
+pub mod value;

@@ -1,0 +1,263 @@
+//! Test controls: injected faults, the daily API allowance and the request log.
+
+use crate::http::Req;
+use std::time::Duration;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FaultKind {
+    /// 503 with a `SERVER_UNAVAILABLE` body.
+    Unavailable,
+    /// The connection is closed before the request is read: nothing is applied, no answer.
+    Drop,
+    /// The request is applied, then the connection is closed before any answer is sent.
+    DropAfter,
+    /// The request is applied; the headers and half the body arrive, then the connection is
+    /// reset (a body cut mid-way: the client knows the server answered).
+    Truncate,
+    /// The response is held back for a while.
+    Delay,
+    /// The body is cut at a line boundary about half way and sent as if whole (its
+    /// `Content-Length` matching): still valid CSV, so only a row count can tell.
+    ShortPage,
+}
+
+impl FaultKind {
+    pub fn from_name(name: &str) -> Option<Self> {
+        Some(match name {
+            "503" | "unavailable" => FaultKind::Unavailable,
+            "drop" => FaultKind::Drop,
+            "drop_after" => FaultKind::DropAfter,
+            "truncate" => FaultKind::Truncate,
+            "delay" => FaultKind::Delay,
+            "short_page" => FaultKind::ShortPage,
+            _ => return None,
+        })
+    }
+}
+
+#[derive(Debug, Clone)]
+pub enum Fault {
+    Unavailable,
+    Drop,
+    DropAfter,
+    Truncate,
+    Delay(Duration),
+    ShortPage,
+}
+
+/// When a fault fires: on the `nth` matching request from now (once), on each matching request
+/// with probability `rate`, or (neither given) on every matching request.
+#[derive(Debug, Clone)]
+pub struct FaultRule {
+    pub kind: FaultKind,
+    pub nth: Option<u64>,
+    pub rate: Option<f64>,
+    pub path: Option<String>,
+    pub delay: Duration,
+    /// How many times it may fire at most (None: no bound).
+    pub times: Option<u64>,
+    seen: u64,
+    fired: u64,
+}
+
+impl FaultRule {
+    pub fn new(kind: FaultKind) -> Self {
+        FaultRule {
+            kind,
+            nth: None,
+            rate: None,
+            path: None,
+            delay: Duration::ZERO,
+            times: None,
+            seen: 0,
+            fired: 0,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct LogEntry {
+    pub method: String,
+    pub path: String,
+    pub query: String,
+    pub status: u16,
+    /// Lower-case names; credentials are replaced by `***`.
+    pub headers: Vec<(String, String)>,
+    /// For token requests: the grant type, so tests can count renewals.
+    pub grant_type: Option<String>,
+    pub at_millis: i64,
+}
+
+pub struct Control {
+    pub faults: Vec<FaultRule>,
+    pub log: Vec<LogEntry>,
+    pub api_max: u64,
+    pub api_used: u64,
+    /// Bulk API 2.0 query jobs created, for `DailyBulkV2QueryJobs`.
+    pub bulk_query_jobs: u64,
+    /// Ingest batches (10,000 records each, at least one a job), for `DailyBulkApiBatches`.
+    pub bulk_batches: u64,
+    /// Messages the next ingest jobs to close fail with (`Org::fail_ingest_jobs`).
+    pub ingest_failures: std::collections::VecDeque<String>,
+    /// Deterministic, so faults by rate repeat run after run.
+    rng: crate::fixtures::seed::Rng,
+}
+
+impl Default for Control {
+    fn default() -> Self {
+        Control {
+            faults: Vec::new(),
+            log: Vec::new(),
+            api_max: 100_000,
+            api_used: 0,
+            bulk_query_jobs: 0,
+            bulk_batches: 0,
+            ingest_failures: Default::default(),
+            rng: crate::fixtures::seed::Rng::new(0x5EED),
+        }
+    }
+}
+
+impl Control {
+    pub fn next_fault(&mut self, path: &str) -> Option<Fault> {
+        let mut chosen = None;
+        let mut draws = Vec::new();
+        for (i, rule) in self.faults.iter_mut().enumerate() {
+            if rule.path.as_deref().is_some_and(|p| !path.contains(p)) {
+                continue;
+            }
+            if rule.times.is_some_and(|t| rule.fired >= t) {
+                continue;
+            }
+            rule.seen += 1;
+            let fire = match (rule.nth, rule.rate) {
+                (Some(n), _) => rule.seen == n,
+                (None, Some(_)) => {
+                    draws.push(i);
+                    false
+                }
+                (None, None) => true,
+            };
+            if fire && chosen.is_none() {
+                chosen = Some(i);
+            }
+        }
+        for i in draws {
+            let r = self.rng.unit();
+            if chosen.is_none() && self.faults[i].rate.is_some_and(|rate| r < rate) {
+                chosen = Some(i);
+            }
+        }
+        let i = chosen?;
+        let rule = &mut self.faults[i];
+        rule.fired += 1;
+        let fault = match rule.kind {
+            FaultKind::Unavailable => Fault::Unavailable,
+            FaultKind::Drop => Fault::Drop,
+            FaultKind::DropAfter => Fault::DropAfter,
+            FaultKind::Truncate => Fault::Truncate,
+            FaultKind::Delay => Fault::Delay(rule.delay),
+            FaultKind::ShortPage => Fault::ShortPage,
+        };
+        if rule.nth.is_some() {
+            self.faults.remove(i);
+        }
+        Some(fault)
+    }
+
+    pub fn log(&mut self, req: &Req, status: u16) {
+        let headers = req
+            .headers
+            .iter()
+            .map(|(k, v)| {
+                let v = if k == "authorization" || k == "cookie" {
+                    match v.split_once(' ') {
+                        Some((scheme, _)) => format!("{scheme} ***"),
+                        None => "***".into(),
+                    }
+                } else {
+                    v.clone()
+                };
+                (k.clone(), v)
+            })
+            .collect();
+        let grant_type = if req.path.ends_with("/oauth2/token") {
+            req.form().remove("grant_type")
+        } else {
+            None
+        };
+        self.log.push(LogEntry {
+            method: req.method.clone(),
+            path: req.path.clone(),
+            query: redact_query(&req.query),
+            status,
+            headers,
+            grant_type,
+            at_millis: crate::data::store::now_millis(),
+        });
+    }
+
+    /// Counts one API call; false when the daily allowance is spent.
+    pub fn charge_api_call(&mut self) -> bool {
+        if self.api_used >= self.api_max {
+            return false;
+        }
+        self.api_used += 1;
+        true
+    }
+
+    pub fn limit_info(&self) -> String {
+        format!("api-usage={}/{}", self.api_used, self.api_max)
+    }
+}
+
+/// Tokens may travel in the query string (`?oauth_token=`, `?token=`): keep them out of the log.
+fn redact_query(q: &str) -> String {
+    q.split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((k, _))
+                if matches!(
+                    k,
+                    "oauth_token" | "token" | "access_token" | "code" | "refresh_token"
+                ) =>
+            {
+                format!("{k}=***")
+            }
+            _ => pair.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nth_fires_once_on_matching_paths() {
+        let mut c = Control::default();
+        let mut rule = FaultRule::new(FaultKind::Unavailable);
+        rule.nth = Some(2);
+        rule.path = Some("/query".into());
+        c.faults.push(rule);
+        assert!(c.next_fault("/services/data/v58.0/query").is_none());
+        assert!(c.next_fault("/services/data/v58.0/limits").is_none());
+        assert!(matches!(c.next_fault("/x/query"), Some(Fault::Unavailable)));
+        assert!(c.next_fault("/x/query").is_none());
+    }
+
+    #[test]
+    fn rate_is_roughly_respected() {
+        let mut c = Control::default();
+        let mut rule = FaultRule::new(FaultKind::Drop);
+        rule.rate = Some(0.25);
+        c.faults.push(rule);
+        let fired = (0..4000).filter(|_| c.next_fault("/a").is_some()).count();
+        assert!((800..1200).contains(&fired), "{fired}");
+    }
+
+    #[test]
+    fn query_secrets_are_redacted() {
+        assert_eq!(redact_query("token=abc&x=1"), "token=***&x=1");
+    }
+}
