@@ -3,7 +3,7 @@
 //! typed exception as a whole read does (`ApiLimitError`, `AuthenticationError`, ...), because
 //! it is raised here rather than carried across the Arrow C stream as text.
 
-use crate::connection::blocking;
+use crate::runtime::blocking;
 use pyo3::prelude::*;
 use sfarrow_core::read::ReadStream;
 

@@ -3,8 +3,8 @@
 //! typed error, `WriteError` when the input itself failed, or `KeyboardInterrupt`) with that
 //! table on the exception's `result`.
 
-use crate::connection::{blocking, blocking_raw, runtime};
 use crate::errors::to_py;
+use crate::runtime::{blocking, blocking_raw, runtime};
 use pyo3::prelude::*;
 use sfarrow_core::client::{Client, Error};
 use sfarrow_core::read::{Api, DescribeCache};

@@ -230,8 +230,9 @@ impl Org {
     /// `errorMessage` (as an org fails a job whose file it cannot take), none of their rows
     /// processed.
     pub fn fail_ingest_jobs(&self, message: &str, times: usize) {
-        let mut c = self.state.control.lock();
-        c.ingest_failures
+        self.state
+            .ingest_failures
+            .lock()
             .extend(std::iter::repeat_n(message.to_string(), times));
     }
 
@@ -244,13 +245,13 @@ impl Org {
     }
 
     pub fn set_api_limit(&self, max: u64, used: u64) {
-        let mut c = self.state.control.lock();
+        let mut c = self.state.usage.lock();
         c.api_max = max;
         c.api_used = used;
     }
 
     pub fn api_usage(&self) -> (u64, u64) {
-        let c = self.state.control.lock();
+        let c = self.state.usage.lock();
         (c.api_used, c.api_max)
     }
 
@@ -282,20 +283,20 @@ impl Org {
         rule.path = spec.path;
         rule.delay = spec.delay;
         rule.times = spec.times;
-        self.state.control.lock().faults.push(rule);
+        self.server.control.lock().faults.push(rule);
         Ok(())
     }
 
     pub fn clear_faults(&self) {
-        self.state.control.lock().faults.clear();
+        self.server.control.lock().faults.clear();
     }
 
     pub fn requests(&self) -> Vec<LogEntry> {
-        self.state.control.lock().log.clone()
+        self.server.control.lock().log.clone()
     }
 
     pub fn clear_requests(&self) {
-        self.state.control.lock().log.clear();
+        self.server.control.lock().log.clear();
     }
 }
 

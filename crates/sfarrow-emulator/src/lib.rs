@@ -14,79 +14,18 @@ mod server;
 mod soql;
 
 use crate::api::bulk::{ingest as bulk_ingest, query as bulk_query};
+pub use crate::api::state::Config;
+use crate::api::state::{OrgState, USERNAME};
 use crate::api::{oauth, rest::query as cursors};
 pub use crate::controls::FaultSpec;
 use crate::data::{objects, store};
 use crate::fixtures::seed;
 pub use crate::server::control::LogEntry;
-use crate::server::{casing, control, tls};
+use crate::server::{casing, control, tls, Server};
 use parking_lot::{Mutex, RwLock};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-
-/// API versions the org serves, oldest first (Winter '11 to Summer '26).
-pub const MIN_VERSION: u32 = 20;
-pub const MAX_VERSION: u32 = 66;
-pub const USERNAME: &str = "admin@sfarrow.test";
-pub const DEFAULT_REDIRECT_URIS: &[&str] = &[
-    "http://localhost:1717/OauthRedirect",
-    "http://127.0.0.1:1717/OauthRedirect",
-];
-
-#[derive(Debug, Clone)]
-pub struct Config {
-    pub host: String,
-    /// 0 picks a free port.
-    pub port: u16,
-    /// None: no HTTPS listener. Some(0): a free port.
-    pub https_port: Option<u16>,
-    pub redirect_uris: Vec<String>,
-    /// REST query cursors expire after this much idle time.
-    pub cursor_idle: Duration,
-    /// Bulk jobs report `InProgress` for this long before completing.
-    pub job_latency: Duration,
-    /// Default Bulk query result page size when `maxRecords` is not given.
-    pub bulk_page_size: usize,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            host: "127.0.0.1".into(),
-            port: 0,
-            https_port: Some(0),
-            redirect_uris: DEFAULT_REDIRECT_URIS
-                .iter()
-                .map(|s| s.to_string())
-                .collect(),
-            cursor_idle: Duration::from_secs(15 * 60),
-            job_latency: Duration::ZERO,
-            bulk_page_size: 100_000,
-        }
-    }
-}
-
-/// Everything the request handlers share.
-pub struct OrgState {
-    pub store: RwLock<store::Store>,
-    pub auth: Mutex<oauth::Auth>,
-    pub cursors: Mutex<cursors::Cursors>,
-    pub query_jobs: Mutex<bulk_query::QueryJobs>,
-    pub ingest_jobs: Mutex<bulk_ingest::IngestJobs>,
-    pub control: Mutex<control::Control>,
-    pub config: Config,
-    urls: Mutex<Vec<String>>,
-    /// For work a handler starts and leaves running (a cursor rendering its next page).
-    pub this: std::sync::Weak<OrgState>,
-}
-
-impl OrgState {
-    /// The base URLs the org answers on (http, then https).
-    pub fn urls(&self) -> Vec<String> {
-        self.urls.lock().clone()
-    }
-}
 
 /// Public identity of a running org: what a client needs to log in.
 #[derive(Debug, Clone)]
@@ -107,7 +46,8 @@ pub struct Identity {
 
 /// A running emulated org. Dropping it stops the server.
 pub struct Org {
-    pub state: Arc<OrgState>,
+    state: Arc<OrgState>,
+    server: Arc<Server>,
     pub identity: Identity,
     runtime: Option<tokio::runtime::Runtime>,
     shutdown: tokio::sync::watch::Sender<bool>,
@@ -161,7 +101,8 @@ impl Org {
             cursors: Mutex::new(cursors::Cursors::default()),
             query_jobs: Mutex::new(bulk_query::QueryJobs::default()),
             ingest_jobs: Mutex::new(bulk_ingest::IngestJobs::default()),
-            control: Mutex::new(control::Control::default()),
+            usage: Mutex::new(Default::default()),
+            ingest_failures: Mutex::new(Default::default()),
             config,
             urls: Mutex::new(
                 std::iter::once(url.clone())
@@ -177,12 +118,16 @@ impl Org {
             .build()
             .map_err(|e| format!("cannot start the emulator runtime: {e}"))?;
         runtime.block_on(casing::learn());
+        let server = Arc::new(Server {
+            org: state.clone(),
+            control: Mutex::new(control::Control::default()),
+        });
         let (shutdown, stop) = tokio::sync::watch::channel(false);
         {
             let _guard = runtime.enter();
             let plain = tokio::net::TcpListener::from_std(plain).map_err(|e| e.to_string())?;
-            runtime.spawn(accept_loop(
-                state.clone(),
+            runtime.spawn(server::accept_loop(
+                server.clone(),
                 url.clone().into(),
                 plain,
                 None,
@@ -191,8 +136,8 @@ impl Org {
             if let (Some(l), Some(t), Some(u)) = (secure, tls, https_url.clone()) {
                 let l = tokio::net::TcpListener::from_std(l).map_err(|e| e.to_string())?;
                 let acceptor = tokio_rustls::TlsAcceptor::from(t.server);
-                runtime.spawn(accept_loop(
-                    state.clone(),
+                runtime.spawn(server::accept_loop(
+                    server.clone(),
                     u.into(),
                     l,
                     Some(acceptor),
@@ -202,6 +147,7 @@ impl Org {
         }
         Ok(Org {
             state,
+            server,
             identity: Identity {
                 url,
                 https_url,
@@ -232,33 +178,5 @@ impl Org {
 impl Drop for Org {
     fn drop(&mut self) {
         self.stop();
-    }
-}
-
-async fn accept_loop(
-    state: Arc<OrgState>,
-    base: Arc<str>,
-    listener: tokio::net::TcpListener,
-    tls: Option<tokio_rustls::TlsAcceptor>,
-    mut stop: tokio::sync::watch::Receiver<bool>,
-) {
-    loop {
-        let accepted = tokio::select! {
-            a = listener.accept() => a,
-            _ = stop.changed() => return,
-        };
-        let Ok((stream, _)) = accepted else { continue };
-        let _ = stream.set_nodelay(true);
-        let (state, base, tls) = (state.clone(), base.clone(), tls.clone());
-        tokio::spawn(async move {
-            match tls {
-                Some(acceptor) => {
-                    if let Ok(s) = acceptor.accept(stream).await {
-                        http::serve_connection(state, base, s).await;
-                    }
-                }
-                None => http::serve_connection(state, base, stream).await,
-            }
-        });
     }
 }

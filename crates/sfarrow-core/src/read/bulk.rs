@@ -3,9 +3,9 @@
 //! The job is deleted when the read ends, however it ends.
 
 use super::decode;
+use super::options::ReadOptions;
 use super::out::Out;
 use super::plan::ReadPlan;
-use super::run::ReadOptions;
 use crate::client::recycle::Recycler;
 use crate::client::{Client, Error, Request, Result};
 use arrow_array::RecordBatch;

@@ -6,6 +6,7 @@ pub(crate) mod csv_cells;
 pub mod decode;
 pub mod describe;
 pub(crate) mod json_scan;
+pub mod options;
 mod out;
 pub mod plan;
 pub mod rest_json;
@@ -13,5 +14,6 @@ pub mod run;
 pub mod split;
 
 pub use describe::DescribeCache;
+pub use options::{Api, ReadOptions};
 pub use out::Batches;
-pub use run::{start, Api, ReadInfo, ReadOptions, ReadStream};
+pub use run::{start, ReadInfo, ReadStream};

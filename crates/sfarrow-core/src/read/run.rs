@@ -4,6 +4,7 @@
 
 use super::decode;
 use super::describe::DescribeCache;
+use super::options::{Api, ReadOptions};
 use super::out::{self, Batches, Out};
 use super::plan::{plan, ReadPlan};
 use super::split;
@@ -14,53 +15,6 @@ use arrow_schema::SchemaRef;
 use futures_util::StreamExt;
 use std::sync::Arc;
 use tokio::sync::{mpsc, OwnedSemaphorePermit};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Api {
-    Auto,
-    Rest,
-    Bulk,
-}
-
-impl Api {
-    pub fn parse(s: &str) -> Result<Api> {
-        match s.to_ascii_lowercase().as_str() {
-            "auto" => Ok(Api::Auto),
-            "rest" => Ok(Api::Rest),
-            "bulk" => Ok(Api::Bulk),
-            _ => Err(Error::config(format!(
-                "api must be \"auto\", \"rest\" or \"bulk\", got {s:?}"
-            ))),
-        }
-    }
-}
-
-#[derive(Debug, Clone)]
-pub struct ReadOptions {
-    pub api: Api,
-    pub include_deleted: bool,
-    /// Automatic choice: Bulk at or above this many records.
-    pub bulk_threshold: u64,
-    /// Rows per Bulk result page (`maxRecords`).
-    pub bulk_page_size: usize,
-    /// Bulk result pages downloaded at once.
-    pub parallel: usize,
-    /// Batches buffered between the downloader and the consumer.
-    pub buffer: usize,
-}
-
-impl Default for ReadOptions {
-    fn default() -> Self {
-        ReadOptions {
-            api: Api::Auto,
-            include_deleted: false,
-            bulk_threshold: 1_000_000,
-            bulk_page_size: 25_000,
-            parallel: 4,
-            buffer: 2,
-        }
-    }
-}
 
 /// Which API ran and why: also written into the schema metadata (`sfarrow.api`).
 #[derive(Debug, Clone)]

@@ -6,8 +6,8 @@
 //! a job is closed, a failure to follow it leaves its rows `UNKNOWN_OUTCOME`, never resent.
 
 use super::encode::WritePlan;
-use super::outcome::{Outcome, NOT_SENT};
-use super::writer::{stops_the_write, RowOutcomes, Sent};
+use super::outcome::{stops_the_write, Outcome, RowOutcomes, Sent, NOT_SENT};
+
 use crate::client::{Client, Error, Request, Result};
 use bytes::Bytes;
 use reqwest::Method;

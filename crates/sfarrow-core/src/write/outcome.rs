@@ -44,6 +44,19 @@ impl Outcome {
     }
 }
 
+pub(crate) type RowOutcomes = Vec<(usize, Outcome)>;
+/// What a call or job did with its rows, and the error that should stop the rest of the write.
+pub(crate) type Sent = (RowOutcomes, Option<Error>);
+
+/// Errors after which sending more rows cannot succeed: the session is gone, the allowance is
+/// spent, or the request cannot be made at all.
+pub(crate) fn stops_the_write(e: &Error) -> bool {
+    matches!(
+        e,
+        Error::Authentication { .. } | Error::ApiLimit { .. } | Error::Configuration { .. }
+    )
+}
+
 pub fn schema() -> Arc<Schema> {
     Arc::new(Schema::new(vec![
         Field::new("row", DataType::Int64, false),

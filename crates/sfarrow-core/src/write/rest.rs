@@ -3,8 +3,8 @@
 //! again unless sending it twice cannot write twice.
 
 use super::encode::{Cell, Op, Target, WritePlan};
-use super::outcome::Outcome;
-use super::writer::{stops_the_write, Sent};
+use super::outcome::{stops_the_write, Outcome, Sent};
+
 use crate::client::{Client, Error, Request, Result};
 use crate::json_text::write_json_str;
 use bytes::Bytes;

@@ -9,7 +9,7 @@
 
 use super::bulk::{self, csv_line, row_hash};
 use super::encode::{cell, normalize, Cell, Op, Target, WritePlan};
-use super::outcome::{self, Outcome, INVALID_INPUT};
+use super::outcome::{self, Outcome, Sent, INVALID_INPUT};
 use super::rest::{self, CHUNK};
 use crate::client::{Client, Error, Result};
 use crate::read::Api;
@@ -41,19 +41,6 @@ impl Default for WriteOptions {
             max_job_bytes: 50 * 1024 * 1024,
         }
     }
-}
-
-pub(super) type RowOutcomes = Vec<(usize, Outcome)>;
-/// What a call or job did with its rows, and the error that should stop the rest of the write.
-pub(super) type Sent = (RowOutcomes, Option<Error>);
-
-/// Errors after which sending more rows cannot succeed: the session is gone, the allowance is
-/// spent, or the request cannot be made at all.
-pub(super) fn stops_the_write(e: &Error) -> bool {
-    matches!(
-        e,
-        Error::Authentication { .. } | Error::ApiLimit { .. } | Error::Configuration { .. }
-    )
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]

@@ -2,11 +2,11 @@
 //! call, results in request order, `allOrNone` rollback, `statusCode` in per-record errors.
 
 use crate::api::rest::records::{self, fields_from_json};
+use crate::api::state::OrgState;
 use crate::data::store::{Store, Undo};
 use crate::data::value::{DmlError, Value};
 use crate::http::{Req, Resp};
 use crate::soql::render::json_value;
-use crate::OrgState;
 use serde_json::{json, Map, Value as Json};
 use std::collections::HashMap;
 

@@ -7,8 +7,8 @@
 //! failed one is not run. Batch subrequests are independent; `haltOnError` stops at the first
 //! failure (the rest answer 412 `BATCH_PROCESSING_HALTED`).
 
+use crate::api::state::OrgState;
 use crate::http::{Req, Resp};
-use crate::OrgState;
 use serde_json::{json, Map, Value as Json};
 
 const MAX_SUBREQUESTS: usize = 25;

@@ -6,11 +6,11 @@ pub mod collections;
 pub mod composite;
 pub mod oauth;
 pub mod rest;
+pub mod state;
+pub mod usage;
 
+use crate::api::state::{OrgState, MAX_VERSION, MIN_VERSION};
 use crate::http::{Req, Resp};
-use crate::OrgState;
-use crate::MAX_VERSION;
-use crate::MIN_VERSION;
 
 pub fn route(state: &OrgState, req: &Req) -> Resp {
     let segs: Vec<&str> = req.path.split('/').filter(|s| !s.is_empty()).collect();
@@ -51,7 +51,7 @@ fn api(state: &OrgState, req: &Req, version: &str, rest: &[&str]) -> Resp {
         return oauth::invalid_session();
     }
     let (allowed, _) = {
-        let mut c = state.control.lock();
+        let mut c = state.usage.lock();
         (c.charge_api_call(), ())
     };
     let resp = if allowed {
@@ -63,7 +63,7 @@ fn api(state: &OrgState, req: &Req, version: &str, rest: &[&str]) -> Resp {
             "TotalRequests Limit exceeded.",
         )
     };
-    let info = state.control.lock().limit_info();
+    let info = state.usage.lock().limit_info();
     resp.with_header("sforce-limit-info", info)
 }
 

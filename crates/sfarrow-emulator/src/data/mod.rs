@@ -1,5 +1,6 @@
 //! The org's data: object definitions, the record store, values and their rules.
 pub mod objects;
+pub mod rng;
 pub mod schema;
 pub mod store;
 pub mod value;

@@ -1,4 +1,5 @@
-//! Test controls: injected faults, the daily API allowance and the request log.
+//! Injected faults and the request log: what the server does to a request before and after the
+//! API sees it.
 
 use crate::http::Req;
 use std::time::Duration;
@@ -91,16 +92,8 @@ pub struct LogEntry {
 pub struct Control {
     pub faults: Vec<FaultRule>,
     pub log: Vec<LogEntry>,
-    pub api_max: u64,
-    pub api_used: u64,
-    /// Bulk API 2.0 query jobs created, for `DailyBulkV2QueryJobs`.
-    pub bulk_query_jobs: u64,
-    /// Ingest batches (10,000 records each, at least one a job), for `DailyBulkApiBatches`.
-    pub bulk_batches: u64,
-    /// Messages the next ingest jobs to close fail with (`Org::fail_ingest_jobs`).
-    pub ingest_failures: std::collections::VecDeque<String>,
     /// Deterministic, so faults by rate repeat run after run.
-    rng: crate::fixtures::seed::Rng,
+    rng: crate::data::rng::Rng,
 }
 
 impl Default for Control {
@@ -108,12 +101,7 @@ impl Default for Control {
         Control {
             faults: Vec::new(),
             log: Vec::new(),
-            api_max: 100_000,
-            api_used: 0,
-            bulk_query_jobs: 0,
-            bulk_batches: 0,
-            ingest_failures: Default::default(),
-            rng: crate::fixtures::seed::Rng::new(0x5EED),
+            rng: crate::data::rng::Rng::new(0x5EED),
         }
     }
 }
@@ -195,19 +183,6 @@ impl Control {
             grant_type,
             at_millis: crate::data::store::now_millis(),
         });
-    }
-
-    /// Counts one API call; false when the daily allowance is spent.
-    pub fn charge_api_call(&mut self) -> bool {
-        if self.api_used >= self.api_max {
-            return false;
-        }
-        self.api_used += 1;
-        true
-    }
-
-    pub fn limit_info(&self) -> String {
-        format!("api-usage={}/{}", self.api_used, self.api_max)
     }
 }
 

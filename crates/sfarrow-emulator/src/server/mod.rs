@@ -1,5 +1,240 @@
-//! The only code that speaks HTTP on a socket: listeners (plain and TLS), header spellings,
-//! faults, the request log.
+//! The HTTP face: listeners (plain and TLS), per-request fault injection, gzip, the request log.
+//! Handlers are plain synchronous functions over `Req` -> `Resp`, run on tokio's blocking pool
+//! so a million-row page render never stalls the accept loop.
+
 pub mod casing;
 pub mod control;
 pub mod tls;
+
+use crate::api::state::OrgState;
+use crate::http::{gzip, Req, Resp};
+use crate::server::control::{Control, Fault};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, StreamBody};
+use hyper::body::Frame;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use parking_lot::Mutex;
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::sync::Arc;
+
+type Body = http_body_util::combinators::BoxBody<Bytes, std::io::Error>;
+
+fn full(b: Vec<u8>) -> Body {
+    Full::new(Bytes::from(b))
+        .map_err(|never: Infallible| match never {})
+        .boxed()
+}
+
+/// A body that sends its first half and then fails, so the peer sees a short read. The pause
+/// between the two lets hyper flush the headers and the first half: an error that came at once
+/// would close the connection before anything left, which is a drop, not a cut.
+fn truncated(b: Vec<u8>) -> Body {
+    use futures_util::StreamExt;
+    let whole = Bytes::from(b);
+    let first = whole.slice(..whole.len() / 2);
+    let sent = futures_util::stream::iter([Ok(Frame::data(first))]);
+    let cut = futures_util::stream::once(async {
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        Err(std::io::Error::new(
+            std::io::ErrorKind::ConnectionAborted,
+            "injected truncation",
+        ))
+    });
+    BodyExt::boxed(StreamBody::new(sent.chain(cut)))
+}
+
+/// The body cut after the last line that ends before its middle (inflated first when the
+/// handler gzipped it, and gzipped again after).
+fn short_page(mut resp: Resp) -> Resp {
+    let gzipped = resp.headers.iter().any(|(k, _)| *k == "content-encoding");
+    let mut body = if gzipped {
+        let mut out = Vec::new();
+        let mut d = flate2::read::GzDecoder::new(&resp.body[..]);
+        if std::io::Read::read_to_end(&mut d, &mut out).is_err() {
+            return resp;
+        }
+        out
+    } else {
+        std::mem::take(&mut resp.body)
+    };
+    let half = body.len() / 2;
+    let cut = body[..half]
+        .iter()
+        .rposition(|b| *b == b'\n')
+        .map_or(0, |i| i + 1);
+    body.truncate(cut);
+    resp.body = if gzipped { gzip(&body) } else { body };
+    resp
+}
+
+/// Gzips the body when the client asked for it; a body the handler already gzipped (a page
+/// rendered ahead) is left as it is. Marks its work with `vary`, so calling it twice is safe.
+fn compressed(mut resp: Resp, wants_gzip: bool) -> Resp {
+    if resp.headers.iter().any(|(k, _)| *k == "vary") {
+        return resp;
+    }
+    let encoded = resp.headers.iter().any(|(k, _)| *k == "content-encoding");
+    let compress = wants_gzip && !encoded && !resp.body.is_empty() && resp.status != 204;
+    if compress {
+        resp.body = gzip(&resp.body);
+        resp.headers.push(("content-encoding", "gzip".into()));
+    }
+    if encoded || compress {
+        resp.headers.push(("vary", "Accept-Encoding".into()));
+    }
+    resp
+}
+
+pub async fn handle(
+    server: Arc<Server>,
+    base: Arc<str>,
+    req: hyper::Request<hyper::body::Incoming>,
+) -> Result<hyper::Response<Body>, std::io::Error> {
+    let (parts, body) = req.into_parts();
+    let body = body
+        .collect()
+        .await
+        .map_err(std::io::Error::other)?
+        .to_bytes();
+    let headers: HashMap<String, String> = parts
+        .headers
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.as_str().to_ascii_lowercase(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect();
+    let req = Req {
+        method: parts.method.as_str().to_string(),
+        path: parts.uri.path().to_string(),
+        query: parts.uri.query().unwrap_or("").to_string(),
+        headers,
+        body,
+        base,
+    };
+    let fault = server.control.lock().next_fault(&req.path);
+    // URI and headers are capped at 16,384 bytes (§2.1).
+    if req.path.len() + req.query.len() + 1 > 16_384 {
+        server.control.lock().log(&req, 414);
+        let body = b"<html><body>414 Request-URI Too Long</body></html>".to_vec();
+        return hyper::Response::builder()
+            .status(414)
+            .header("content-type", "text/html")
+            .header("content-length", body.len().to_string())
+            .body(full(body))
+            .map_err(std::io::Error::other);
+    }
+    if let Some(Fault::Delay(d)) = &fault {
+        tokio::time::sleep(*d).await;
+    }
+    let wants_gzip = req.wants_gzip();
+    let (req, resp) = match fault {
+        Some(Fault::Unavailable) => {
+            let r = Resp::error(
+                503,
+                "SERVER_UNAVAILABLE",
+                "Service temporarily unavailable, please retry",
+            );
+            (req, r)
+        }
+        Some(Fault::Drop) => {
+            server.control.lock().log(&req, 0);
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::ConnectionReset,
+                "injected drop",
+            ));
+        }
+        _ => {
+            let st = server.org.clone();
+            // Compressing here too keeps the async workers free for other connections.
+            tokio::task::spawn_blocking(move || {
+                let resp = compressed(crate::api::route(&st, &req), wants_gzip);
+                (req, resp)
+            })
+            .await
+            .map_err(std::io::Error::other)?
+        }
+    };
+    let resp = if matches!(fault, Some(Fault::ShortPage)) {
+        short_page(resp)
+    } else {
+        resp
+    };
+    let resp = compressed(resp, wants_gzip);
+    // An answer without a body cannot be cut within it: the nearest thing is losing it whole.
+    let lost = matches!(fault, Some(Fault::DropAfter))
+        || matches!(fault, Some(Fault::Truncate)) && resp.body.is_empty();
+    if lost {
+        server.control.lock().log(&req, 0);
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::ConnectionReset,
+            "injected drop after the request was applied",
+        ));
+    }
+    server.control.lock().log(&req, resp.status);
+    let mut builder = hyper::Response::builder().status(resp.status);
+    for (k, v) in &resp.headers {
+        builder = builder.header(*k, v);
+    }
+    builder = builder.header("content-length", resp.body.len().to_string());
+    let body = if matches!(fault, Some(Fault::Truncate)) {
+        truncated(resp.body)
+    } else {
+        full(resp.body)
+    };
+    let mut response = builder.body(body).map_err(std::io::Error::other)?;
+    crate::server::casing::apply(&mut response);
+    Ok(response)
+}
+
+/// Serves one accepted connection until the peer closes it.
+pub async fn serve_connection<S>(server: Arc<Server>, base: Arc<str>, stream: S)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let service = service_fn(move |req| handle(server.clone(), base.clone(), req));
+    let _ = hyper::server::conn::http1::Builder::new()
+        .keep_alive(true)
+        .title_case_headers(true)
+        .serve_connection(TokioIo::new(stream), service)
+        .await;
+}
+
+/// What the server keeps beside the org: the faults to inject and the request log.
+pub struct Server {
+    pub org: Arc<OrgState>,
+    pub control: Mutex<Control>,
+}
+
+/// Accepts connections until told to stop, each served on its own task.
+pub async fn accept_loop(
+    server: Arc<Server>,
+    base: Arc<str>,
+    listener: tokio::net::TcpListener,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    loop {
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            _ = stop.changed() => return,
+        };
+        let Ok((stream, _)) = accepted else { continue };
+        let _ = stream.set_nodelay(true);
+        let (server, base, tls) = (server.clone(), base.clone(), tls.clone());
+        tokio::spawn(async move {
+            match tls {
+                Some(acceptor) => {
+                    if let Ok(s) = acceptor.accept(stream).await {
+                        serve_connection(server, base, s).await;
+                    }
+                }
+                None => serve_connection(server, base, stream).await,
+            }
+        });
+    }
+}

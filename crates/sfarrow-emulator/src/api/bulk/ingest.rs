@@ -3,11 +3,11 @@
 
 use crate::api::bulk::query::JobState;
 use crate::api::rest::records::{self, apply_target, resolve_column, Target};
+use crate::api::state::OrgState;
 use crate::data::store::{now_millis, Store};
 use crate::data::value::{DmlError, Raw};
 use crate::http::{Req, Resp};
 use crate::soql::render::{write_csv_quoted, CsvDialect};
-use crate::OrgState;
 use serde_json::{json, Value as Json};
 use sfarrow_core::formats::{format_datetime, Zone};
 use std::collections::HashMap;
@@ -370,7 +370,7 @@ fn change_state(state: &OrgState, req: &Req, version: &str, id: &str) -> Resp {
 fn close_and_process(state: &OrgState, j: &mut IngestJob) {
     j.open = false;
     j.closed_at = Some(Instant::now());
-    let forced = state.control.lock().ingest_failures.pop_front();
+    let forced = state.ingest_failures.lock().pop_front();
     if let Some(message) = forced {
         j.state = JobState::Failed;
         j.error_message = Some(message);
@@ -380,7 +380,7 @@ fn close_and_process(state: &OrgState, j: &mut IngestJob) {
     match process(&mut store, j) {
         Ok(o) => {
             let records = (o.successful.len() + o.failed.len()) as u64;
-            state.control.lock().bulk_batches += records.div_ceil(10_000).max(1);
+            state.usage.lock().bulk_batches += records.div_ceil(10_000).max(1);
             j.outcomes = Some(o);
             j.state = JobState::JobComplete;
         }

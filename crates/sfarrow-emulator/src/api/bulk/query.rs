@@ -1,11 +1,11 @@
 //! Bulk API 2.0 query jobs (§5): create, state machine, CSV result pages by locator, parallel
 //! `resultPages` (v58.0+), abort, delete, list. Results are rendered page by page on request.
 
+use crate::api::state::OrgState;
 use crate::data::store::now_millis;
 use crate::http::{Req, Resp};
 use crate::soql::render::{csv_page, CsvDialect};
 use crate::soql::{self, ResultSet};
-use crate::OrgState;
 use base64::Engine;
 use serde_json::{json, Value as Json};
 use sfarrow_core::formats::{format_datetime, Zone};
@@ -180,7 +180,7 @@ fn create(state: &OrgState, req: &Req, version: &str) -> Resp {
             store.user_id.clone(),
         )
     };
-    state.control.lock().bulk_query_jobs += 1;
+    state.usage.lock().bulk_query_jobs += 1;
     let mut jobs = state.query_jobs.lock();
     jobs.sequence += 1;
     let job = QueryJob {

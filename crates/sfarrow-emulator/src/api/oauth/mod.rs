@@ -1,9 +1,9 @@
 //! OAuth 2.0 as Salesforce serves it (§1): the token endpoint with every grant, authorize with
 //! PKCE, revoke, introspect, userinfo and identity URLs, and session lookup for API calls.
 
+use crate::api::state::OrgState;
 use crate::data::store::now_millis;
 use crate::http::{percent_encode, Req, Resp};
-use crate::OrgState;
 use base64::Engine;
 use serde_json::json;
 use std::collections::HashMap;
@@ -636,7 +636,7 @@ fn user_json(
 ) -> serde_json::Value {
     let version = version.map(|v| {
         if v == "latest" {
-            format!("{}.0", crate::MAX_VERSION)
+            format!("{}.0", crate::api::state::MAX_VERSION)
         } else {
             v
         }

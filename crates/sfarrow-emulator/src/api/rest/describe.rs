@@ -1,8 +1,8 @@
 //! describeGlobal and sObject describe (§2.3, §2.4), built from the object definitions.
 
+use crate::api::state::OrgState;
 use crate::data::schema::{FieldDef, ObjectDef};
 use crate::http::Resp;
-use crate::OrgState;
 use serde_json::{json, Value};
 use sfarrow_core::types::FieldType as T;
 

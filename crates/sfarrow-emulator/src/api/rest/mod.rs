@@ -5,9 +5,8 @@ pub mod describe;
 pub mod query;
 pub mod records;
 
+use crate::api::state::{OrgState, MAX_VERSION, MIN_VERSION};
 use crate::http::{Req, Resp};
-use crate::OrgState;
-use crate::{MAX_VERSION, MIN_VERSION};
 use serde_json::json;
 
 const RELEASES: [&str; 3] = ["Winter", "Spring", "Summer"];
@@ -78,7 +77,7 @@ pub fn resources(req: &Req, version: &str, state: &OrgState) -> Resp {
 }
 
 pub fn limits(state: &OrgState, version: &str) -> Resp {
-    let c = state.control.lock();
+    let c = state.usage.lock();
     let remaining = c.api_max.saturating_sub(c.api_used);
     let entry = |max: u64, remaining: u64| json!({"Max": max, "Remaining": remaining});
     let major: u32 = version

@@ -5,10 +5,10 @@
 //! results in hand answers a `nextRecordsUrl` at once: a client that follows pages one by one
 //! waits neither for rendering nor for one emulator thread's pace.
 
+use crate::api::state::OrgState;
 use crate::http::{Req, Resp};
 use crate::soql::render::RecordCtx;
 use crate::soql::{self, ResultSet};
-use crate::OrgState;
 use std::collections::HashMap;
 use std::fmt::Write;
 use std::sync::{Arc, Condvar, Mutex};

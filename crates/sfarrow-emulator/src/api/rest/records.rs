@@ -1,12 +1,12 @@
 //! Single-record REST (§4.1) and the write rules every path shares: column names to fields
 //! (parents by external id included), insert, update, upsert by external id, delete.
 
+use crate::api::state::OrgState;
 use crate::data::store::{Store, Undo};
 use crate::data::value::{coerce, DmlError, Raw, Value};
 use crate::http::{Req, Resp};
 use crate::soql;
 use crate::soql::render::RecordCtx;
-use crate::OrgState;
 use serde_json::{json, Map};
 
 /// Where an input column goes: a field, or a parent looked up by one of its external ids.

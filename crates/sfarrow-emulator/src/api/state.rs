@@ -1,0 +1,74 @@
+//! What every handler shares: the org's configuration, data, sessions, cursors, jobs and API
+//! allowance.
+
+use crate::api::bulk::{ingest as bulk_ingest, query as bulk_query};
+use crate::api::usage::Usage;
+use crate::api::{oauth, rest::query as cursors};
+use crate::data::store;
+use parking_lot::{Mutex, RwLock};
+use std::time::Duration;
+
+/// API versions the org serves, oldest first (Winter '11 to Summer '26).
+pub const MIN_VERSION: u32 = 20;
+pub const MAX_VERSION: u32 = 66;
+pub const USERNAME: &str = "admin@sfarrow.test";
+pub const DEFAULT_REDIRECT_URIS: &[&str] = &[
+    "http://localhost:1717/OauthRedirect",
+    "http://127.0.0.1:1717/OauthRedirect",
+];
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub host: String,
+    /// 0 picks a free port.
+    pub port: u16,
+    /// None: no HTTPS listener. Some(0): a free port.
+    pub https_port: Option<u16>,
+    pub redirect_uris: Vec<String>,
+    /// REST query cursors expire after this much idle time.
+    pub cursor_idle: Duration,
+    /// Bulk jobs report `InProgress` for this long before completing.
+    pub job_latency: Duration,
+    /// Default Bulk query result page size when `maxRecords` is not given.
+    pub bulk_page_size: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            host: "127.0.0.1".into(),
+            port: 0,
+            https_port: Some(0),
+            redirect_uris: DEFAULT_REDIRECT_URIS
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+            cursor_idle: Duration::from_secs(15 * 60),
+            job_latency: Duration::ZERO,
+            bulk_page_size: 100_000,
+        }
+    }
+}
+
+/// Everything the request handlers share.
+pub struct OrgState {
+    pub store: RwLock<store::Store>,
+    pub auth: Mutex<oauth::Auth>,
+    pub cursors: Mutex<cursors::Cursors>,
+    pub query_jobs: Mutex<bulk_query::QueryJobs>,
+    pub ingest_jobs: Mutex<bulk_ingest::IngestJobs>,
+    pub usage: Mutex<Usage>,
+    /// Messages the next ingest jobs to close fail with (`Org::fail_ingest_jobs`).
+    pub ingest_failures: Mutex<std::collections::VecDeque<String>>,
+    pub config: Config,
+    pub(crate) urls: Mutex<Vec<String>>,
+    /// For work a handler starts and leaves running (a cursor rendering its next page).
+    pub this: std::sync::Weak<OrgState>,
+}
+
+impl OrgState {
+    /// The base URLs the org answers on (http, then https).
+    pub fn urls(&self) -> Vec<String> {
+        self.urls.lock().clone()
+    }
+}

@@ -1,0 +1,39 @@
+//! The one tokio runtime the module runs on, and how a synchronous call waits for it: with the
+//! GIL released, looking for Ctrl-C.
+
+use crate::errors::to_py;
+use pyo3::prelude::*;
+use sfarrow_core::client::Error;
+
+pub(crate) fn runtime() -> &'static tokio::runtime::Runtime {
+    pyo3_async_runtimes::tokio::get_runtime()
+}
+
+/// Runs a call to completion with the GIL released, looking for Ctrl-C every 100 ms: on an
+/// interrupt the call is dropped (a running Bulk job is aborted on the server) and the
+/// `KeyboardInterrupt` propagates.
+pub(crate) fn blocking<T: Send>(
+    py: Python<'_>,
+    call: impl std::future::Future<Output = Result<T, Error>> + Send,
+) -> PyResult<T> {
+    blocking_raw(py, call)?.map_err(to_py)
+}
+
+/// As [`blocking`], keeping the call's own outcome apart from a signal's exception (`Err`).
+pub(crate) fn blocking_raw<T: Send>(
+    py: Python<'_>,
+    call: impl std::future::Future<Output = T> + Send,
+) -> PyResult<T> {
+    py.detach(|| {
+        runtime().block_on(async {
+            tokio::pin!(call);
+            let mut tick = tokio::time::interval(std::time::Duration::from_millis(100));
+            loop {
+                tokio::select! {
+                    out = &mut call => return Ok(out),
+                    _ = tick.tick() => Python::attach(|py| py.check_signals())?,
+                }
+            }
+        })
+    })
+}
