@@ -130,6 +130,11 @@ impl ObjectDef {
             .position(|f| f.name.eq_ignore_ascii_case(name))
     }
 
+    #[cfg(test)]
+    pub fn field(&self, name: &str) -> Option<&FieldDef> {
+        self.field_index(name).map(|i| &self.fields[i])
+    }
+
     /// The reference field whose `relationshipName` is `rel` (`Owner` -> `OwnerId`).
     pub fn relationship(&self, rel: &str) -> Option<usize> {
         self.fields.iter().position(|f| {
