@@ -206,7 +206,7 @@ impl Org {
                 .as_object()
                 .ok_or_else(|| format!("record {i} is not an object"))?;
             let values =
-                crate::api::rest::records::fields_from_json(&store, table, body).map_err(fail)?;
+                crate::data::dml::fields_from_json(&store, table, body).map_err(fail)?;
             let id = body
                 .iter()
                 .find(|(k, _)| k.eq_ignore_ascii_case("id"))

@@ -15,7 +15,8 @@ mod soql;
 
 use crate::api::bulk::{ingest as bulk_ingest, query as bulk_query};
 pub use crate::api::state::Config;
-use crate::api::state::{OrgState, USERNAME};
+use crate::api::state::OrgState;
+use crate::data::objects::USERNAME;
 use crate::api::{oauth, rest::query as cursors};
 pub use crate::controls::FaultSpec;
 use crate::data::{objects, store};

@@ -1,7 +1,7 @@
 //! sObject Collections (§4.2): create, update, upsert, delete and retrieve up to 200 records per
 //! call, results in request order, `allOrNone` rollback, `statusCode` in per-record errors.
 
-use crate::api::rest::records::{self, fields_from_json};
+use crate::data::dml::{self, fields_from_json};
 use crate::api::state::OrgState;
 use crate::data::store::{Store, Undo};
 use crate::data::value::{DmlError, Value};
@@ -393,7 +393,7 @@ fn upsert(state: &OrgState, req: &Req, object: &str, field: &str) -> Resp {
                 &[&key_name],
             ))
         } else {
-            values.and_then(|v| records::upsert(&mut store, table, key, &k, v))
+            values.and_then(|v| dml::upsert(&mut store, table, key, &k, v))
         };
         outcomes.push(match result {
             Ok(u) => Outcome {

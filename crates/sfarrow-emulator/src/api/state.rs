@@ -11,7 +11,6 @@ use std::time::Duration;
 /// API versions the org serves, oldest first (Winter '11 to Summer '26).
 pub const MIN_VERSION: u32 = 20;
 pub const MAX_VERSION: u32 = 66;
-pub const USERNAME: &str = "admin@sfarrow.test";
 pub const DEFAULT_REDIRECT_URIS: &[&str] = &[
     "http://localhost:1717/OauthRedirect",
     "http://127.0.0.1:1717/OauthRedirect",

@@ -5,6 +5,9 @@
 use crate::data::schema::{FieldDef, ObjectBuilder, ObjectDef};
 use sfarrow_core::types::FieldType as T;
 
+/// The org's one user, the admin every session acts as.
+pub const USERNAME: &str = "admin@sfarrow.test";
+
 const INDUSTRIES: &[&str] = &[
     "Agriculture",
     "Banking",

@@ -2,7 +2,7 @@
 //! DML rules as REST, and successful / failed / unprocessed result files with `sf__` columns.
 
 use crate::api::bulk::query::JobState;
-use crate::api::rest::records::{self, apply_target, resolve_column, Target};
+use crate::data::dml::{self, apply_target, resolve_column, Target};
 use crate::api::state::OrgState;
 use crate::data::store::{now_millis, Store};
 use crate::data::value::{DmlError, Raw};
@@ -575,7 +575,7 @@ fn process_row(
                     &[],
                 )));
             }
-            records::upsert(store, table, k, &kv, values)
+            dml::upsert(store, table, k, &kv, values)
                 .map(|u| (u.id, u.created))
                 .map_err(fail)
         }
