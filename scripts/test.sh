@@ -16,7 +16,7 @@ cargo fmt --all -- --check
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== cargo test"
-cargo test --locked -p sfarrow-core -p sfarrow-emulator
+cargo test --locked -p sfarrow-soql -p sfarrow-client -p sfarrow-files -p sfarrow-emulator
 
 echo "== fuzz (15 s a target; a long run: bash scripts/fuzz.sh 600 --grow)"
 bash scripts/fuzz.sh 15

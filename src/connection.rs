@@ -5,12 +5,12 @@ use crate::errors::to_py;
 use crate::runtime::blocking;
 use crate::write::WriteArgs;
 use pyo3::prelude::*;
-use sfarrow_core::client::cache::{self, CachedToken};
-use sfarrow_core::client::environment::check_url;
-use sfarrow_core::client::flows::{self, AuthCode, DevicePrompt};
-use sfarrow_core::client::session::{TokenCallback, TokenEvent};
-use sfarrow_core::client::{Client, Environment, Error, Grant, Options, Request, Secret, Token};
-use sfarrow_core::read::{self, Api, DescribeCache, ReadOptions};
+use sfarrow_client::client::cache::{self, CachedToken};
+use sfarrow_client::client::environment::check_url;
+use sfarrow_client::client::flows::{self, AuthCode, DevicePrompt};
+use sfarrow_client::client::session::{TokenCallback, TokenEvent};
+use sfarrow_client::client::{Client, Environment, Error, Grant, Options, Request, Secret, Token};
+use sfarrow_client::read::{self, Api, DescribeCache, ReadOptions};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -160,7 +160,7 @@ async fn connect(spec: Spec) -> Result<Client, Error> {
                     }
                 }
             }
-            let http = sfarrow_core::client::api::http_client(options.ca_pem.as_deref(), options.timeout)?;
+            let http = sfarrow_client::client::api::http_client(options.ca_pem.as_deref(), options.timeout)?;
             let timeout = Duration::try_from_secs_f64(spec.timeout).map_err(|_| Error::config("timeout must be a positive number of seconds"))?;
             let open = spec.open_url;
             let token = if kind == "authorization_code" {

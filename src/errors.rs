@@ -2,7 +2,7 @@
 //! HTTP status and fields as attributes.
 
 use pyo3::prelude::*;
-use sfarrow_core::client::Error;
+use sfarrow_client::client::Error;
 
 pub fn to_py(err: Error) -> PyErr {
     Python::attach(|py| match build(py, &err) {

@@ -1,9 +1,9 @@
 //! `ObjectStore`: the S3 side of flow file destinations (upload, list, copy, delete), a thin
-//! face over `sfarrow_core::files`. Each call has a sync form that releases the GIL.
+//! face over `sfarrow_files`. Each call has a sync form that releases the GIL.
 
 use crate::runtime::blocking;
 use pyo3::prelude::*;
-use sfarrow_core::files::Bucket;
+use sfarrow_files::Bucket;
 use std::collections::HashMap;
 use std::path::PathBuf;
 

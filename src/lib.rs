@@ -24,7 +24,7 @@ fn _sfarrow(m: &Bound<'_, PyModule>) -> PyResult<()> {
 }
 
 /// The SOQL of a flow's Salesforce source, built as a syntax tree: `filter` must parse as one
-/// condition and the window's bounds as datetimes (see `sfarrow_core::soql::source_query`).
+/// condition and the window's bounds as datetimes (see `sfarrow_soql::soql::source_query`).
 #[pyfunction]
 #[pyo3(signature = (object, fields, filter=None, window=None))]
 fn source_query(
@@ -33,13 +33,13 @@ fn source_query(
     filter: Option<&str>,
     window: Option<(String, Option<String>, String)>,
 ) -> PyResult<String> {
-    let window = window.map(|(field, after, until)| sfarrow_core::soql::Window {
+    let window = window.map(|(field, after, until)| sfarrow_soql::soql::Window {
         field,
         after,
         until,
     });
-    sfarrow_core::soql::source_query(object, &fields, filter, window.as_ref()).map_err(|e| {
-        errors::to_py(sfarrow_core::client::Error::config(format!(
+    sfarrow_soql::soql::source_query(object, &fields, filter, window.as_ref()).map_err(|e| {
+        errors::to_py(sfarrow_client::client::Error::config(format!(
             "{} (row {}, column {})",
             e.message, e.row, e.column
         )))

@@ -3,7 +3,7 @@
 
 use crate::errors::to_py;
 use pyo3::prelude::*;
-use sfarrow_core::client::Error;
+use sfarrow_client::client::Error;
 
 pub(crate) fn runtime() -> &'static tokio::runtime::Runtime {
     pyo3_async_runtimes::tokio::get_runtime()

@@ -5,7 +5,7 @@
 
 use crate::runtime::blocking;
 use pyo3::prelude::*;
-use sfarrow_core::read::ReadStream;
+use sfarrow_client::read::ReadStream;
 
 #[pyclass(module = "sfarrow._sfarrow", name = "BatchStream")]
 pub struct BatchStream {

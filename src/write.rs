@@ -6,9 +6,9 @@
 use crate::errors::to_py;
 use crate::runtime::{blocking, blocking_raw, runtime};
 use pyo3::prelude::*;
-use sfarrow_core::client::{Client, Error};
-use sfarrow_core::read::{Api, DescribeCache};
-use sfarrow_core::write::{self, Finished, Op, WriteOptions, Writer};
+use sfarrow_client::client::{Client, Error};
+use sfarrow_client::read::{Api, DescribeCache};
+use sfarrow_client::write::{self, Finished, Op, WriteOptions, Writer};
 use std::sync::Arc;
 
 pub struct WriteArgs {

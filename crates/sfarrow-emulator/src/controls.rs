@@ -5,7 +5,7 @@ use crate::data::schema::{FieldDef, ObjectBuilder};
 use crate::server::control::{FaultKind, FaultRule, LogEntry};
 use crate::Org;
 use serde_json::Value as Json;
-use sfarrow_core::types::FieldType;
+use sfarrow_soql::types::FieldType;
 use std::time::Duration;
 
 /// A fault to inject; see `control::FaultRule` for when it fires.
@@ -205,8 +205,7 @@ impl Org {
             let body = r
                 .as_object()
                 .ok_or_else(|| format!("record {i} is not an object"))?;
-            let values =
-                crate::data::dml::fields_from_json(&store, table, body).map_err(fail)?;
+            let values = crate::data::dml::fields_from_json(&store, table, body).map_err(fail)?;
             let id = body
                 .iter()
                 .find(|(k, _)| k.eq_ignore_ascii_case("id"))

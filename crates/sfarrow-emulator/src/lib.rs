@@ -16,9 +16,9 @@ mod soql;
 use crate::api::bulk::{ingest as bulk_ingest, query as bulk_query};
 pub use crate::api::state::Config;
 use crate::api::state::OrgState;
-use crate::data::objects::USERNAME;
 use crate::api::{oauth, rest::query as cursors};
 pub use crate::controls::FaultSpec;
+use crate::data::objects::USERNAME;
 use crate::data::{objects, store};
 use crate::fixtures::seed;
 pub use crate::server::control::LogEntry;
@@ -56,7 +56,7 @@ pub struct Org {
 
 impl Org {
     pub fn start(config: Config) -> Result<Org, String> {
-        let org_id = sfarrow_core::ids::make("00D", "Dn0", 1);
+        let org_id = sfarrow_soql::ids::make("00D", "Dn0", 1);
         let mut data = store::Store::new(objects::standard_objects(), "Dn0");
         let user_id = seed::admin_user(&mut data)?;
         let (private_key_pem, public_key_pem, certificate_pem) = tls::make_jwt_key()?;

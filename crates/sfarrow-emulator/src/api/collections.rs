@@ -1,8 +1,8 @@
 //! sObject Collections (§4.2): create, update, upsert, delete and retrieve up to 200 records per
 //! call, results in request order, `allOrNone` rollback, `statusCode` in per-record errors.
 
-use crate::data::dml::{self, fields_from_json};
 use crate::api::state::OrgState;
+use crate::data::dml::{self, fields_from_json};
 use crate::data::store::{Store, Undo};
 use crate::data::value::{DmlError, Value};
 use crate::http::{Req, Resp};
@@ -263,7 +263,7 @@ fn update(state: &OrgState, req: &Req) -> Resp {
                 store.update(*t, row, v)
             }),
         };
-        let id = id.and_then(|i| sfarrow_core::ids::normalize(&i).or(Some(i)));
+        let id = id.and_then(|i| sfarrow_soql::ids::normalize(&i).or(Some(i)));
         outcomes.push(Outcome {
             id,
             created: None,
@@ -303,7 +303,7 @@ fn delete(state: &OrgState, req: &Req) -> Resp {
             Some((t, _)) => store
                 .resolve_id(t, &id)
                 .and_then(|row| store.delete(t, row)),
-            None => Err(match sfarrow_core::ids::normalize(&id) {
+            None => Err(match sfarrow_soql::ids::normalize(&id) {
                 None => DmlError::new("MALFORMED_ID", format!("malformed id {id}"), &[]),
                 Some(_) => DmlError::new(
                     "INVALID_CROSS_REFERENCE_KEY",
@@ -312,7 +312,7 @@ fn delete(state: &OrgState, req: &Req) -> Resp {
                 ),
             }),
         };
-        let id = sfarrow_core::ids::normalize(&id).unwrap_or(id);
+        let id = sfarrow_soql::ids::normalize(&id).unwrap_or(id);
         outcomes.push(Outcome {
             id: Some(id),
             created: None,

@@ -3,7 +3,7 @@
 //! time, boolean, int, long, textarea, encrypted text, references and unique external ids.
 
 use crate::data::schema::{FieldDef, ObjectBuilder, ObjectDef};
-use sfarrow_core::types::FieldType as T;
+use sfarrow_soql::types::FieldType as T;
 
 /// The org's one user, the admin every session acts as.
 pub const USERNAME: &str = "admin@sfarrow.test";

@@ -1,6 +1,6 @@
 //! Object and field definitions: what describe reports and what DML and SOQL check against.
 
-use sfarrow_core::types::FieldType;
+use sfarrow_soql::types::FieldType;
 
 #[derive(Debug, Clone)]
 pub struct FieldDef {

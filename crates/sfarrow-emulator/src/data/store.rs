@@ -4,8 +4,8 @@
 
 use crate::data::schema::{FieldDef, ObjectDef};
 use crate::data::value::{check_limits, DmlError, Value};
-use sfarrow_core::ids;
-use sfarrow_core::types::FieldType as T;
+use sfarrow_soql::ids;
+use sfarrow_soql::types::FieldType as T;
 use std::collections::HashMap;
 
 pub const IDX_ID: usize = 0;

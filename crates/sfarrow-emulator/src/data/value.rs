@@ -1,8 +1,8 @@
 //! Stored values and their conversion from what clients send: REST JSON or Bulk CSV cells.
 
 use crate::data::schema::FieldDef;
-use sfarrow_core::formats;
-use sfarrow_core::types::FieldType as T;
+use sfarrow_soql::formats;
+use sfarrow_soql::types::FieldType as T;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {

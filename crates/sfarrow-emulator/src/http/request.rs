@@ -73,14 +73,14 @@ fn multipart_fields(body: &[u8], boundary: &str) -> HashMap<String, String> {
 }
 
 pub fn form_decode(body: &[u8]) -> HashMap<String, String> {
-    sfarrow_core::urlenc::pairs(body).into_iter().collect()
+    sfarrow_soql::urlenc::pairs(body).into_iter().collect()
 }
 
-pub use sfarrow_core::urlenc::encode as percent_encode;
+pub use sfarrow_soql::urlenc::encode as percent_encode;
 
 /// Decodes `%XX` and `+` in a URL part.
 pub fn percent_decode(s: &[u8]) -> String {
-    sfarrow_core::urlenc::decode(s)
+    sfarrow_soql::urlenc::decode(s)
 }
 
 impl Req {

@@ -6,9 +6,9 @@ pub mod render;
 
 use crate::data::store::{Store, Table};
 use crate::data::value::Value;
-use sfarrow_core::formats::{civil_from_days, days_from_civil};
-use sfarrow_core::soql::{self, CompareOp, Condition, FieldPath, Literal, Query, SelectItem};
-use sfarrow_core::types::FieldType as T;
+use sfarrow_soql::formats::{civil_from_days, days_from_civil};
+use sfarrow_soql::soql::{self, CompareOp, Condition, FieldPath, Literal, Query, SelectItem};
+use sfarrow_soql::types::FieldType as T;
 use std::cmp::Ordering;
 use std::collections::{HashMap, HashSet};
 
@@ -583,7 +583,7 @@ fn typed_literal(field: &FieldPath, ftype: T, lit: &Literal) -> Result<Value, Qu
             Value::Float(n.parse().map_err(|_| type_mismatch(field, ftype))?)
         }
         (T::Id | T::Reference, Literal::String(s)) => {
-            Value::text(sfarrow_core::ids::normalize(s).unwrap_or_else(|| s.clone()))
+            Value::text(sfarrow_soql::ids::normalize(s).unwrap_or_else(|| s.clone()))
         }
         (t, Literal::String(s)) if t.is_text() => Value::text(s.as_str()),
         (T::Date, Literal::Date(d)) => Value::Date(days_from_civil(
@@ -593,7 +593,7 @@ fn typed_literal(field: &FieldPath, ftype: T, lit: &Literal) -> Result<Value, Qu
         ) as i32),
         (T::DateTime, Literal::DateTime { millis, .. }) => Value::DateTime(*millis),
         (T::Time, Literal::String(s)) => Value::Time(
-            sfarrow_core::formats::parse_time(s).ok_or_else(|| type_mismatch(field, ftype))?,
+            sfarrow_soql::formats::parse_time(s).ok_or_else(|| type_mismatch(field, ftype))?,
         ),
         _ => return Err(type_mismatch(field, ftype)),
     })

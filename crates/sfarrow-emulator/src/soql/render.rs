@@ -4,8 +4,8 @@
 use crate::data::store::Store;
 use crate::data::value::Value;
 use crate::soql::{follow, resolve, Node, Path, ResultSet};
-use sfarrow_core::formats::{self, Zone};
-pub use sfarrow_core::json_text::write_json_str;
+use sfarrow_soql::formats::{self, Zone};
+pub use sfarrow_soql::json_text::write_json_str;
 use std::fmt::Write;
 
 /// A double as Java's `Double.toString` writes it, as Salesforce does: `10.0`, `0.5`, `1.39E8`.

@@ -2,14 +2,14 @@
 //! DML rules as REST, and successful / failed / unprocessed result files with `sf__` columns.
 
 use crate::api::bulk::query::JobState;
-use crate::data::dml::{self, apply_target, resolve_column, Target};
 use crate::api::state::OrgState;
+use crate::data::dml::{self, apply_target, resolve_column, Target};
 use crate::data::store::{now_millis, Store};
 use crate::data::value::{DmlError, Raw};
 use crate::http::{Req, Resp};
 use crate::soql::render::{write_csv_quoted, CsvDialect};
 use serde_json::{json, Value as Json};
-use sfarrow_core::formats::{format_datetime, Zone};
+use sfarrow_soql::formats::{format_datetime, Zone};
 use std::collections::HashMap;
 use std::time::Instant;
 
@@ -213,7 +213,7 @@ fn create(state: &OrgState, req: &Req, version: &str) -> Resp {
     let mut jobs = state.ingest_jobs.lock();
     jobs.sequence += 1;
     let job = IngestJob {
-        id: sfarrow_core::ids::make("750", "In0", jobs.sequence),
+        id: sfarrow_soql::ids::make("750", "In0", jobs.sequence),
         object,
         operation,
         external_id,

@@ -8,7 +8,7 @@ use crate::soql::render::{csv_page, CsvDialect};
 use crate::soql::{self, ResultSet};
 use base64::Engine;
 use serde_json::{json, Value as Json};
-use sfarrow_core::formats::{format_datetime, Zone};
+use sfarrow_soql::formats::{format_datetime, Zone};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
@@ -184,7 +184,7 @@ fn create(state: &OrgState, req: &Req, version: &str) -> Resp {
     let mut jobs = state.query_jobs.lock();
     jobs.sequence += 1;
     let job = QueryJob {
-        id: sfarrow_core::ids::make("750", "Dn0", jobs.sequence),
+        id: sfarrow_soql::ids::make("750", "Dn0", jobs.sequence),
         operation: operation.into(),
         object,
         version: version.into(),

@@ -4,7 +4,7 @@ use crate::api::state::OrgState;
 use crate::data::schema::{FieldDef, ObjectDef};
 use crate::http::Resp;
 use serde_json::{json, Value};
-use sfarrow_core::types::FieldType as T;
+use sfarrow_soql::types::FieldType as T;
 
 fn urls(version: &str, name: &str) -> Value {
     let base = format!("/services/data/v{version}/sobjects/{name}");

@@ -197,7 +197,7 @@ pub fn start(state: &OrgState, req: &Req, version: &str, all: bool) -> Resp {
     let locator = {
         let mut c = state.cursors.lock();
         c.sequence += 1;
-        let locator = sfarrow_core::ids::make("01g", "Dn0", c.sequence);
+        let locator = sfarrow_soql::ids::make("01g", "Dn0", c.sequence);
         c.open
             .retain(|_, cur| !cur.finished || cur.last_used.elapsed() < FINISHED_KEPT);
         if c.open.values().filter(|cur| !cur.finished).count() >= MAX_CURSORS {

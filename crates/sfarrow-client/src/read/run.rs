@@ -90,7 +90,7 @@ fn query_path(all: bool, soql: &str) -> String {
     format!(
         "{}?q={}",
         if all { "queryAll" } else { "query" },
-        crate::urlenc::encode(soql)
+        sfarrow_soql::urlenc::encode(soql)
     )
 }
 

@@ -2,10 +2,10 @@
 //! many requests noticed at once; the others wait for it and replay with the new token.
 
 use super::environment::Environment;
-use super::error::{Error, Result};
 use super::grant::{Grant, Token};
 use super::retry::RetryPolicy;
 use super::secret::Secret;
+use crate::error::{Error, Result};
 use parking_lot::RwLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;

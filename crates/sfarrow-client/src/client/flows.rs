@@ -2,11 +2,11 @@
 //! the device flow for machines without a browser (§1.4, §1.8).
 
 use super::environment::Environment;
-use super::error::{Error, Result};
 use super::grant::{post_token_form, request_token, Token};
 use super::retry::RetryPolicy;
 use super::secret::Secret;
-use crate::urlenc::{encode, pairs};
+use crate::error::{Error, Result};
+use sfarrow_soql::urlenc::{encode, pairs};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 

@@ -1,8 +1,8 @@
 //! Response bodies: read chunk by chunk into recycled buffers, and gzip inflated (on the
 //! blocking pool when large) into room that is not zeroed first.
 
-use super::error::{Error, Result};
 use super::recycle::{make_room, Recycler};
+use crate::error::{Error, Result};
 use bytes::Bytes;
 use std::sync::Arc;
 

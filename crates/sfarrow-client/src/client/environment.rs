@@ -3,7 +3,7 @@
 //! text: a session goes only to the scheme, host and port it was issued for, and plain HTTP only
 //! to loopback.
 
-use super::error::{Error, Result};
+use crate::error::{Error, Result};
 use std::net::IpAddr;
 use url::{Host, Url};
 

@@ -83,7 +83,7 @@ async fn job_call(
 fn job_id(job: &serde_json::Value) -> Result<String> {
     job.get("id")
         .and_then(|v| v.as_str())
-        .filter(|id| crate::ids::normalize(id).is_some())
+        .filter(|id| sfarrow_soql::ids::normalize(id).is_some())
         .map(String::from)
         .ok_or_else(|| Error::protocol("the ingest job came back without a valid id"))
 }

@@ -6,10 +6,10 @@
 use super::out::{Batches, Out};
 use super::plan::ReadPlan;
 use crate::client::{Error, Result};
-use crate::soql::{self, FieldPath, OrderItem, Query, SelectItem};
 use arrow_array::cast::AsArray;
 use arrow_array::{Array, RecordBatch};
 use arrow_schema::SchemaRef;
+use sfarrow_soql::soql::{self, FieldPath, OrderItem, Query, SelectItem};
 
 /// The cap on URI plus headers.
 pub const URI_LIMIT: usize = 16_384;
@@ -19,7 +19,7 @@ const HEADER_ROOM: usize = 2_000;
 /// The URI of a REST query: `/services/data/vXX.X/query?q=...`.
 pub fn query_uri_len(version: &str, include_deleted: bool, soql: &str) -> usize {
     let route = if include_deleted { "queryAll" } else { "query" };
-    format!("/services/data/v{version}/{route}?q=").len() + crate::urlenc::encode(soql).len()
+    format!("/services/data/v{version}/{route}?q=").len() + sfarrow_soql::urlenc::encode(soql).len()
 }
 
 pub fn fits(version: &str, include_deleted: bool, soql: &str) -> bool {

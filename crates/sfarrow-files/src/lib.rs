@@ -2,11 +2,11 @@
 //! file, list, copy and delete. A flow stages its files under a hidden prefix and copies them
 //! into place only when the run succeeded; an object appears only once its upload completes.
 
-use crate::client::{Error, Result};
 use futures_util::TryStreamExt;
 use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, WriteMultipart};
+use sfarrow_client::{Error, Result};
 use std::sync::Arc;
 use tokio::io::AsyncReadExt;
 

@@ -2,12 +2,12 @@
 //! Arrow values to what REST (JSON) and Bulk (CSV text, `#N/A` for null) accept.
 
 use crate::client::{Error, Result};
-use crate::formats::{self, Zone};
 use crate::read::describe::ObjectInfo;
 use arrow_array::cast::AsArray;
 use arrow_array::types::*;
 use arrow_array::{Array, ArrayRef, RecordBatch};
 use arrow_schema::{DataType, Schema, TimeUnit};
+use sfarrow_soql::formats::{self, Zone};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Op {
@@ -298,7 +298,7 @@ impl Cell {
                 let _ = write!(out, "{f}");
             }
             Cell::Number(s) => out.push_str(s),
-            Cell::Text(s) => crate::json_text::write_json_str(out, s),
+            Cell::Text(s) => sfarrow_soql::json_text::write_json_str(out, s),
         }
     }
 

@@ -148,7 +148,7 @@ impl Writer {
             if matches!(target, Target::Id) && (deleting || self.plan.op == Op::Update) {
                 // Ids go into URLs (a delete's `?ids=`): only a real id gets that far.
                 let id = match &c {
-                    Cell::Text(s) => crate::ids::normalize(s),
+                    Cell::Text(s) => sfarrow_soql::ids::normalize(s),
                     _ => None,
                 };
                 let Some(id) = id else {

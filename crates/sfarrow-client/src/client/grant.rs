@@ -1,9 +1,9 @@
 //! OAuth grants that produce a session, and the token endpoint call they share (§1).
 
 use super::environment::{redact, Environment};
-use super::error::{Error, Result};
 use super::retry::RetryPolicy;
 use super::secret::Secret;
+use crate::error::{Error, Result};
 use parking_lot::Mutex;
 use serde::Deserialize;
 

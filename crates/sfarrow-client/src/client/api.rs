@@ -3,11 +3,11 @@
 
 use super::body::{inflate, read_body};
 use super::environment::{check_url, redact, Environment, Origin};
-use super::error::{from_response, Error, Result};
 use super::grant::{transport, Grant, Token};
 use super::recycle::Recycler;
 use super::retry::RetryPolicy;
 use super::session::{Session, TokenCallback};
+use crate::error::{from_response, Error, Result};
 use bytes::Bytes;
 use parking_lot::Mutex;
 use reqwest::Method;
@@ -297,7 +297,7 @@ impl Client {
         resp.headers
             .get("date")
             .and_then(|d| d.to_str().ok())
-            .and_then(crate::formats::parse_http_date)
+            .and_then(sfarrow_soql::formats::parse_http_date)
             .ok_or_else(|| Error::protocol("the org's answer had no valid Date header"))
     }
 

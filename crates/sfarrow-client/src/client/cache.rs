@@ -1,7 +1,7 @@
 //! The token cache a user may ask for: the refresh token and where it works, in a file only the
 //! user can read (0600), replaced atomically so a crash never leaves half a file.
 
-use super::error::{Error, Result};
+use crate::error::{Error, Result};
 use std::path::Path;
 
 #[derive(serde::Serialize, serde::Deserialize, Clone, PartialEq, Eq)]

@@ -1,7 +1,6 @@
 //! Column builders that take Salesforce values as REST gives them (JSON) or Bulk gives them
 //! (CSV text) and produce the same Arrow array either way: one conversion per type, shared.
 
-use crate::formats;
 use arrow_array::builder::{
     BooleanBuilder, Date32Builder, Decimal128Builder, Float64Builder, Int32Builder, Int64Builder,
     StringBuilder, Time32MillisecondBuilder, TimestampMillisecondBuilder,
@@ -10,6 +9,7 @@ use arrow_array::{ArrayRef, ListArray, StructArray};
 use arrow_buffer::{NullBuffer, OffsetBuffer};
 use arrow_schema::{DataType, FieldRef, Fields, TimeUnit};
 use serde_json::Value;
+use sfarrow_soql::formats;
 use std::sync::Arc;
 
 /// A decimal in text (`12.5`, `-3`, `1.39E8`) as an integer scaled by `10^scale`, rounded half

@@ -4,9 +4,9 @@
 
 use super::describe::{DescribeCache, FieldInfo, ObjectInfo};
 use crate::client::{Client, Error, Result};
-use crate::soql::{self, FieldPath, Query, SelectItem};
-use crate::types::FieldType;
 use arrow_schema::{DataType, Field, Fields, Schema, SchemaRef};
+use sfarrow_soql::soql::{self, FieldPath, Query, SelectItem};
+use sfarrow_soql::types::FieldType;
 use std::sync::Arc;
 
 #[derive(Debug, Clone)]

@@ -2,8 +2,8 @@
 //! relationships and compound components. Fetched once per object per connection.
 
 use crate::client::{Client, Error, Request, Result};
-use crate::types::FieldType;
 use parking_lot::Mutex;
+use sfarrow_soql::types::FieldType;
 use std::collections::HashMap;
 use std::sync::Arc;
 

@@ -6,9 +6,9 @@ use super::encode::{Cell, Op, Target, WritePlan};
 use super::outcome::{stops_the_write, Outcome, Sent};
 
 use crate::client::{Client, Error, Request, Result};
-use crate::json_text::write_json_str;
 use bytes::Bytes;
 use reqwest::Method;
+use sfarrow_soql::json_text::write_json_str;
 use std::time::Duration;
 
 /// Records per sObject Collections call.
@@ -158,7 +158,7 @@ async fn call(
             let ids: Vec<String> = rows
                 .iter()
                 .map(|(_, c)| match c.first() {
-                    Some(Cell::Text(s)) => crate::urlenc::encode(s),
+                    Some(Cell::Text(s)) => sfarrow_soql::urlenc::encode(s),
                     _ => String::new(),
                 })
                 .collect();

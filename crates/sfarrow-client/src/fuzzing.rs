@@ -14,12 +14,12 @@ pub fn soql(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    if let Ok(q) = crate::soql::parse(text) {
-        let again = crate::soql::parse(&q.to_string());
+    if let Ok(q) = sfarrow_soql::soql::parse(text) {
+        let again = sfarrow_soql::soql::parse(&q.to_string());
         assert_eq!(again.as_ref().ok(), Some(&q), "{text:?} rendered as {q}");
     }
-    if let Ok(c) = crate::soql::parse_condition(text) {
-        let again = crate::soql::parse_condition(&c.to_string());
+    if let Ok(c) = sfarrow_soql::soql::parse_condition(text) {
+        let again = sfarrow_soql::soql::parse_condition(&c.to_string());
         assert_eq!(again.as_ref().ok(), Some(&c), "{text:?} rendered as {c}");
     }
 }

@@ -121,7 +121,7 @@ pub(super) async fn run(
     let id = job
         .get("id")
         .and_then(|v| v.as_str())
-        .filter(|id| crate::ids::normalize(id).is_some())
+        .filter(|id| sfarrow_soql::ids::normalize(id).is_some())
         .ok_or_else(|| Error::protocol("the query job came back without a valid id"))?
         .to_string();
     let mut guard = JobGuard {
@@ -228,7 +228,7 @@ async fn page_urls(client: &Client, id: &str, size: usize) -> Result<Vec<String>
     loop {
         let mut path = format!("jobs/query/{id}/results?maxRecords={size}");
         if let Some(l) = &locator {
-            path.push_str(&format!("&locator={}", crate::urlenc::encode(l)));
+            path.push_str(&format!("&locator={}", sfarrow_soql::urlenc::encode(l)));
         }
         let resp = client
             .send(Request {

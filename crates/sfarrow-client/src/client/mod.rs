@@ -4,7 +4,6 @@ pub mod api;
 mod body;
 pub mod cache;
 pub mod environment;
-pub mod error;
 pub mod flows;
 pub mod grant;
 pub mod recycle;
@@ -12,8 +11,8 @@ pub mod retry;
 pub mod secret;
 pub mod session;
 
+pub use crate::error::{Error, Result};
 pub use api::{Client, Options, Request, Response};
 pub use environment::Environment;
-pub use error::{Error, Result};
 pub use grant::{Grant, Token};
 pub use secret::Secret;

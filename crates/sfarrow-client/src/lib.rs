@@ -1,0 +1,13 @@
+//! The Salesforce client: grants and sessions that renew themselves (`client`), SOQL read into
+//! Arrow through REST or Bulk API 2.0 (`read`), and Arrow written back (`write`). No Python in
+//! here, so `cargo test` runs without an interpreter; `sfarrow._sfarrow` is a thin face over it.
+
+pub mod client;
+mod error;
+#[cfg(any(test, fuzzing))]
+#[doc(hidden)]
+pub mod fuzzing;
+pub mod read;
+pub mod write;
+
+pub use error::{Error, Result};
