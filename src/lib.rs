@@ -7,6 +7,7 @@ mod connection;
 mod emulator;
 mod errors;
 mod files;
+mod login;
 mod runtime;
 mod stream;
 mod write;

@@ -7,7 +7,7 @@ use crate::errors::to_py;
 use crate::runtime::{blocking, blocking_raw, runtime};
 use pyo3::prelude::*;
 use sfarrow_client::client::{Client, Error};
-use sfarrow_client::read::{Api, DescribeCache};
+use sfarrow_client::read::DescribeCache;
 use sfarrow_client::write::{self, Finished, Op, WriteOptions, Writer};
 use std::sync::Arc;
 
@@ -44,32 +44,14 @@ impl WriteArgs {
 }
 
 fn options(a: &WriteArgs) -> PyResult<(Op, WriteOptions)> {
-    let op = match a.operation.as_str() {
-        "insert" => Op::Insert,
-        "update" => Op::Update,
-        "upsert" => Op::Upsert,
-        "delete" => Op::Delete,
-        "hardDelete" => Op::HardDelete,
-        other => {
-            return Err(to_py(Error::config(format!(
-                "unknown operation {other:?}; one of insert, update, upsert, delete, hardDelete"
-            ))))
-        }
-    };
-    let api = Api::parse(&a.api).map_err(to_py)?;
-    if op == Op::HardDelete && api == Api::Rest {
-        return Err(to_py(Error::config(
-            "hard delete exists only in Bulk API 2.0; use api=\"bulk\" or \"auto\"",
-        )));
-    }
-    let opts = WriteOptions {
-        api: if op == Op::HardDelete { Api::Bulk } else { api },
-        all_or_none: a.all_or_none,
-        bulk_threshold: a.bulk_threshold,
-        parallel: a.parallel.max(1),
-        ..WriteOptions::default()
-    };
-    Ok((op, opts))
+    WriteOptions::for_operation(
+        &a.operation,
+        &a.api,
+        a.all_or_none,
+        a.bulk_threshold,
+        a.parallel,
+    )
+    .map_err(to_py)
 }
 
 async fn plan(

@@ -475,11 +475,10 @@ class Connection:
 
 
 def _delete_args(ids_or_data: Any, hard: bool, options: dict[str, Any]) -> tuple[str, Any]:
-    """A list of ids becomes rows with an ``Id`` column; a hard delete runs on Bulk API 2.0."""
+    """A list of ids becomes rows with an ``Id`` column. (A hard delete runs on Bulk API 2.0:
+    the compiled module decides that, and refuses ``api="rest"`` with it.)"""
     if isinstance(ids_or_data, (list, tuple)) and all(isinstance(i, str) for i in ids_or_data):
         ids_or_data = [{"Id": i} for i in ids_or_data]
-    if hard:
-        options["api"] = "bulk"
     return ("hardDelete" if hard else "delete"), ids_or_data
 
 

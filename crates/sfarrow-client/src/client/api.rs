@@ -28,6 +28,39 @@ pub struct Options {
     pub api_budget: Option<f64>,
 }
 
+impl Options {
+    /// Options from a caller's values, checked: `timeout` in seconds, `retries` after the first
+    /// attempt, `api_budget` a share of the daily allowance in (0, 1].
+    pub fn new(
+        api_version: &str,
+        ca_pem: Option<String>,
+        timeout: f64,
+        retries: u32,
+        gzip: bool,
+        api_budget: Option<f64>,
+    ) -> Result<Options> {
+        let timeout = Duration::try_from_secs_f64(timeout)
+            .ok()
+            .filter(|d| !d.is_zero())
+            .ok_or_else(|| Error::config("request_timeout must be a positive number of seconds"))?;
+        if let Some(b) = api_budget.filter(|b| !(*b > 0.0 && *b <= 1.0)) {
+            return Err(Error::config(format!(
+                "api_budget is a share of the daily allowance, above 0 and at most 1 (0.8 = 80%); got {b}"
+            )));
+        }
+        let mut options = Options {
+            api_version: api_version.to_string(),
+            ca_pem,
+            timeout,
+            gzip,
+            api_budget,
+            ..Options::default()
+        };
+        options.retry.attempts = retries.saturating_add(1);
+        Ok(options)
+    }
+}
+
 impl Default for Options {
     fn default() -> Self {
         Options {

@@ -3,6 +3,7 @@
 pub mod api;
 mod body;
 pub mod cache;
+pub mod connect;
 pub mod environment;
 pub mod flows;
 pub mod grant;

@@ -19,6 +19,21 @@ pub enum Op {
 }
 
 impl Op {
+    pub fn parse(name: &str) -> Result<Op> {
+        Ok(match name {
+            "insert" => Op::Insert,
+            "update" => Op::Update,
+            "upsert" => Op::Upsert,
+            "delete" => Op::Delete,
+            "hardDelete" => Op::HardDelete,
+            other => {
+                return Err(Error::config(format!(
+                    "unknown operation {other:?}; one of insert, update, upsert, delete, hardDelete"
+                )))
+            }
+        })
+    }
+
     pub fn bulk_name(self) -> &'static str {
         match self {
             Op::Insert => "insert",

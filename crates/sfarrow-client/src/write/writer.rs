@@ -31,6 +31,34 @@ pub struct WriteOptions {
     pub max_job_bytes: usize,
 }
 
+impl WriteOptions {
+    /// The operation and options a caller names, checked: a hard delete runs on Bulk API 2.0
+    /// (the only API that has one), so `api="rest"` with it is refused.
+    pub fn for_operation(
+        operation: &str,
+        api: &str,
+        all_or_none: bool,
+        bulk_threshold: usize,
+        parallel: usize,
+    ) -> Result<(Op, WriteOptions)> {
+        let op = Op::parse(operation)?;
+        let api = Api::parse(api)?;
+        if op == Op::HardDelete && api == Api::Rest {
+            return Err(Error::config(
+                "hard delete exists only in Bulk API 2.0; use api=\"bulk\" or \"auto\"",
+            ));
+        }
+        let opts = WriteOptions {
+            api: if op == Op::HardDelete { Api::Bulk } else { api },
+            all_or_none,
+            bulk_threshold,
+            parallel: parallel.max(1),
+            ..WriteOptions::default()
+        };
+        Ok((op, opts))
+    }
+}
+
 impl Default for WriteOptions {
     fn default() -> Self {
         WriteOptions {
@@ -395,5 +423,21 @@ impl Writer {
             result,
             error: self.fatal.take(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn operations_and_apis_are_checked_together() {
+        let (op, o) = WriteOptions::for_operation("hardDelete", "auto", false, 1000, 0).unwrap();
+        assert_eq!((op, o.api, o.parallel), (Op::HardDelete, Api::Bulk, 1));
+        assert!(WriteOptions::for_operation("hardDelete", "rest", false, 1000, 4).is_err());
+        assert!(WriteOptions::for_operation("merge", "auto", false, 1000, 4).is_err());
+        assert!(WriteOptions::for_operation("insert", "soap", false, 1000, 4).is_err());
+        let (op, o) = WriteOptions::for_operation("upsert", "rest", true, 10, 2).unwrap();
+        assert_eq!((op, o.api, o.all_or_none), (Op::Upsert, Api::Rest, true));
     }
 }
