@@ -39,7 +39,7 @@ impl Emulator {
 #[pymethods]
 impl Emulator {
     #[new]
-    #[pyo3(signature = (*, host="127.0.0.1", port=0, https=true, https_port=0, redirect_uris=None, job_latency=0.0, cursor_idle=900.0, bulk_page_size=100_000))]
+    #[pyo3(signature = (*, host, port, https, https_port, redirect_uris, job_latency, cursor_idle, bulk_page_size))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -135,14 +135,12 @@ impl Emulator {
             .map_err(value_error)
     }
 
-    #[pyo3(signature = (object, include_deleted=false))]
     fn count(&self, object: &str, include_deleted: bool) -> PyResult<usize> {
         self.with_org(|o| o.count(object, include_deleted))?
             .map_err(value_error)
     }
 
     /// `fields_json`: a JSON array of field definitions (see `admin::field_from_json`).
-    #[pyo3(signature = (name, fields_json, label=None))]
     fn define_object(&self, name: &str, fields_json: &str, label: Option<&str>) -> PyResult<()> {
         let fields: Vec<serde_json::Value> = serde_json::from_str(fields_json)
             .map_err(|e| PyValueError::new_err(format!("fields must be a list of dicts: {e}")))?;
@@ -177,12 +175,10 @@ impl Emulator {
             .map_err(value_error)
     }
 
-    #[pyo3(signature = (message, times=1))]
     fn fail_ingest_jobs(&self, message: &str, times: usize) -> PyResult<()> {
         self.with_org(|o| o.fail_ingest_jobs(message, times))
     }
 
-    #[pyo3(signature = (seconds_=None))]
     fn set_token_lifetime(&self, seconds_: Option<f64>) -> PyResult<()> {
         let d = seconds_.map(|s| seconds(s, "token lifetime")).transpose()?;
         self.with_org(|o| o.set_token_lifetime(d))
@@ -192,7 +188,6 @@ impl Emulator {
         self.with_org(|o| o.set_refresh_token_rotation(rotate))
     }
 
-    #[pyo3(signature = (max, used=0))]
     fn set_api_limit(&self, max: u64, used: u64) -> PyResult<()> {
         self.with_org(|o| o.set_api_limit(max, used))
     }
@@ -205,7 +200,7 @@ impl Emulator {
         self.with_org(|o| o.add_redirect_uri(uri))
     }
 
-    #[pyo3(signature = (kind, *, nth=None, rate=None, path=None, delay=0.0, times=None))]
+    #[pyo3(signature = (kind, *, nth, rate, path, delay, times))]
     fn inject_fault(
         &self,
         kind: &str,

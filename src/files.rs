@@ -17,7 +17,6 @@ impl ObjectStore {
     /// `url` is `s3://bucket`; `options` are object_store's S3 settings. They may hold
     /// credentials, so they are never shown.
     #[new]
-    #[pyo3(signature = (url, options=None))]
     fn new(url: &str, options: Option<HashMap<String, String>>) -> PyResult<Self> {
         let options: Vec<(String, String)> = options.unwrap_or_default().into_iter().collect();
         let bucket = Bucket::open(url, &options).map_err(crate::errors::to_py)?;

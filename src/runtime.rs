@@ -37,3 +37,20 @@ pub(crate) fn blocking_raw<T: Send>(
         })
     })
 }
+
+/// Runs `call` to its end now (`asynchronous` false: the GIL released, Ctrl-C looked for) or
+/// returns an awaitable that runs it on the runtime. One future serves both faces of a call.
+pub(crate) fn run<'py, T>(
+    py: Python<'py>,
+    asynchronous: bool,
+    call: impl std::future::Future<Output = PyResult<T>> + Send + 'static,
+) -> PyResult<Bound<'py, PyAny>>
+where
+    T: for<'a> IntoPyObject<'a> + Send + 'static,
+{
+    if asynchronous {
+        return pyo3_async_runtimes::tokio::future_into_py(py, call);
+    }
+    let value = blocking_raw(py, call)??;
+    pyo3::IntoPyObjectExt::into_bound_py_any(value, py)
+}

@@ -1,24 +1,51 @@
-//! Streamed reads: `BatchStream` hands Python one `pyarrow.RecordBatch` at a time. Each wait
-//! releases the GIL and looks for Ctrl-C every 100 ms, and a failure midway raises the same
-//! typed exception as a whole read does (`ApiLimitError`, `AuthenticationError`, ...), because
-//! it is raised here rather than carried across the Arrow C stream as text.
+//! Streamed reads: `BatchStream` hands Python one `pyarrow.RecordBatch` at a time, as an
+//! iterator (each wait releases the GIL and looks for Ctrl-C every 100 ms) or as an async
+//! iterator. A failure midway raises the same typed exception as a whole read does
+//! (`ApiLimitError`, `AuthenticationError`, ...): it is raised here, not carried across the
+//! Arrow C stream as text.
 
-use crate::runtime::blocking;
+use crate::errors::to_py;
+use crate::runtime::blocking_raw;
+use pyo3::exceptions::PyStopAsyncIteration;
 use pyo3::prelude::*;
 use sfarrow_client::read::ReadStream;
+use std::sync::Arc;
+use tokio::sync::Mutex;
 
-#[pyclass(module = "sfarrow._sfarrow", name = "BatchStream")]
+#[pyclass(module = "sfarrow._sfarrow", name = "BatchStream", frozen)]
 pub struct BatchStream {
     schema: arrow_schema::SchemaRef,
-    /// Taken out while a batch is awaited; `None` once the read ended or was closed.
-    stream: Option<ReadStream>,
+    /// `None` once the read ended, failed or was closed: dropping the read stops its task (and
+    /// aborts and deletes an unfinished Bulk job).
+    stream: Arc<Mutex<Option<ReadStream>>>,
 }
 
 impl BatchStream {
     pub fn new(stream: ReadStream) -> Self {
         BatchStream {
             schema: stream.schema.clone(),
-            stream: Some(stream),
+            stream: Arc::new(Mutex::new(Some(stream))),
+        }
+    }
+}
+
+/// The next batch, or `None` at the end; any error ends the read.
+async fn next(
+    stream: Arc<Mutex<Option<ReadStream>>>,
+) -> PyResult<Option<arrow_array::RecordBatch>> {
+    let mut slot = stream.lock().await;
+    let Some(read) = slot.as_mut() else {
+        return Ok(None);
+    };
+    match read.batches.recv().await {
+        Some(Ok(batch)) => Ok(Some(batch)),
+        Some(Err(e)) => {
+            *slot = None;
+            Err(to_py(e))
+        }
+        None => {
+            *slot = None;
+            Ok(None)
         }
     }
 }
@@ -35,34 +62,46 @@ impl BatchStream {
         slf
     }
 
-    fn __next__<'py>(slf: Bound<'py, Self>) -> PyResult<Option<Bound<'py, PyAny>>> {
-        let py = slf.py();
-        let Some(mut stream) = slf.borrow_mut().stream.take() else {
-            return Ok(None);
-        };
-        let next = blocking(py, async {
-            match stream.batches.recv().await {
-                Some(Ok(b)) => Ok(Some(b)),
-                Some(Err(e)) => Err(e),
-                None => Ok(None),
+    fn __next__<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
+        let stream = self.stream.clone();
+        match blocking_raw(py, next(stream.clone())) {
+            Ok(Ok(Some(batch))) => Ok(Some(
+                pyo3_arrow::PyRecordBatch::new(batch).into_pyarrow(py)?,
+            )),
+            Ok(Ok(None)) => Ok(None),
+            Ok(Err(e)) => Err(e),
+            // Ctrl-C: the read is over, as a failed one is.
+            Err(interrupt) => {
+                py.detach(|| {
+                    crate::runtime::runtime().block_on(async { *stream.lock().await = None })
+                });
+                Err(interrupt)
             }
-        });
-        match next {
-            Ok(Some(batch)) => {
-                slf.borrow_mut().stream = Some(stream);
-                Ok(Some(
-                    pyo3_arrow::PyRecordBatch::new(batch).into_pyarrow(py)?,
-                ))
-            }
-            // The read is over, failed or was interrupted (Ctrl-C): the stream is dropped here,
-            // which stops its task (and aborts and deletes an unfinished Bulk job).
-            Ok(None) => Ok(None),
-            Err(e) => Err(e),
         }
     }
 
+    fn __aiter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    /// An awaitable of the next `pyarrow.RecordBatch`; `StopAsyncIteration` at the end.
+    fn __anext__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let stream = self.stream.clone();
+        pyo3_async_runtimes::tokio::future_into_py(py, async move {
+            match next(stream).await? {
+                Some(batch) => Python::attach(|py| {
+                    pyo3_arrow::PyRecordBatch::new(batch)
+                        .into_pyarrow(py)
+                        .map(Bound::unbind)
+                }),
+                None => Err(PyStopAsyncIteration::new_err(())),
+            }
+        })
+    }
+
     /// Stops the read now (an unfinished Bulk job is aborted and deleted).
-    fn close(&mut self) {
-        self.stream = None;
+    fn close(&self, py: Python<'_>) {
+        let stream = self.stream.clone();
+        py.detach(|| crate::runtime::runtime().block_on(async { *stream.lock().await = None }));
     }
 }

@@ -4,12 +4,14 @@
 //! table on the exception's `result`.
 
 use crate::errors::to_py;
-use crate::runtime::{blocking, blocking_raw, runtime};
+use crate::runtime::blocking_raw;
 use pyo3::prelude::*;
+use pyo3::IntoPyObjectExt;
 use sfarrow_client::client::{Client, Error};
 use sfarrow_client::read::DescribeCache;
 use sfarrow_client::write::{self, Finished, Op, WriteOptions, Writer};
 use std::sync::Arc;
+use tokio::sync::Mutex;
 
 pub struct WriteArgs {
     pub operation: String,
@@ -98,81 +100,84 @@ fn input_failed(py: Python<'_>, message: String, result: pyo3_arrow::PyTable) ->
     build().unwrap_or_else(|e| e)
 }
 
-/// Runs a future to its end with the GIL released and no Ctrl-C check: used to settle a write
-/// that must report what it did.
-fn settle<T: Send>(py: Python<'_>, f: impl std::future::Future<Output = T> + Send) -> T {
-    py.detach(|| runtime().block_on(f))
-}
-
-pub fn write(
-    py: Python<'_>,
+/// The one write, behind both faces. The writer sits in `slot` so that a caller that stops
+/// waiting (Ctrl-C) can still ask it what happened to every row.
+async fn drive(
     client: Arc<Client>,
     cache: Arc<DescribeCache>,
     args: WriteArgs,
-    data: pyo3_arrow::input::AnyRecordBatch,
+    mut reader: Box<dyn arrow_array::RecordBatchReader + Send>,
+    slot: Arc<Mutex<Option<Writer>>>,
 ) -> PyResult<pyo3_arrow::PyTable> {
     let (op, opts) = options(&args)?;
-    let reader = data.into_reader()?;
     let input_schema = reader.schema();
-    let plan = blocking(py, plan(&client, &cache, &args, op, &input_schema))?;
-    let mut writer = Writer::new(client, plan, opts);
-    // Batches are pulled one at a time, so a large input is never all in memory.
-    for batch in reader {
-        let batch = match batch {
-            Ok(b) => b,
-            Err(e) => {
+    let plan = plan(&client, &cache, &args, op, &input_schema)
+        .await
+        .map_err(to_py)?;
+    let mut guard = slot.lock().await;
+    let writer = guard.insert(Writer::new(client, plan, opts));
+    loop {
+        // Pulled on the blocking pool: a Python-backed input takes the GIL there, and neither
+        // the event loop nor a tokio worker waits on Python.
+        let pulled = tokio::task::spawn_blocking(move || {
+            let next = Python::attach(|_| reader.next());
+            (reader, next)
+        })
+        .await
+        .map_err(|e| to_py(Error::protocol(format!("reading the input failed: {e}"))))?;
+        reader = pulled.0;
+        match pulled.1 {
+            None => break,
+            Some(Ok(batch)) => {
+                // An error here stops the write: `finish` sends nothing more and reports it.
+                if writer.push(batch).await.is_err() {
+                    break;
+                }
+            }
+            Some(Err(e)) => {
                 let rows = writer.rows();
                 let why = format!("reading the input failed after {rows} rows ({e})");
-                let finished = settle(py, writer.stop(&why));
-                let sent = finished.result.num_rows();
-                return Err(input_failed(
-                    py,
-                    format!("{why}; the result table on .result says which of those {sent} rows were written"),
-                    table(finished.result)?,
-                ));
+                let finished = writer.stop(&why).await;
+                return Python::attach(|py| {
+                    let n = finished.result.num_rows();
+                    Err(input_failed(
+                        py,
+                        format!("{why}; the result table on .result says which of those {n} rows were written"),
+                        table(finished.result)?,
+                    ))
+                });
             }
-        };
-        match blocking_raw(py, writer.push(batch)) {
-            Ok(Ok(())) => {}
-            // The write cannot go on: `finish` sends nothing more and reports the error.
-            Ok(Err(_)) => break,
-            Err(interrupt) => return Err(with_result(py, interrupt, table(writer.interrupt())?)),
         }
     }
-    match blocking_raw(py, writer.finish()) {
-        Ok(finished) => ended(py, finished),
-        Err(interrupt) => Err(with_result(py, interrupt, table(writer.interrupt())?)),
-    }
+    let finished = writer.finish().await;
+    Python::attach(|py| ended(py, finished))
 }
 
-/// The awaitable twin. The input is read before the first await (a Python stream cannot be
-/// pulled from the event loop's worker threads); a failure there sends nothing.
-pub fn write_async<'py>(
+/// Writes `data`, now or as an awaitable. Batches are pulled one at a time, so a large input
+/// is never all in memory, whichever face is used.
+pub fn write<'py>(
     py: Python<'py>,
     client: Arc<Client>,
     cache: Arc<DescribeCache>,
     args: WriteArgs,
     data: pyo3_arrow::input::AnyRecordBatch,
+    asynchronous: bool,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let (op, opts) = options(&args)?;
     let reader = data.into_reader()?;
-    let input_schema = reader.schema();
-    let batches = reader.collect::<Result<Vec<_>, _>>().map_err(|e| {
-        to_py(Error::config(format!(
-            "could not read the input data (nothing was sent): {e}"
-        )))
-    })?;
-    pyo3_async_runtimes::tokio::future_into_py(py, async move {
-        let plan = plan(&client, &cache, &args, op, &input_schema)
-            .await
-            .map_err(to_py)?;
-        let mut writer = Writer::new(client, plan, opts);
-        for b in batches {
-            if writer.push(b).await.is_err() {
-                break;
+    let slot = Arc::new(Mutex::new(None));
+    let call = drive(client, cache, args, reader, slot.clone());
+    if asynchronous {
+        return pyo3_async_runtimes::tokio::future_into_py(py, call);
+    }
+    match blocking_raw(py, call) {
+        Ok(done) => done?.into_bound_py_any(py),
+        Err(interrupt) => {
+            // The write's future is gone, and with it the lock: the writer says what it did.
+            let interrupted = slot.try_lock().ok().and_then(|mut w| w.take());
+            match interrupted {
+                Some(mut writer) => Err(with_result(py, interrupt, table(writer.interrupt())?)),
+                None => Err(interrupt),
             }
         }
-        let finished = writer.finish().await;
-        Python::attach(|py| ended(py, finished))
-    })
+    }
 }

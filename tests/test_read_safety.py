@@ -37,7 +37,7 @@ def test_a_spent_allowance_midway_raises_api_limit_error(big, api):
     first = reader.read_next_batch()
     assert first.num_rows > 0
     used, _ = big.api_usage()
-    big.set_api_limit(used)
+    big.set_api_limit(used, used=used)
     try:
         with pytest.raises(sfarrow.ApiLimitError) as e:
             for _ in reader:

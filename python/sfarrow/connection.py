@@ -3,62 +3,23 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
 import sys
 import webbrowser
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any, Optional, Union
 
+from sfarrow import _defaults as D
 from sfarrow import _sfarrow
 from sfarrow._arrow import to_arrow
+from sfarrow._login import PathLike, _args, _authorization_code, _device, _jwt, _options
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
 __all__ = ["Connection", "TokenInfo"]
 
-PathLike = Union[str, "os.PathLike[str]"]
 #: (access_token, refresh_token or None, instance_url), handed to ``on_token`` on every new token.
 TokenInfo = tuple[str, Optional[str], str]
-
-
-def _read_key(private_key: Union[str, bytes, PathLike]) -> str:
-    """A PEM string, PEM bytes, or the path of a PEM file."""
-    from sfarrow.exceptions import ConfigurationError
-
-    not_pem = "private_key is not PEM: PEM is ASCII text between -----BEGIN ...----- and -----END ...----- lines"
-    if isinstance(private_key, bytes):
-        try:
-            return private_key.decode("ascii")
-        except UnicodeDecodeError:
-            raise ConfigurationError(not_pem) from None
-    if not isinstance(private_key, (str, os.PathLike)):
-        raise ConfigurationError(f"private_key must be PEM text, PEM bytes or a path, got {type(private_key).__name__}")
-    text = os.fspath(private_key)
-    if "-----BEGIN" in text:
-        return text
-    try:
-        with open(text, encoding="ascii") as f:
-            return f.read()
-    except UnicodeDecodeError:
-        raise ConfigurationError(f"{not_pem} (the file {text} is not)") from None
-    except OSError as e:
-        raise ConfigurationError(f"private_key is neither PEM text nor a readable file: {e.strerror}") from None
-
-
-def _read_ca(ca_file: Optional[PathLike]) -> Optional[str]:
-    if ca_file is None:
-        return None
-    from sfarrow.exceptions import ConfigurationError
-
-    path = os.fspath(ca_file)
-    try:
-        with open(path, encoding="ascii") as f:
-            return f.read()
-    except UnicodeDecodeError:
-        raise ConfigurationError(f"ca_file {path} is not PEM (ASCII) text") from None
-    except OSError as e:
-        raise ConfigurationError(f"ca_file {path} cannot be read: {e.strerror}") from None
 
 
 def _open_browser(url: str) -> None:
@@ -76,6 +37,12 @@ def _print_url(url: str) -> None:
 def _print_device_prompt(prompt: tuple[str, str]) -> None:
     code, uri = prompt
     print(f"To connect, visit {uri} and enter the code {code}", file=sys.stderr, flush=True)
+
+
+def _opener(open_browser: Union[bool, Callable[[str], None]]) -> Callable[[str], None]:
+    if callable(open_browser):
+        return open_browser
+    return _open_browser if open_browser else _print_url
 
 
 class Connection:
@@ -107,26 +74,15 @@ class Connection:
         instance_url: str,
         access_token: str,
         *,
-        api_version: str = "58.0",
+        api_version: str = D.API_VERSION,
         ca_file: Optional[PathLike] = None,
-        request_timeout: float = 300.0,
-        retries: int = 4,
-        gzip: bool = True,
+        request_timeout: float = D.REQUEST_TIMEOUT,
+        retries: int = D.RETRIES,
+        gzip: bool = D.GZIP,
         api_budget: Optional[float] = None,
     ) -> None:
-        self._raw = _sfarrow.Connection.connect(
-            _args(
-                "session",
-                instance_url=instance_url,
-                access_token=access_token,
-                api_version=api_version,
-                ca_file=ca_file,
-                request_timeout=request_timeout,
-                retries=retries,
-                gzip=gzip,
-                api_budget=api_budget,
-            )
-        )
+        options = _options(api_version, ca_file, request_timeout, retries, gzip, api_budget)
+        self._raw = _sfarrow.Connection.connect(_args("session", instance_url=instance_url, access_token=access_token, **options), False)
 
     @classmethod
     def _wrap(cls, raw: _sfarrow.Connection) -> Connection:
@@ -135,10 +91,34 @@ class Connection:
         return self
 
     @classmethod
-    async def from_session_async(cls, instance_url: str, access_token: str, **options: Any) -> Connection:
-        return cls._wrap(await _sfarrow.Connection.connect_async(_args("session", instance_url=instance_url, access_token=access_token, **options)))
+    def _connect(cls, args: dict[str, Any]) -> Connection:
+        return cls._wrap(_sfarrow.Connection.connect(args, False))
+
+    @classmethod
+    async def _connect_async(cls, args: dict[str, Any]) -> Connection:
+        return cls._wrap(await _sfarrow.Connection.connect(args, True))
+
+    @classmethod
+    async def from_session_async(
+        cls,
+        instance_url: str,
+        access_token: str,
+        *,
+        api_version: str = D.API_VERSION,
+        ca_file: Optional[PathLike] = None,
+        request_timeout: float = D.REQUEST_TIMEOUT,
+        retries: int = D.RETRIES,
+        gzip: bool = D.GZIP,
+        api_budget: Optional[float] = None,
+    ) -> Connection:
+        """The awaitable twin of the constructor (an existing session)."""
+        options = _options(api_version, ca_file, request_timeout, retries, gzip, api_budget)
+        return await cls._connect_async(_args("session", instance_url=instance_url, access_token=access_token, **options))
 
     # -- grants -----------------------------------------------------------------------------
+    # Each grant's sync and async constructors take the same arguments (a test holds them to
+    # it); the common options (api_version, ca_file, request_timeout, retries, gzip,
+    # api_budget) arrive in **options with the constructor's defaults.
     @classmethod
     def jwt(
         cls,
@@ -146,28 +126,32 @@ class Connection:
         username: str,
         private_key: Union[str, bytes, PathLike],
         *,
-        environment: str = "production",
+        environment: str = D.ENVIRONMENT,
         audience: Optional[str] = None,
-        assertion_lifetime: float = 180.0,
+        assertion_lifetime: float = D.JWT_ASSERTION_LIFETIME,
+        on_token: Optional[Callable[[TokenInfo], None]] = None,
         **options: Any,
     ) -> Connection:
         """JWT bearer (server to server): an RS256 assertion signed with ``private_key`` (PEM
         text or a file), whose certificate is uploaded to the connected app. ``audience``
         defaults to login/test.salesforce.com per ``environment``; the assertion expires
         ``assertion_lifetime`` seconds after it is made (Salesforce asks for at most 180)."""
-        return cls._wrap(
-            _sfarrow.Connection.connect(
-                _args("jwt", environment=environment, client_id=client_id, username=username, private_key=_read_key(private_key), audience=audience, assertion_lifetime=assertion_lifetime, **options)
-            )
-        )
+        return cls._connect(_jwt(client_id, username, private_key, environment, audience, assertion_lifetime, on_token, options))
 
     @classmethod
-    async def jwt_async(cls, client_id: str, username: str, private_key: Union[str, bytes, PathLike], *, environment: str = "production", audience: Optional[str] = None, **options: Any) -> Connection:
-        return cls._wrap(
-            await _sfarrow.Connection.connect_async(
-                _args("jwt", environment=environment, client_id=client_id, username=username, private_key=_read_key(private_key), audience=audience, **options)
-            )
-        )
+    async def jwt_async(
+        cls,
+        client_id: str,
+        username: str,
+        private_key: Union[str, bytes, PathLike],
+        *,
+        environment: str = D.ENVIRONMENT,
+        audience: Optional[str] = None,
+        assertion_lifetime: float = D.JWT_ASSERTION_LIFETIME,
+        on_token: Optional[Callable[[TokenInfo], None]] = None,
+        **options: Any,
+    ) -> Connection:
+        return await cls._connect_async(_jwt(client_id, username, private_key, environment, audience, assertion_lifetime, on_token, options))
 
     @classmethod
     def refresh_token(
@@ -176,35 +160,36 @@ class Connection:
         refresh_token: str,
         *,
         client_secret: Optional[str] = None,
-        environment: str = "production",
+        environment: str = D.ENVIRONMENT,
         on_token: Optional[Callable[[TokenInfo], None]] = None,
         **options: Any,
     ) -> Connection:
         """Refresh token grant. ``on_token`` gets every new token, so a rotated refresh token
         can be stored."""
-        return cls._wrap(
-            _sfarrow.Connection.connect(
-                _args("refresh_token", environment=environment, client_id=client_id, client_secret=client_secret, refresh_token=refresh_token, on_token=on_token, **options)
-            )
-        )
+        return cls._connect(_args("refresh_token", environment=environment, client_id=client_id, client_secret=client_secret, refresh_token=refresh_token, on_token=on_token, **_options(**options)))
 
     @classmethod
-    async def refresh_token_async(cls, client_id: str, refresh_token: str, *, client_secret: Optional[str] = None, environment: str = "production", on_token: Optional[Callable[[TokenInfo], None]] = None, **options: Any) -> Connection:
-        return cls._wrap(
-            await _sfarrow.Connection.connect_async(
-                _args("refresh_token", environment=environment, client_id=client_id, client_secret=client_secret, refresh_token=refresh_token, on_token=on_token, **options)
-            )
-        )
+    async def refresh_token_async(
+        cls,
+        client_id: str,
+        refresh_token: str,
+        *,
+        client_secret: Optional[str] = None,
+        environment: str = D.ENVIRONMENT,
+        on_token: Optional[Callable[[TokenInfo], None]] = None,
+        **options: Any,
+    ) -> Connection:
+        return await cls._connect_async(_args("refresh_token", environment=environment, client_id=client_id, client_secret=client_secret, refresh_token=refresh_token, on_token=on_token, **_options(**options)))
 
     @classmethod
-    def client_credentials(cls, client_id: str, client_secret: str, *, environment: str, **options: Any) -> Connection:
+    def client_credentials(cls, client_id: str, client_secret: str, *, environment: str, on_token: Optional[Callable[[TokenInfo], None]] = None, **options: Any) -> Connection:
         """Client credentials, for the app's "run as" user. ``environment`` must be the My
         Domain URL: Salesforce refuses this grant on login/test."""
-        return cls._wrap(_sfarrow.Connection.connect(_args("client_credentials", environment=environment, client_id=client_id, client_secret=client_secret, **options)))
+        return cls._connect(_args("client_credentials", environment=environment, client_id=client_id, client_secret=client_secret, on_token=on_token, **_options(**options)))
 
     @classmethod
-    async def client_credentials_async(cls, client_id: str, client_secret: str, *, environment: str, **options: Any) -> Connection:
-        return cls._wrap(await _sfarrow.Connection.connect_async(_args("client_credentials", environment=environment, client_id=client_id, client_secret=client_secret, **options)))
+    async def client_credentials_async(cls, client_id: str, client_secret: str, *, environment: str, on_token: Optional[Callable[[TokenInfo], None]] = None, **options: Any) -> Connection:
+        return await cls._connect_async(_args("client_credentials", environment=environment, client_id=client_id, client_secret=client_secret, on_token=on_token, **_options(**options)))
 
     @classmethod
     def authorization_code(
@@ -212,13 +197,13 @@ class Connection:
         client_id: str,
         *,
         client_secret: Optional[str] = None,
-        environment: str = "production",
-        port: int = 1717,
-        scope: str = "api refresh_token",
+        environment: str = D.ENVIRONMENT,
+        port: int = D.OAUTH_PORT,
+        scope: str = D.OAUTH_SCOPE,
         open_browser: Union[bool, Callable[[str], None]] = True,
         token_cache: Optional[PathLike] = None,
         on_token: Optional[Callable[[TokenInfo], None]] = None,
-        timeout: float = 300.0,
+        timeout: float = D.AUTHORIZATION_TIMEOUT,
         **options: Any,
     ) -> Connection:
         """Authorization code with PKCE: the user logs in in a browser; the redirect comes back
@@ -228,33 +213,56 @@ class Connection:
         prints it, or a callable gets the URL. ``token_cache``: a file (written 0600) that
         keeps the refresh token, so the next call needs no browser.
         """
-        opener = open_browser if callable(open_browser) else (_open_browser if open_browser else _print_url)
-        return cls._wrap(
-            _sfarrow.Connection.connect(
-                _args("authorization_code", environment=environment, client_id=client_id, client_secret=client_secret, port=port, scope=scope, open_url=opener, token_cache=token_cache, on_token=on_token, timeout=timeout, **options)
-            )
-        )
+        return cls._connect(_authorization_code(client_id, client_secret, environment, port, scope, _opener(open_browser), token_cache, on_token, timeout, options))
+
+    @classmethod
+    async def authorization_code_async(
+        cls,
+        client_id: str,
+        *,
+        client_secret: Optional[str] = None,
+        environment: str = D.ENVIRONMENT,
+        port: int = D.OAUTH_PORT,
+        scope: str = D.OAUTH_SCOPE,
+        open_browser: Union[bool, Callable[[str], None]] = True,
+        token_cache: Optional[PathLike] = None,
+        on_token: Optional[Callable[[TokenInfo], None]] = None,
+        timeout: float = D.AUTHORIZATION_TIMEOUT,
+        **options: Any,
+    ) -> Connection:
+        return await cls._connect_async(_authorization_code(client_id, client_secret, environment, port, scope, _opener(open_browser), token_cache, on_token, timeout, options))
 
     @classmethod
     def device(
         cls,
         client_id: str,
         *,
-        environment: str = "production",
-        scope: str = "api refresh_token",
+        environment: str = D.ENVIRONMENT,
+        scope: str = D.OAUTH_SCOPE,
         prompt: Optional[Callable[[tuple[str, str]], None]] = None,
         token_cache: Optional[PathLike] = None,
         on_token: Optional[Callable[[TokenInfo], None]] = None,
-        timeout: float = 600.0,
+        timeout: float = D.DEVICE_TIMEOUT,
         **options: Any,
     ) -> Connection:
         """Device flow, for headless notebooks: prints a code and a URL to visit on any device
         (or hands ``(user_code, verification_uri)`` to ``prompt``), then waits for approval."""
-        return cls._wrap(
-            _sfarrow.Connection.connect(
-                _args("device", environment=environment, client_id=client_id, scope=scope, open_url=prompt or _print_device_prompt, token_cache=token_cache, on_token=on_token, timeout=timeout, **options)
-            )
-        )
+        return cls._connect(_device(client_id, environment, scope, prompt or _print_device_prompt, token_cache, on_token, timeout, options))
+
+    @classmethod
+    async def device_async(
+        cls,
+        client_id: str,
+        *,
+        environment: str = D.ENVIRONMENT,
+        scope: str = D.OAUTH_SCOPE,
+        prompt: Optional[Callable[[tuple[str, str]], None]] = None,
+        token_cache: Optional[PathLike] = None,
+        on_token: Optional[Callable[[TokenInfo], None]] = None,
+        timeout: float = D.DEVICE_TIMEOUT,
+        **options: Any,
+    ) -> Connection:
+        return await cls._connect_async(_device(client_id, environment, scope, prompt or _print_device_prompt, token_cache, on_token, timeout, options))
 
     # -- what it is -------------------------------------------------------------------------
     @property
@@ -295,70 +303,89 @@ class Connection:
     def server_time(self) -> dt.datetime:
         """The org's clock now (UTC), from the ``Date`` header of a cheap call: whole seconds,
         rounded down, so never ahead of the org."""
-        return _utc(self._raw.server_time())
+        return _utc(self._raw.server_time(False))
 
     async def server_time_async(self) -> dt.datetime:
-        return _utc(await self._raw.server_time_async())
+        return _utc(await self._raw.server_time(True))
 
     # -- reading ----------------------------------------------------------------------------
     def query(
         self,
         soql: str,
         *,
-        api: str = "auto",
+        api: str = D.READ_API,
         include_deleted: bool = False,
-        bulk_threshold: int = 1_000_000,
-        bulk_page_size: int = 25_000,
-        parallel: int = 4,
+        bulk_threshold: int = D.BULK_THRESHOLD,
+        bulk_page_size: int = D.BULK_PAGE_SIZE,
+        parallel: int = D.PARALLEL,
     ) -> pa.Table:
         """Runs SOQL and returns a ``pyarrow.Table`` typed from describe, the same whichever API
         ran. ``api="auto"`` counts the records first and uses Bulk API 2.0 at or above
         ``bulk_threshold``, REST below (and for queries Bulk cannot run); ``"rest"``/``"bulk"``
         force one. The schema metadata ``sfarrow.api`` / ``sfarrow.reason`` say which ran and
         why. ``include_deleted`` reads the recycle bin too (queryAll)."""
-        return _table(self._raw.query(soql, api, include_deleted, bulk_threshold, bulk_page_size, parallel))
+        return _table(self._raw.query(soql, api, include_deleted, bulk_threshold, bulk_page_size, parallel, False))
 
     async def query_async(
         self,
         soql: str,
         *,
-        api: str = "auto",
+        api: str = D.READ_API,
         include_deleted: bool = False,
-        bulk_threshold: int = 1_000_000,
-        bulk_page_size: int = 25_000,
-        parallel: int = 4,
+        bulk_threshold: int = D.BULK_THRESHOLD,
+        bulk_page_size: int = D.BULK_PAGE_SIZE,
+        parallel: int = D.PARALLEL,
     ) -> pa.Table:
-        return _table(await self._raw.query_async(soql, api, include_deleted, bulk_threshold, bulk_page_size, parallel))
+        return _table(await self._raw.query(soql, api, include_deleted, bulk_threshold, bulk_page_size, parallel, True))
 
     def query_batches(
         self,
         soql: str,
         *,
-        api: str = "auto",
+        api: str = D.READ_API,
         include_deleted: bool = False,
-        bulk_threshold: int = 1_000_000,
-        bulk_page_size: int = 25_000,
-        parallel: int = 4,
+        bulk_threshold: int = D.BULK_THRESHOLD,
+        bulk_page_size: int = D.BULK_PAGE_SIZE,
+        parallel: int = D.PARALLEL,
     ) -> pa.RecordBatchReader:
         """Like :meth:`query`, but streams: a ``pyarrow.RecordBatchReader`` whose batches arrive
-        as pages are downloaded, so memory stays bounded by a few pages."""
+        as pages are downloaded, so memory stays bounded by a few pages. A failure midway
+        raises its own sfarrow exception, and Ctrl-C stops a wait within a tenth of a second."""
         import pyarrow as pa
 
-        stream = self._raw.query_batches(soql, api, include_deleted, bulk_threshold, bulk_page_size, parallel)
-        # Batches come from the compiled stream one by one: a failure midway raises its own
-        # sfarrow exception, and Ctrl-C stops a wait within a tenth of a second.
+        stream = self._raw.query_batches(soql, api, include_deleted, bulk_threshold, bulk_page_size, parallel, False)
         return pa.RecordBatchReader.from_batches(stream.schema, stream)
+
+    async def query_batches_async(
+        self,
+        soql: str,
+        *,
+        api: str = D.READ_API,
+        include_deleted: bool = False,
+        bulk_threshold: int = D.BULK_THRESHOLD,
+        bulk_page_size: int = D.BULK_PAGE_SIZE,
+        parallel: int = D.PARALLEL,
+    ) -> AsyncIterator[pa.RecordBatch]:
+        """The async twin of :meth:`query_batches`: ``async for batch in ...`` yields
+        ``pyarrow.RecordBatch`` objects as pages arrive, without holding up the event loop."""
+        stream = await self._stream_async(soql, api, include_deleted, bulk_threshold, bulk_page_size, parallel)
+        async for batch in stream:
+            yield batch
+
+    async def _stream_async(self, soql: str, api: str, include_deleted: bool, bulk_threshold: int, bulk_page_size: int, parallel: int) -> Any:
+        """The compiled stream of an async read (its ``schema``, then ``async for``)."""
+        return await self._raw.query_batches(soql, api, include_deleted, bulk_threshold, bulk_page_size, parallel, True)
 
     def schema(self, object: str, fields: Optional[list[str]] = None) -> pa.Schema:
         """The Arrow schema of ``object`` (all fields, or ``fields``), from describe."""
         import pyarrow as pa
 
-        return pa.schema(self._raw.schema(object, fields))
+        return pa.schema(self._raw.schema(object, fields, False))
 
     async def schema_async(self, object: str, fields: Optional[list[str]] = None) -> pa.Schema:
         import pyarrow as pa
 
-        return pa.schema(await self._raw.schema_async(object, fields))
+        return pa.schema(await self._raw.schema(object, fields, True))
 
     # -- writing ----------------------------------------------------------------------------
     def insert(self, object: str, data: Any, **options: Any) -> pa.Table:
@@ -386,11 +413,11 @@ class Connection:
         data: Any,
         *,
         external_id: Optional[str] = None,
-        api: str = "auto",
-        on_error: str = "raise",
+        api: str = D.WRITE_API,
+        on_error: str = D.ON_ERROR,
         all_or_none: bool = False,
-        bulk_threshold: int = 1000,
-        parallel: int = 4,
+        bulk_threshold: int = D.WRITE_BULK_THRESHOLD,
+        parallel: int = D.WRITE_PARALLEL,
     ) -> pa.Table:
         """Writes ``data`` (anything with the Arrow PyCapsule interface — a pyarrow Table or
         RecordBatchReader, a polars DataFrame — a pandas DataFrame, or a list of dicts) with
@@ -408,7 +435,7 @@ class Connection:
         _check_on_error(on_error)
         data = to_arrow(data, "write")
         try:
-            raw = self._raw.write(operation, object, data, external_id, api, all_or_none, bulk_threshold, parallel)
+            raw = self._raw.write(operation, object, data, external_id, api, all_or_none, bulk_threshold, parallel, False)
         except BaseException as e:
             _input_error(e)
             _attach_result(e)
@@ -422,17 +449,18 @@ class Connection:
         data: Any,
         *,
         external_id: Optional[str] = None,
-        api: str = "auto",
-        on_error: str = "raise",
+        api: str = D.WRITE_API,
+        on_error: str = D.ON_ERROR,
         all_or_none: bool = False,
-        bulk_threshold: int = 1000,
-        parallel: int = 4,
+        bulk_threshold: int = D.WRITE_BULK_THRESHOLD,
+        parallel: int = D.WRITE_PARALLEL,
     ) -> pa.Table:
-        """The awaitable twin of :meth:`write` (the input is read into memory first)."""
+        """The awaitable twin of :meth:`write`, streaming as it does (the input is pulled a
+        batch at a time off the event loop)."""
         _check_on_error(on_error)
         data = to_arrow(data, "write")
         try:
-            raw = await self._raw.write_async(operation, object, data, external_id, api, all_or_none, bulk_threshold, parallel)
+            raw = await self._raw.write(operation, object, data, external_id, api, all_or_none, bulk_threshold, parallel, True)
         except BaseException as e:
             _input_error(e)
             _attach_result(e)
@@ -455,20 +483,20 @@ class Connection:
     # -- calls ------------------------------------------------------------------------------
     def limits(self) -> dict[str, Any]:
         """The org's limits (``/limits``): each key maps to ``{"Max": ..., "Remaining": ...}``."""
-        result: dict[str, Any] = self._raw.request("GET", "limits")
+        result: dict[str, Any] = self._raw.request("GET", "limits", None, False)
         return result
 
     async def limits_async(self) -> dict[str, Any]:
-        result: dict[str, Any] = await self._raw.request_async("GET", "limits")
+        result: dict[str, Any] = await self._raw.request("GET", "limits", None, True)
         return result
 
     def request(self, method: str, path: str, json: Any = None) -> Any:
         """A raw REST call: ``path`` under the versioned API base (``"sobjects/Account/describe"``)
         or from the instance root (``"/services/data/"``). Returns the parsed JSON answer."""
-        return self._raw.request(method, path, _dumps(json))
+        return self._raw.request(method, path, _dumps(json), False)
 
     async def request_async(self, method: str, path: str, json: Any = None) -> Any:
-        return await self._raw.request_async(method, path, _dumps(json))
+        return await self._raw.request(method, path, _dumps(json), True)
 
     def __repr__(self) -> str:
         return f"Connection(instance_url={self.instance_url!r}, api_version={self.api_version!r}, grant={self.grant!r})"
@@ -546,39 +574,3 @@ def _dumps(value: Any) -> Optional[str]:
     return json.dumps(value)
 
 
-def _args(grant: str, **kw: Any) -> dict[str, Any]:
-    """Every key the compiled ``connect`` takes, with defaults for those not given."""
-    args: dict[str, Any] = {
-        "grant": grant,
-        "environment": None,
-        "instance_url": None,
-        "access_token": None,
-        "client_id": None,
-        "client_secret": None,
-        "username": None,
-        "private_key": None,
-        "audience": None,
-        "assertion_lifetime": 180.0,
-        "refresh_token": None,
-        "port": 1717,
-        "scope": "api refresh_token",
-        "timeout": 300.0,
-        "open_url": None,
-        "on_token": None,
-        "token_cache": None,
-        "api_version": "58.0",
-        "ca_pem": None,
-        "request_timeout": 300.0,
-        "retries": 4,
-        "gzip": True,
-        "api_budget": None,
-    }
-    ca_file = kw.pop("ca_file", None)
-    unknown = set(kw) - set(args)
-    if unknown:
-        raise TypeError(f"unexpected argument(s): {', '.join(sorted(unknown))}")
-    args.update(kw)
-    args["ca_pem"] = _read_ca(ca_file)
-    if args["token_cache"] is not None:
-        args["token_cache"] = os.fspath(args["token_cache"])
-    return args

@@ -16,11 +16,13 @@ import os
 import shutil
 import tempfile
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional, Union
 
+from sfarrow import _defaults as D
+from sfarrow._bridge import deliver_on_thread
 from sfarrow.exceptions import ConfigurationError
 
 if TYPE_CHECKING:
@@ -172,6 +174,11 @@ class FileDestination:
             )
         finally:
             target.cleanup()
+
+    async def deliver_async(self, schema: pa.Schema, batches: AsyncIterator[pa.RecordBatch], key: str) -> Delivered:
+        """As :meth:`deliver`, from an async iterator: files are encoded and written (and
+        uploaded) on a worker thread, a batch at a time, while the event loop reads."""
+        return await deliver_on_thread(self.deliver, schema, batches, key)
 
     def _write(
         self, target: Union[_LocalTarget, _S3Target], local: Path, schema: pa.Schema, batches: Iterator[pa.RecordBatch], key: str
@@ -334,6 +341,9 @@ class ArrowDestination:
         self.table = table
         return Delivered(written=table.num_rows, bytes=table.nbytes)
 
+    async def deliver_async(self, schema: pa.Schema, batches: AsyncIterator[pa.RecordBatch], key: str) -> Delivered:
+        return self.deliver(schema, iter([b async for b in batches]), key)
+
 
 class SalesforceDestination:
     """A Salesforce object: ``operation`` insert, update, upsert (on ``external_id``) or delete.
@@ -351,10 +361,10 @@ class SalesforceDestination:
         *,
         operation: str = "insert",
         external_id: Optional[str] = None,
-        on_error: str = "raise",
+        on_error: str = D.ON_ERROR,
         failed_records: Optional[Union[str, Path]] = None,
-        api: str = "auto",
-        chunk_rows: int = 50_000,
+        api: str = D.WRITE_API,
+        chunk_rows: int = D.DESTINATION_CHUNK_ROWS,
     ) -> None:
         if operation not in ("insert", "update", "upsert", "delete"):
             raise ConfigurationError(f"operation must be insert, update, upsert or delete, got {operation!r}")
@@ -376,36 +386,80 @@ class SalesforceDestination:
 
     def deliver(self, schema: pa.Schema, batches: Iterator[pa.RecordBatch], key: str) -> Delivered:
         import pyarrow as pa
-        import pyarrow.compute as pc
-        import pyarrow.parquet as pq
 
-        result = Delivered()
-        failed_writer: Any = None
+        tally = _Tally(self.failed_records)
         try:
             for chunk in _chunks(batches, self.chunk_rows):
                 table = pa.Table.from_batches(chunk, schema=schema)
-                outcome = self.connection.write(
-                    self.operation, self.object, table, external_id=self.external_id, api=self.api, on_error=self.on_error
-                )
-                ok = outcome["success"]
-                failed = outcome.num_rows - pc.sum(ok.cast(pa.int64())).as_py()
-                result.written += outcome.num_rows - failed
-                result.failed += failed
-                if failed and self.failed_records is not None:
-                    bad = pc.invert(ok)
-                    rows = table.filter(bad)
-                    errors = outcome.filter(bad)
-                    for name in ("error_code", "error_message"):
-                        rows = rows.append_column(f"sf__{name}", errors[name])
-                    if failed_writer is None:
-                        self.failed_records.parent.mkdir(parents=True, exist_ok=True)
-                        failed_writer = pq.ParquetWriter(self.failed_records, rows.schema)
-                        result.failed_path = str(self.failed_records)
-                    failed_writer.write_table(rows)
+                outcome = self.connection.write(self.operation, self.object, table, external_id=self.external_id, api=self.api, on_error=self.on_error)
+                tally.add(table, outcome)
         finally:
-            if failed_writer is not None:
-                failed_writer.close()
-        return result
+            tally.close()
+        return tally.result
+
+    async def deliver_async(self, schema: pa.Schema, batches: AsyncIterator[pa.RecordBatch], key: str) -> Delivered:
+        """As :meth:`deliver`, each chunk written with :meth:`Connection.write_async`."""
+
+        tally = _Tally(self.failed_records)
+        try:
+            chunk: list[pa.RecordBatch] = []
+            n = 0
+            async for b in batches:
+                while b.num_rows:
+                    take = min(b.num_rows, self.chunk_rows - n)
+                    chunk.append(b.slice(0, take))
+                    b = b.slice(take)
+                    n += take
+                    if n == self.chunk_rows:
+                        await self._write_async(schema, chunk, tally)
+                        chunk, n = [], 0
+            if chunk:
+                await self._write_async(schema, chunk, tally)
+        finally:
+            tally.close()
+        return tally.result
+
+    async def _write_async(self, schema: pa.Schema, chunk: list[pa.RecordBatch], tally: _Tally) -> None:
+        import pyarrow as pa
+
+        table = pa.Table.from_batches(chunk, schema=schema)
+        outcome = await self.connection.write_async(self.operation, self.object, table, external_id=self.external_id, api=self.api, on_error=self.on_error)
+        tally.add(table, outcome)
+
+
+class _Tally:
+    """What a Salesforce destination wrote and failed, with the failed rows (and their errors)
+    written to ``failed_records`` as they come."""
+
+    def __init__(self, failed_records: Optional[Path]) -> None:
+        self.result = Delivered()
+        self.failed_records = failed_records
+        self.writer: Any = None
+
+    def add(self, table: pa.Table, outcome: pa.Table) -> None:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+        import pyarrow.parquet as pq
+
+        ok = outcome["success"]
+        failed = outcome.num_rows - pc.sum(ok.cast(pa.int64())).as_py()
+        self.result.written += outcome.num_rows - failed
+        self.result.failed += failed
+        if failed and self.failed_records is not None:
+            bad = pc.invert(ok)
+            rows = table.filter(bad)
+            errors = outcome.filter(bad)
+            for name in ("error_code", "error_message"):
+                rows = rows.append_column(f"sf__{name}", errors[name])
+            if self.writer is None:
+                self.failed_records.parent.mkdir(parents=True, exist_ok=True)
+                self.writer = pq.ParquetWriter(self.failed_records, rows.schema)
+                self.result.failed_path = str(self.failed_records)
+            self.writer.write_table(rows)
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
 
 
 def _chunks(batches: Iterator[pa.RecordBatch], rows: int) -> Iterator[list[pa.RecordBatch]]:

@@ -8,7 +8,7 @@ import json
 import os
 import re
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional, Union
@@ -175,39 +175,34 @@ class Flow:
         fields = [schema.field(i).with_name(name) for i, name in pairs]
         return [i for i, _ in pairs], pa.schema(fields, metadata=schema.metadata)
 
-    def run(self) -> FlowRun:
-        """Runs the flow once; raises if it fails (the watermark then stays where it was)."""
+    def _window(self, until: Optional[str]) -> tuple[Optional[dict[str, Any]], Optional[str], Optional[str]]:
+        """The source's shape, and the window this run reads: after the saved watermark, up to
+        ``until`` (the org's clock less the lag; never behind the watermark)."""
+        shape = self.source.shape() if isinstance(self.source, SalesforceSource) else None
+        since = self.state.load(shape) if self.state is not None else None
+        if until is not None and since is not None and until < since:
+            until = since
+        return shape, since, until
+
+    def _incremental(self) -> bool:
+        return self.state is not None and isinstance(self.source, SalesforceSource)
+
+    def _mapper(self, opened: Opened) -> tuple[pa.Schema, Callable[[pa.RecordBatch], pa.RecordBatch], dict[str, int], Any]:
         import pyarrow as pa
 
-        started = dt.datetime.now(dt.timezone.utc)
-        source = self.source
-        shape = source.shape() if isinstance(source, SalesforceSource) else None
-        since = self.state.load(shape) if self.state is not None else None
-        until = None
-        if self.state is not None and isinstance(source, SalesforceSource):
-            # The window ends at the org's clock less the lag, whatever the records hold: a
-            # change committed while this run reads belongs to the next window, not behind it.
-            until = source.window_end()
-            if since is not None and until < since:
-                until = since
-        opened: Opened = source.open(self._selected(), since, until)
-        columns, schema = self._project(opened.reader.schema, opened.internal)
+        columns, schema = self._project(opened.reader_schema, opened.internal)
         seen = {"read": 0}
         bar = _progress_bar(self.progress, repr(self))
 
-        def mapped() -> Iterator[pa.RecordBatch]:
-            for b in batches(opened.reader):
-                seen["read"] += b.num_rows
-                if bar is not None:
-                    bar.update(b.num_rows)
-                yield pa.RecordBatch.from_arrays([b.column(i) for i in columns], schema=schema)
-
-        key = _run_key(until is not None, since, started)
-        try:
-            delivered: Delivered = self.destination.deliver(schema, mapped(), key)
-        finally:
+        def map_batch(b: pa.RecordBatch) -> pa.RecordBatch:
+            seen["read"] += b.num_rows
             if bar is not None:
-                bar.close()
+                bar.update(b.num_rows)
+            return pa.RecordBatch.from_arrays([b.column(i) for i in columns], schema=schema)
+
+        return schema, map_batch, seen, bar
+
+    def _finish(self, opened: Opened, delivered: Delivered, seen: dict[str, int], started: dt.datetime, since: Optional[str], until: Optional[str], shape: Any) -> FlowRun:
         watermark = until if until is not None else since
         run = FlowRun(
             records_read=seen["read"],
@@ -226,12 +221,44 @@ class Flow:
             self.state.save(watermark, run, shape)
         return run
 
-    async def run_async(self) -> FlowRun:
-        """The awaitable twin of :meth:`run`: the run goes on a worker thread (its network
-        calls release the GIL), so the event loop stays free."""
-        import asyncio
+    def run(self) -> FlowRun:
+        """Runs the flow once; raises if it fails (the watermark then stays where it was)."""
+        started = dt.datetime.now(dt.timezone.utc)
+        # The window ends at the org's clock less the lag, whatever the records hold: a change
+        # committed while this run reads belongs to the next window, not behind it.
+        end = self.source.window_end() if self._incremental() and isinstance(self.source, SalesforceSource) else None
+        shape, since, until = self._window(end)
+        opened: Opened = self.source.open(self._selected(), since, until)
+        schema, map_batch, seen, bar = self._mapper(opened)
+        key = _run_key(until is not None, since, started)
+        try:
+            delivered = self.destination.deliver(schema, (map_batch(b) for b in batches(opened.reader)), key)
+        finally:
+            if bar is not None:
+                bar.close()
+        return self._finish(opened, delivered, seen, started, since, until, shape)
 
-        return await asyncio.to_thread(self.run)
+    async def run_async(self) -> FlowRun:
+        """The awaitable twin of :meth:`run`. Reading from Salesforce and writing to it are
+        awaited on the event loop; only file work (encoding, writing, S3 uploads) goes to a
+        worker thread, a batch at a time."""
+        started = dt.datetime.now(dt.timezone.utc)
+        end = await self.source.window_end_async() if self._incremental() and isinstance(self.source, SalesforceSource) else None
+        shape, since, until = self._window(end)
+        opened: Opened = await self.source.open_async(self._selected(), since, until)
+        schema, map_batch, seen, bar = self._mapper(opened)
+        key = _run_key(until is not None, since, started)
+
+        async def mapped() -> AsyncIterator[pa.RecordBatch]:
+            async for b in opened.abatches():
+                yield map_batch(b)
+
+        try:
+            delivered = await self.destination.deliver_async(schema, mapped(), key)
+        finally:
+            if bar is not None:
+                bar.close()
+        return self._finish(opened, delivered, seen, started, since, until, shape)
 
 
 def _run_key(incremental: bool, since: Optional[str], started: dt.datetime) -> str:

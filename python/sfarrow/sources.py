@@ -6,11 +6,12 @@ Each source opens as a stream of Arrow record batches, so a flow never holds a w
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional, Union
 
+from sfarrow import _defaults as D
 from sfarrow import _sfarrow
 from sfarrow._arrow import to_arrow
 from sfarrow.exceptions import ConfigurationError
@@ -24,11 +25,41 @@ if TYPE_CHECKING:
 @dataclass
 class Opened:
     """A source, opened: its batches, which API (or ``"file"``, ``"memory"``) served them,
-    and the columns that were read only for the flow's own use (the watermark field)."""
+    and the columns that were read only for the flow's own use (the watermark field).
 
-    reader: pa.RecordBatchReader
+    The batches come from ``reader`` (a ``pyarrow.RecordBatchReader``) or, for an async read
+    from Salesforce, from ``stream``; ``abatches`` gives either as an async iterator (a file
+    or in-memory reader is pulled on a worker thread, a batch at a time)."""
+
+    reader_schema: Any
     api: str
     internal: list[str] = field(default_factory=list)
+    reader: Any = None
+    stream: Any = None
+
+    @classmethod
+    def of(cls, reader: Any, api: str, internal: Optional[list[str]] = None) -> Opened:
+        return cls(reader.schema, api, internal or [], reader=reader)
+
+    async def abatches(self) -> AsyncIterator[pa.RecordBatch]:
+        if self.stream is not None:
+            async for b in self.stream:
+                yield b
+            return
+        import asyncio
+
+        while True:
+            b = await asyncio.to_thread(_next_batch, self.reader)
+            if b is None:
+                return
+            yield b
+
+
+def _next_batch(reader: Any) -> Any:
+    try:
+        return reader.read_next_batch()
+    except StopIteration:
+        return None
 
 
 class SalesforceSource:
@@ -60,12 +91,12 @@ class SalesforceSource:
         *,
         fields: Optional[Sequence[str]] = None,
         where: Optional[str] = None,
-        api: str = "auto",
+        api: str = D.READ_API,
         include_deleted: bool = False,
         incremental: Optional[str] = None,
-        lag: Union[float, dt.timedelta] = 300.0,
-        bulk_page_size: int = 25_000,
-        parallel: int = 4,
+        lag: Union[float, dt.timedelta] = D.LAG,
+        bulk_page_size: int = D.BULK_PAGE_SIZE,
+        parallel: int = D.PARALLEL,
     ) -> None:
         if api not in ("auto", "rest", "bulk"):
             raise ConfigurationError(f'api must be "auto", "rest" or "bulk", got {api!r}')
@@ -100,10 +131,16 @@ class SalesforceSource:
         """Where an incremental run reads up to: the org's clock now, less ``lag``."""
         return watermark_literal(self.connection.server_time() - dt.timedelta(seconds=self.lag))
 
+    async def window_end_async(self) -> str:
+        return watermark_literal(await self.connection.server_time_async() - dt.timedelta(seconds=self.lag))
+
     def soql(self, wanted: Optional[Sequence[str]], since: Optional[str], until: Optional[str] = None) -> tuple[str, list[str]]:
         """The SOQL a run sends (records after ``since`` up to ``until``), and the columns it
         adds for the flow's own use."""
         fields = list(self.fields or wanted or self.connection.schema(self.object).names)
+        return self._soql(fields, since, until)
+
+    def _soql(self, fields: list[str], since: Optional[str], until: Optional[str]) -> tuple[str, list[str]]:
         internal = []
         lower = {f.lower() for f in fields}
         # Deletions are part of the data (IsDeleted is delivered); the watermark field is read
@@ -129,8 +166,18 @@ class SalesforceSource:
         reader = self.connection.query_batches(
             soql, api=self.api, include_deleted=self.include_deleted, bulk_page_size=self.bulk_page_size, parallel=self.parallel
         )
-        api = (reader.schema.metadata or {}).get(b"sfarrow.api", b"rest").decode()
-        return Opened(reader, api, internal)
+        return Opened.of(reader, _api_of(reader.schema), internal)
+
+    async def open_async(self, wanted: Optional[Sequence[str]], since: Optional[str], until: Optional[str] = None) -> Opened:
+        fields = list(self.fields or wanted or (await self.connection.schema_async(self.object)).names)
+        soql, internal = self._soql(fields, since, until)
+        stream = await self.connection._stream_async(soql, self.api, self.include_deleted, D.BULK_THRESHOLD, self.bulk_page_size, self.parallel)
+        schema = stream.schema
+        return Opened(schema, _api_of(schema), internal, stream=stream)
+
+
+def _api_of(schema: Any) -> str:
+    return str((schema.metadata or {}).get(b"sfarrow.api", b"rest").decode())
 
 
 def watermark_literal(value: Any) -> str:
@@ -167,7 +214,10 @@ class FileSource:
             fmt = ds.CsvFileFormat(parse_options=_csv_parse_options())
         dataset = ds.dataset(self.path, format=fmt)
         columns = [c for c in wanted if c in dataset.schema.names] if wanted else None
-        return Opened(dataset.scanner(columns=columns).to_reader(), "file")
+        return Opened.of(dataset.scanner(columns=columns).to_reader(), "file")
+
+    async def open_async(self, wanted: Optional[Sequence[str]], since: Optional[str], until: Optional[str] = None) -> Opened:
+        return self.open(wanted, since, until)
 
 
 def _csv_parse_options() -> Any:
@@ -194,7 +244,10 @@ class ArrowSource:
             raise ConfigurationError("in-memory sources are not incremental")
         data = to_arrow(self.data, "read")
         reader = pa.RecordBatchReader.from_stream(data)
-        return Opened(reader, "memory")
+        return Opened.of(reader, "memory")
+
+    async def open_async(self, wanted: Optional[Sequence[str]], since: Optional[str], until: Optional[str] = None) -> Opened:
+        return self.open(wanted, since, until)
 
 
 Source = Union[SalesforceSource, FileSource, ArrowSource]

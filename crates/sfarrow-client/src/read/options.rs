@@ -37,6 +37,31 @@ pub struct ReadOptions {
     pub buffer: usize,
 }
 
+impl ReadOptions {
+    /// Options from a caller's values, checked.
+    pub fn new(
+        api: &str,
+        include_deleted: bool,
+        bulk_threshold: u64,
+        bulk_page_size: usize,
+        parallel: usize,
+    ) -> Result<ReadOptions> {
+        if bulk_page_size == 0 || parallel == 0 {
+            return Err(Error::config(
+                "bulk_page_size and parallel must be at least 1",
+            ));
+        }
+        Ok(ReadOptions {
+            api: Api::parse(api)?,
+            include_deleted,
+            bulk_threshold,
+            bulk_page_size,
+            parallel,
+            ..ReadOptions::default()
+        })
+    }
+}
+
 impl Default for ReadOptions {
     fn default() -> Self {
         ReadOptions {
