@@ -107,6 +107,12 @@ class SalesforceSource:
         self.object = object
         self.fields = list(fields) if fields is not None else None
         self.where = where
+        # The object name and the filter are checked now, before any call: a filter that is
+        # not one SOQL condition never reaches the org.
+        try:
+            _sfarrow.source_query(object, ["Id"], where, None)
+        except ConfigurationError as e:
+            raise ConfigurationError(f"the {object} source cannot make its query: {e}") from None
         self.api = api
         self.include_deleted = include_deleted
         self.incremental = incremental

@@ -15,7 +15,7 @@ import pytest
 from sfarrow.cli import main
 from sfarrow.testing import Org
 
-EXAMPLE = Path(__file__).parent.parent / "examples" / "accounts_to_parquet.toml"
+EXAMPLE = Path(__file__).parents[2] / "examples" / "accounts_to_parquet.toml"
 
 
 def test_run_a_flow_file_twice_incrementally(tmp_path, capsys):

@@ -201,12 +201,10 @@ progress = false
     ["Name = 'x') OR (Id != null", "Name = 'x' AND Id != null OR Name = 'y'", "Name = 'x' LIMIT 1", "Name = 'x') --"],
 )
 def test_a_filter_cannot_escape_its_parentheses(org, conn, tmp_path, where):
-    source = s.SalesforceSource(conn, "Account", fields=["Id"], where=where, incremental="SystemModstamp")
-    flow = sfarrow.Flow(source, d.ArrowDestination(), state=tmp_path / "state.json", progress=False)
     org.clear_requests()
     with pytest.raises(sfarrow.ConfigurationError, match="cannot make its query"):
-        flow.run()
-    assert not [r for r in org.requests() if "/query" in r["path"]], "nothing was sent"
+        s.SalesforceSource(conn, "Account", fields=["Id"], where=where, incremental="SystemModstamp")
+    assert org.requests() == [], "nothing was sent"
 
 
 def test_a_filter_with_or_stays_inside_its_parentheses(org, conn, tmp_path):
