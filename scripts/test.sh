@@ -15,6 +15,8 @@ echo "== cargo fmt"
 cargo fmt --all -- --check
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+# The decoders' entry points and their benchmarks (a feature the workspace build leaves out).
+cargo clippy -p sfarrow-client --all-targets --features internals --locked -- -D warnings
 echo "== cargo test"
 cargo test --locked -p sfarrow-soql -p sfarrow-client -p sfarrow-files -p sfarrow-emulator
 

@@ -1,4 +1,4 @@
 #![no_main]
-//! See `sfarrow_client::fuzzing::bulk_page`.
+//! See `sfarrow_client::internals::bulk_page`.
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| sfarrow_client::fuzzing::bulk_page(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| sfarrow_client::internals::bulk_page(data));

@@ -1,4 +1,4 @@
 #![no_main]
-//! See `sfarrow_client::fuzzing::csv_cells`.
+//! See `sfarrow_client::internals::csv_cells`.
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| sfarrow_client::fuzzing::csv_cells(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| sfarrow_client::internals::csv_cells(data));

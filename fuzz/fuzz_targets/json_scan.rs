@@ -1,4 +1,4 @@
 #![no_main]
-//! See `sfarrow_client::fuzzing::json_scan`.
+//! See `sfarrow_client::internals::json_scan`.
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| sfarrow_client::fuzzing::json_scan(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| sfarrow_client::internals::json_scan(data));

@@ -1,4 +1,4 @@
 #![no_main]
-//! See `sfarrow_client::fuzzing::soql`.
+//! See `sfarrow_client::internals::soql`.
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| sfarrow_client::fuzzing::soql(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| sfarrow_client::internals::soql(data));

@@ -4,9 +4,9 @@
 
 pub mod client;
 mod error;
-#[cfg(any(test, fuzzing))]
+#[cfg(any(test, feature = "internals"))]
 #[doc(hidden)]
-pub mod fuzzing;
+pub mod internals;
 pub mod read;
 pub mod write;
 

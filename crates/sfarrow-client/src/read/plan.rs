@@ -41,7 +41,7 @@ pub struct ReadPlan {
 
 impl ReadPlan {
     /// A plan over given columns, without describe or SOQL: for decoder tests and fuzzing.
-    #[cfg(any(test, fuzzing))]
+    #[cfg(any(test, feature = "internals"))]
     pub(crate) fn fixed(columns: Vec<Column>, schema: Schema) -> ReadPlan {
         ReadPlan {
             object: "Account".into(),

@@ -1,6 +1,7 @@
-//! Entry points for the fuzz targets in `fuzz/` (built with `--cfg fuzzing`) and their unit
-//! test here: each takes arbitrary bytes and must return, never panic or hang, whatever the
-//! bytes are. The SOQL one also checks that what parses renders back to the same tree.
+//! Entry points into the decoders for the fuzz targets in `fuzz/` and the micro-benchmarks in
+//! `benches/` (the `internals` feature), tested here. The fuzz entry points take arbitrary
+//! bytes and must return, never panic or hang, whatever the bytes are; the SOQL one also
+//! checks that what parses renders back to the same tree.
 
 use crate::client::recycle::Recycler;
 use crate::read::csv_cells::{CellRoom, Cells};
@@ -108,6 +109,38 @@ pub fn bulk_page(data: &[u8]) {
 /// A whole REST query page decoded to a batch.
 pub fn rest_page(data: &[u8]) {
     let _ = crate::read::rest_json::decode_page(plan(), data);
+}
+
+/// For benchmarks: a Bulk CSV page decoded with a real read's plan.
+pub fn decode_bulk_page(plan: &ReadPlan, page: &[u8]) -> crate::Result<arrow_array::RecordBatch> {
+    crate::read::decode::bulk_page(plan, page, b',', &Recycler::new(1))
+}
+
+/// For benchmarks: a REST query page decoded with a real read's plan.
+pub fn decode_rest_page(plan: &ReadPlan, page: &[u8]) -> crate::Result<arrow_array::RecordBatch> {
+    crate::read::rest_json::decode_page(plan, page).map(|(b, _, _)| b)
+}
+
+/// For benchmarks: the cells of a Bulk CSV page, each read once; returns how many.
+pub fn split_cells(page: &[u8]) -> crate::Result<usize> {
+    let cells = Cells::parse(page, b',', CellRoom::default())?;
+    let columns = cells.header().count();
+    let mut bytes = 0;
+    for row in 0..cells.rows() {
+        for column in 0..columns {
+            bytes += cells.get(row, column).len();
+        }
+    }
+    Ok(bytes)
+}
+
+/// For benchmarks: a JSON page scanned to its end without decoding.
+pub fn scan_json(page: &[u8]) -> crate::Result<()> {
+    let text = std::str::from_utf8(page)
+        .map_err(|_| crate::Error::protocol("a page that is not UTF-8"))?;
+    let mut scan = Scan::new(text);
+    scan.skip_value()?;
+    scan.end()
 }
 
 #[cfg(test)]
