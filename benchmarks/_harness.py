@@ -68,6 +68,7 @@ def run_in_process(script: str, case: str, org: dict[str, str], extra: list[str]
 
 def measure(fn: Callable[[], int]) -> None:
     """Times ``fn`` (which returns a row count) and prints the report a parent process reads."""
+
     def cpu() -> float:
         usage = resource.getrusage(resource.RUSAGE_SELF)
         return usage.ru_utime + usage.ru_stime

@@ -25,7 +25,7 @@ def data(n: int, kind: str):
     return pa.table(
         {
             "Ext_Id__c": [f"W-{kind}-{i:07d}" for i in range(n)],
-            "Name": [f"Company {i}, \"quoted\"" for i in range(n)],
+            "Name": [f'Company {i}, "quoted"' for i in range(n)],
             "NumberOfEmployees": pa.array(range(n), pa.int32()),
             "AnnualRevenue": pa.array([float(i * 10) for i in range(n)]),
             "Industry": ["Energy"] * n,
@@ -103,8 +103,10 @@ def main() -> None:
             results[case] = r
             print(f"{case:16} {n:>9,} rows {r['seconds']:8.2f} s  peak RSS {r['rss_mb']:8.0f} MB", flush=True)
     for op in ("upsert", "insert"):
-        print(f"{op}: simple-salesforce / sfarrow = {results['ssf-' + op]['seconds'] / results['sfarrow-' + op]['seconds']:.2f}x time, "
-              f"{results['ssf-' + op]['rss_mb'] / results['sfarrow-' + op]['rss_mb']:.2f}x peak RSS")
+        print(
+            f"{op}: simple-salesforce / sfarrow = {results['ssf-' + op]['seconds'] / results['sfarrow-' + op]['seconds']:.2f}x time, "
+            f"{results['ssf-' + op]['rss_mb'] / results['sfarrow-' + op]['rss_mb']:.2f}x peak RSS"
+        )
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ maturin develop --locked --extras test
 
 echo "== ruff"
 python -m ruff check python tests benchmarks
+python -m ruff format --check python tests benchmarks
 
 echo "== stubs"
 python -m mypy.stubtest sfarrow._sfarrow

@@ -138,8 +138,7 @@ def client_credentials_token(org, base: str | None = None, verify=None) -> dict:
     return r.json()
 
 
-def make_jwt(org, *, key_pem=None, iss=None, sub=None, aud="https://login.salesforce.com", exp=None,
-             use_prn=False) -> str:
+def make_jwt(org, *, key_pem=None, iss=None, sub=None, aud="https://login.salesforce.com", exp=None, use_prn=False) -> str:
     import jwt  # PyJWT
 
     claims: dict[str, Any] = {
@@ -164,8 +163,7 @@ def jwt_grant(org, assertion: str, base: str | None = None, verify=True) -> requ
 # ---------------------------------------------------------------------------------------------
 
 
-def query(org, soql: str, *, all_rows: bool = False, token: str | None = None, headers=None,
-          version: str | None = None) -> requests.Response:
+def query(org, soql: str, *, all_rows: bool = False, token: str | None = None, headers=None, version: str | None = None) -> requests.Response:
     h = auth_headers(org, token)
     if headers:
         h.update(headers)
@@ -250,8 +248,7 @@ def csv_dicts(text: str, delimiter: str = ",") -> list[dict[str, str]]:
 def create_query_job(org, soql: str, operation="query", version=None, **extra) -> requests.Response:
     body = {"operation": operation, "query": soql}
     body.update(extra)
-    return requests.post(f"{api(org, version)}/jobs/query", json=body,
-                         headers=auth_headers(org, **{"Content-Type": "application/json"}))
+    return requests.post(f"{api(org, version)}/jobs/query", json=body, headers=auth_headers(org, **{"Content-Type": "application/json"}))
 
 
 def start_query_job(org, soql: str, operation="query", version=None, **extra) -> dict:
@@ -279,8 +276,7 @@ def run_query_job(org, soql: str, operation="query", version=None, **extra) -> d
     return info
 
 
-def fetch_results(org, job_id: str, *, locator=None, max_records=None, version=None,
-                  headers=None) -> requests.Response:
+def fetch_results(org, job_id: str, *, locator=None, max_records=None, version=None, headers=None) -> requests.Response:
     params = {}
     if locator:
         params["locator"] = locator
@@ -309,18 +305,17 @@ def all_result_pages(org, job_id: str, max_records=None, version=None) -> list[r
 def create_ingest_job(org, sobject: str, operation: str, version=None, **extra) -> requests.Response:
     body = {"object": sobject, "operation": operation, "contentType": "CSV"}
     body.update(extra)
-    return requests.post(f"{api(org, version)}/jobs/ingest", json=body,
-                         headers=auth_headers(org, **{"Content-Type": "application/json"}))
+    return requests.post(f"{api(org, version)}/jobs/ingest", json=body, headers=auth_headers(org, **{"Content-Type": "application/json"}))
 
 
 def upload_csv(org, job_id: str, data: str, version=None) -> requests.Response:
-    return requests.put(f"{api(org, version)}/jobs/ingest/{job_id}/batches", data=data.encode("utf-8"),
-                        headers=auth_headers(org, **{"Content-Type": "text/csv"}))
+    return requests.put(
+        f"{api(org, version)}/jobs/ingest/{job_id}/batches", data=data.encode("utf-8"), headers=auth_headers(org, **{"Content-Type": "text/csv"})
+    )
 
 
 def set_ingest_state(org, job_id: str, state: str, version=None) -> requests.Response:
-    return requests.patch(f"{api(org, version)}/jobs/ingest/{job_id}", json={"state": state},
-                          headers=auth_headers(org, **{"Content-Type": "application/json"}))
+    return requests.patch(f"{api(org, version)}/jobs/ingest/{job_id}", json={"state": state}, headers=auth_headers(org, **{"Content-Type": "application/json"}))
 
 
 def wait_ingest_job(org, job_id: str, version=None, timeout: float = 15.0) -> dict:

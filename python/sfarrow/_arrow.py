@@ -30,10 +30,7 @@ def to_arrow(data: Any, action: str) -> Any:
             f"cannot {action} this data: a column mixes values of different types or holds values Arrow cannot type ({e}); "
             "give each column one type (cast it, or convert to text)"
         ) from None
-    raise TypeError(
-        f"cannot {action} {type(data).__name__}: pass a pyarrow Table or RecordBatchReader, a polars "
-        "or pandas DataFrame, or a list of dicts"
-    )
+    raise TypeError(f"cannot {action} {type(data).__name__}: pass a pyarrow Table or RecordBatchReader, a polars or pandas DataFrame, or a list of dicts")
 
 
 def _from_dicts(rows: list[Any]) -> Any:

@@ -69,7 +69,16 @@ def _options(
     }
 
 
-def _jwt(client_id: str, username: str, private_key: Union[str, bytes, PathLike], environment: str, audience: Optional[str], assertion_lifetime: float, on_token: Any, options: dict[str, Any]) -> dict[str, Any]:
+def _jwt(
+    client_id: str,
+    username: str,
+    private_key: Union[str, bytes, PathLike],
+    environment: str,
+    audience: Optional[str],
+    assertion_lifetime: float,
+    on_token: Any,
+    options: dict[str, Any],
+) -> dict[str, Any]:
     return _args(
         "jwt",
         environment=environment,
@@ -83,7 +92,18 @@ def _jwt(client_id: str, username: str, private_key: Union[str, bytes, PathLike]
     )
 
 
-def _authorization_code(client_id: str, client_secret: Optional[str], environment: str, port: int, scope: str, opener: Any, token_cache: Optional[PathLike], on_token: Any, timeout: float, options: dict[str, Any]) -> dict[str, Any]:
+def _authorization_code(
+    client_id: str,
+    client_secret: Optional[str],
+    environment: str,
+    port: int,
+    scope: str,
+    opener: Any,
+    token_cache: Optional[PathLike],
+    on_token: Any,
+    timeout: float,
+    options: dict[str, Any],
+) -> dict[str, Any]:
     return _args(
         "authorization_code",
         environment=environment,
@@ -99,7 +119,9 @@ def _authorization_code(client_id: str, client_secret: Optional[str], environmen
     )
 
 
-def _device(client_id: str, environment: str, scope: str, prompt: Any, token_cache: Optional[PathLike], on_token: Any, timeout: float, options: dict[str, Any]) -> dict[str, Any]:
+def _device(
+    client_id: str, environment: str, scope: str, prompt: Any, token_cache: Optional[PathLike], on_token: Any, timeout: float, options: dict[str, Any]
+) -> dict[str, Any]:
     return _args(
         "device",
         environment=environment,

@@ -1,9 +1,9 @@
 """The ``sfarrow`` command: run a flow file, export a query, log in, serve an emulated org.
 
-    sfarrow run flow.toml
-    sfarrow query "SELECT Id, Name FROM Account" -o accounts.parquet
-    sfarrow login --client-id 3MVG... --token-cache ~/.sfarrow/token.json
-    sfarrow emulator --seed Account=100000
+sfarrow run flow.toml
+sfarrow query "SELECT Id, Name FROM Account" -o accounts.parquet
+sfarrow login --client-id 3MVG... --token-cache ~/.sfarrow/token.json
+sfarrow emulator --seed Account=100000
 """
 
 from __future__ import annotations
@@ -141,10 +141,7 @@ def _run(args: argparse.Namespace) -> int:
                 connections["shared"] = connections[side]
         for _ in range(args.times):
             run = build_flow(config, connections, base).run()
-            print(
-                f"read {run.records_read:,} records via {run.api}, wrote {run.records_written:,}, "
-                f"failed {run.records_failed:,} in {run.seconds:.2f} s"
-            )
+            print(f"read {run.records_read:,} records via {run.api}, wrote {run.records_written:,}, failed {run.records_failed:,} in {run.seconds:.2f} s")
             for p in run.paths:
                 print(f"  {p}")
             if run.failed_records_path:
@@ -182,9 +179,7 @@ def _query(args: argparse.Namespace) -> int:
 
 def _login(args: argparse.Namespace) -> int:
     cache = Path(args.token_cache).expanduser()
-    conn = Connection.authorization_code(
-        args.client_id, environment=args.environment, token_cache=str(cache), port=args.port, open_browser=not args.no_browser
-    )
+    conn = Connection.authorization_code(args.client_id, environment=args.environment, token_cache=str(cache), port=args.port, open_browser=not args.no_browser)
     print(f"logged in to {conn.instance_url}; the refresh token is in {cache} (mode 0600)")
     return 0
 

@@ -166,7 +166,17 @@ class Connection:
     ) -> Connection:
         """Refresh token grant. ``on_token`` gets every new token, so a rotated refresh token
         can be stored."""
-        return cls._connect(_args("refresh_token", environment=environment, client_id=client_id, client_secret=client_secret, refresh_token=refresh_token, on_token=on_token, **_options(**options)))
+        return cls._connect(
+            _args(
+                "refresh_token",
+                environment=environment,
+                client_id=client_id,
+                client_secret=client_secret,
+                refresh_token=refresh_token,
+                on_token=on_token,
+                **_options(**options),
+            )
+        )
 
     @classmethod
     async def refresh_token_async(
@@ -179,17 +189,35 @@ class Connection:
         on_token: Optional[Callable[[TokenInfo], None]] = None,
         **options: Any,
     ) -> Connection:
-        return await cls._connect_async(_args("refresh_token", environment=environment, client_id=client_id, client_secret=client_secret, refresh_token=refresh_token, on_token=on_token, **_options(**options)))
+        return await cls._connect_async(
+            _args(
+                "refresh_token",
+                environment=environment,
+                client_id=client_id,
+                client_secret=client_secret,
+                refresh_token=refresh_token,
+                on_token=on_token,
+                **_options(**options),
+            )
+        )
 
     @classmethod
-    def client_credentials(cls, client_id: str, client_secret: str, *, environment: str, on_token: Optional[Callable[[TokenInfo], None]] = None, **options: Any) -> Connection:
+    def client_credentials(
+        cls, client_id: str, client_secret: str, *, environment: str, on_token: Optional[Callable[[TokenInfo], None]] = None, **options: Any
+    ) -> Connection:
         """Client credentials, for the app's "run as" user. ``environment`` must be the My
         Domain URL: Salesforce refuses this grant on login/test."""
-        return cls._connect(_args("client_credentials", environment=environment, client_id=client_id, client_secret=client_secret, on_token=on_token, **_options(**options)))
+        return cls._connect(
+            _args("client_credentials", environment=environment, client_id=client_id, client_secret=client_secret, on_token=on_token, **_options(**options))
+        )
 
     @classmethod
-    async def client_credentials_async(cls, client_id: str, client_secret: str, *, environment: str, on_token: Optional[Callable[[TokenInfo], None]] = None, **options: Any) -> Connection:
-        return await cls._connect_async(_args("client_credentials", environment=environment, client_id=client_id, client_secret=client_secret, on_token=on_token, **_options(**options)))
+    async def client_credentials_async(
+        cls, client_id: str, client_secret: str, *, environment: str, on_token: Optional[Callable[[TokenInfo], None]] = None, **options: Any
+    ) -> Connection:
+        return await cls._connect_async(
+            _args("client_credentials", environment=environment, client_id=client_id, client_secret=client_secret, on_token=on_token, **_options(**options))
+        )
 
     @classmethod
     def authorization_code(
@@ -213,7 +241,9 @@ class Connection:
         prints it, or a callable gets the URL. ``token_cache``: a file (written 0600) that
         keeps the refresh token, so the next call needs no browser.
         """
-        return cls._connect(_authorization_code(client_id, client_secret, environment, port, scope, _opener(open_browser), token_cache, on_token, timeout, options))
+        return cls._connect(
+            _authorization_code(client_id, client_secret, environment, port, scope, _opener(open_browser), token_cache, on_token, timeout, options)
+        )
 
     @classmethod
     async def authorization_code_async(
@@ -230,7 +260,9 @@ class Connection:
         timeout: float = D.AUTHORIZATION_TIMEOUT,
         **options: Any,
     ) -> Connection:
-        return await cls._connect_async(_authorization_code(client_id, client_secret, environment, port, scope, _opener(open_browser), token_cache, on_token, timeout, options))
+        return await cls._connect_async(
+            _authorization_code(client_id, client_secret, environment, port, scope, _opener(open_browser), token_cache, on_token, timeout, options)
+        )
 
     @classmethod
     def device(
@@ -572,5 +604,3 @@ def _dumps(value: Any) -> Optional[str]:
     import json
 
     return json.dumps(value)
-
-

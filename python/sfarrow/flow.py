@@ -149,7 +149,7 @@ class Flow:
         self.progress = progress
         incremental = isinstance(source, SalesforceSource) and source.incremental
         if self.state is not None and not incremental:
-            raise ConfigurationError("a state file is for incremental flows: give the source incremental=\"SystemModstamp\"")
+            raise ConfigurationError('a state file is for incremental flows: give the source incremental="SystemModstamp"')
 
     def __repr__(self) -> str:
         return f"Flow({self.source!r} -> {self.destination!r})"
@@ -202,7 +202,9 @@ class Flow:
 
         return schema, map_batch, seen, bar
 
-    def _finish(self, opened: Opened, delivered: Delivered, seen: dict[str, int], started: dt.datetime, since: Optional[str], until: Optional[str], shape: Any) -> FlowRun:
+    def _finish(
+        self, opened: Opened, delivered: Delivered, seen: dict[str, int], started: dt.datetime, since: Optional[str], until: Optional[str], shape: Any
+    ) -> FlowRun:
         watermark = until if until is not None else since
         run = FlowRun(
             records_read=seen["read"],

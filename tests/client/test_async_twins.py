@@ -20,8 +20,24 @@ def twins(cls):
 
 def test_each_async_twin_has_its_sync_twins_signature():
     pairs = twins(sfarrow.Connection)
-    expected = {"jwt", "refresh_token", "client_credentials", "authorization_code", "device", "query", "query_batches", "schema", "write",
-                "insert", "update", "upsert", "delete", "limits", "request", "server_time"}
+    expected = {
+        "jwt",
+        "refresh_token",
+        "client_credentials",
+        "authorization_code",
+        "device",
+        "query",
+        "query_batches",
+        "schema",
+        "write",
+        "insert",
+        "update",
+        "upsert",
+        "delete",
+        "limits",
+        "request",
+        "server_time",
+    }
     assert expected <= {a for a, _ in pairs}, expected - {a for a, _ in pairs}
     for sync, asynchronous in pairs:
         a = inspect.signature(getattr(sfarrow.Connection, sync))

@@ -79,7 +79,7 @@ def generate(rng: random.Random, n: int) -> list[dict]:
                 "Site__c": maybe("https://example.com/a?b=c&d=e"),
                 "Flag__c": rng.random() < 0.5,
                 "Count__c": maybe(rng.choice([0, 1, -1, 2**31 - 1, -(2**31), rng.randint(-1000, 1000)])),
-                "Big__c": maybe(rng.choice([0, 2**53 + 1, -(2**62), 9_007_199_254_740_993, rng.randint(-10**12, 10**12)])),
+                "Big__c": maybe(rng.choice([0, 2**53 + 1, -(2**62), 9_007_199_254_740_993, rng.randint(-(10**12), 10**12)])),
                 "Ratio__c": maybe(rng.choice([0.0, -0.5, 1e-3, 123456.789012, 1e11, 0.1 + 0.2])),
                 "Pct__c": maybe(rng.choice([0.0, 12.5, 100.0, 999.99])),
                 "Money__c": maybe(decimal.Decimal(rng.choice(["0.00", "-1.05", "12.50", "9999999999999.99", "1234567.89"]))),

@@ -88,7 +88,9 @@ class Rewriter(http.server.ThreadingHTTPServer):
 
     def rewrite_json(self, v):
         if isinstance(v, dict):
-            return {k: (self.rewrite(self.url, x) if k in ("nextRecordsUrl", "resultUrl") and isinstance(x, str) else self.rewrite_json(x)) for k, x in v.items()}
+            return {
+                k: (self.rewrite(self.url, x) if k in ("nextRecordsUrl", "resultUrl") and isinstance(x, str) else self.rewrite_json(x)) for k, x in v.items()
+            }
         if isinstance(v, list):
             return [self.rewrite_json(x) for x in v]
         return v

@@ -34,7 +34,9 @@ MIXED = pa.table(
         "Ext_Id__c": ["G1", "G2", "G3", "G4", "G1"],
         "NumberOfEmployees": pa.array([10, 20, 30, None, 50], pa.int32()),
         "AnnualRevenue": pa.array([decimal.Decimal("1000.00"), None, None, decimal.Decimal("2.50"), None], pa.decimal128(18, 2)),
-        "Last_Contacted_At__c": pa.array([dt.datetime(2024, 5, 1, 12, 30, tzinfo=dt.timezone.utc), None, None, None, None], pa.timestamp("us", tz="Europe/Paris")),
+        "Last_Contacted_At__c": pa.array(
+            [dt.datetime(2024, 5, 1, 12, 30, tzinfo=dt.timezone.utc), None, None, None, None], pa.timestamp("us", tz="Europe/Paris")
+        ),
         "SLA_Expiration__c": pa.array([dt.date(2030, 1, 31), None, None, None, None], pa.date32()),
         "Is_Partner__c": [True, False, False, None, False],
     }
@@ -51,7 +53,13 @@ def test_insert_mixed_rows_line_up_with_input(conn, api):
     assert r[2]["error_code"] == "STRING_TOO_LONG"
     assert r[4]["error_code"] == "DUPLICATE_VALUE"
     assert r[0]["created"] and r[0]["id"].startswith("001")
-    stored = {x["Ext_Id__c"]: x for x in rows_of(conn, "SELECT Ext_Id__c, Name, NumberOfEmployees, AnnualRevenue, Last_Contacted_At__c, SLA_Expiration__c, Is_Partner__c FROM Account WHERE Ext_Id__c != null AND Ext_Id__c LIKE 'G%'")}
+    stored = {
+        x["Ext_Id__c"]: x
+        for x in rows_of(
+            conn,
+            "SELECT Ext_Id__c, Name, NumberOfEmployees, AnnualRevenue, Last_Contacted_At__c, SLA_Expiration__c, Is_Partner__c FROM Account WHERE Ext_Id__c != null AND Ext_Id__c LIKE 'G%'",
+        )
+    }
     assert set(stored) == {"G1", "G4"}
     g1 = stored["G1"]
     assert g1["Name"] == "good-1" and g1["NumberOfEmployees"] == 10

@@ -52,20 +52,13 @@ def test_create_job_info(org):
     info = requests.get(f"{api(org)}/jobs/ingest/{job['id']}", headers=auth_headers(org)).json()
     assert info["state"] == "Open" and info["jobType"] == "V2Ingest"
     # contentUrl joined with the instance URL is the upload target
-    up = requests.put(f"{org.url}/{job['contentUrl']}", data=b"Name\nvia-contentUrl\n",
-                      headers=auth_headers(org, **{"Content-Type": "text/csv"}))
+    up = requests.put(f"{org.url}/{job['contentUrl']}", data=b"Name\nvia-contentUrl\n", headers=auth_headers(org, **{"Content-Type": "text/csv"}))
     assert up.status_code == 201, up.text
 
 
 def test_insert_with_failures(org):
     tag = unique_tag("BI")
-    data = (
-        "Name,NumberOfEmployees,Description\n"
-        f"{tag}-1,10,first\n"
-        f'"{tag}-2, with comma",20,"multi\nline"\n'
-        ",30,missing name\n"
-        f"{tag}-4,,no employees\n"
-    )
+    data = f'Name,NumberOfEmployees,Description\n{tag}-1,10,first\n"{tag}-2, with comma",20,"multi\nline"\n,30,missing name\n{tag}-4,,no employees\n'
     info = run_ingest(org, "Account", "insert", data)
     assert info["numberRecordsProcessed"] == 4
     assert info["numberRecordsFailed"] == 1
@@ -108,8 +101,7 @@ def test_result_path_spellings(org):
 
 def test_update_na_sets_null_and_empty_leaves_alone(org):
     tag = unique_tag("BU")
-    rid = create(org, "Account", {"Name": tag, "Phone": "555-0100", "Description": "keep me",
-                                  "NumberOfEmployees": 5})
+    rid = create(org, "Account", {"Name": tag, "Phone": "555-0100", "Description": "keep me", "NumberOfEmployees": 5})
     data = f"Id,Phone,Description,NumberOfEmployees\n{rid},#N/A,,7\n"
     info = run_ingest(org, "Account", "update", data)
     assert info["numberRecordsFailed"] == 0 and info["numberRecordsProcessed"] == 1
@@ -231,8 +223,7 @@ def test_delete_job(org):
     info = run_ingest(org, "Account", "insert", f"Name\n{unique_tag('BJ')}\n")
     r = requests.delete(f"{api(org)}/jobs/ingest/{info['id']}", headers=auth_headers(org))
     assert r.status_code == 204 and r.content == b""
-    assert_api_error(requests.get(f"{api(org)}/jobs/ingest/{info['id']}", headers=auth_headers(org)), 404,
-                     "NOT_FOUND")
+    assert_api_error(requests.get(f"{api(org)}/jobs/ingest/{info['id']}", headers=auth_headers(org)), 404, "NOT_FOUND")
 
 
 def test_list_jobs(org):
@@ -269,8 +260,11 @@ def test_unknown_column_fails_job_or_rows(org):
 def test_gzip_results_over_tls(org):
     tag = unique_tag("BG")
     info = run_ingest(org, "Account", "insert", "Name\n" + "\n".join(f"{tag}-{i}" for i in range(50)) + "\n")
-    r = requests.get(f"{org.https_url}/services/data/v{org.api_version}/jobs/ingest/{info['id']}/successfulResults",
-                     headers=auth_headers(org, Accept="text/csv", **{"Accept-Encoding": "gzip"}), verify=org.ca_file)
+    r = requests.get(
+        f"{org.https_url}/services/data/v{org.api_version}/jobs/ingest/{info['id']}/successfulResults",
+        headers=auth_headers(org, Accept="text/csv", **{"Accept-Encoding": "gzip"}),
+        verify=org.ca_file,
+    )
     assert r.status_code == 200
     assert r.headers.get("Content-Encoding") == "gzip"
     assert len(parse_csv(r.text)[1]) == 50
@@ -279,8 +273,7 @@ def test_gzip_results_over_tls(org):
 def test_only_state_in_state_change_body(org):
     job = create_ingest_job(org, "Account", "insert").json()
     upload_csv(org, job["id"], f"Name\n{unique_tag('BO')}\n")
-    r = requests.patch(f"{api(org)}/jobs/ingest/{job['id']}", json={"state": "UploadComplete", "object": "Contact"},
-                       headers=auth_headers(org))
+    r = requests.patch(f"{api(org)}/jobs/ingest/{job['id']}", json={"state": "UploadComplete", "object": "Contact"}, headers=auth_headers(org))
     assert r.status_code == 400, r.text
 
 
@@ -324,9 +317,7 @@ def test_datetime_and_date_input_formats(fresh_org):
     org.define_field("Account", {"name": "Seen__c", "type": "datetime"})
     org.define_field("Account", {"name": "Day__c", "type": "date"})
     tag = unique_tag("BDT")
-    data = ("Name,Seen__c,Day__c\n"
-            f"{tag}-1,2024-01-02T03:04:05.000+02:00,2024-02-29\n"
-            f"{tag}-2,2024-01-02T03:04:05Z,2023-12-31\n")
+    data = f"Name,Seen__c,Day__c\n{tag}-1,2024-01-02T03:04:05.000+02:00,2024-02-29\n{tag}-2,2024-01-02T03:04:05Z,2023-12-31\n"
     info = run_ingest(org, "Account", "insert", data)
     assert info["numberRecordsFailed"] == 0, results(org, info["id"], "failedResults").text
     recs = query_ok(org, f"SELECT Name, Seen__c, Day__c FROM Account WHERE Name LIKE '{tag}%' ORDER BY Name")

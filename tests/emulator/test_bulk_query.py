@@ -91,8 +91,11 @@ def test_locator_is_stable(org):
 
 def test_results_gzip_and_tls(org):
     info = run_query_job(org, "SELECT Id, Name, BillingCity FROM Account")
-    r = requests.get(f"{org.https_url}/services/data/v{org.api_version}/jobs/query/{info['id']}/results",
-                     headers=auth_headers(org, Accept="text/csv", **{"Accept-Encoding": "gzip"}), verify=org.ca_file)
+    r = requests.get(
+        f"{org.https_url}/services/data/v{org.api_version}/jobs/query/{info['id']}/results",
+        headers=auth_headers(org, Accept="text/csv", **{"Accept-Encoding": "gzip"}),
+        verify=org.ca_file,
+    )
     assert r.status_code == 200, r.text
     assert r.headers.get("Content-Encoding") == "gzip"
     header, rows = parse_csv(r.text)
@@ -213,8 +216,7 @@ def test_subquery_rejected(org):
 
 
 def test_unsupported_soql_rejected(org):
-    for soql in ("SELECT COUNT() FROM Account", "SELECT Id FROM Account OFFSET 5",
-                 "SELECT Industry, COUNT(Id) FROM Account GROUP BY Industry"):
+    for soql in ("SELECT COUNT() FROM Account", "SELECT Id FROM Account OFFSET 5", "SELECT Industry, COUNT(Id) FROM Account GROUP BY Industry"):
         r = create_query_job(org, soql)
         if r.status_code in (200, 201):
             assert wait_query_job(org, r.json()["id"])["state"] == "Failed", soql
@@ -230,15 +232,18 @@ def test_malformed_query_and_unknown_object(org):
 
 def test_csv_value_formats(org):
     tag = unique_tag("BQ")
-    a = create(org, "Account", {"Name": f'{tag} "quoted", name', "NumberOfEmployees": 12, "AnnualRevenue": 2500.25,
-                                "Description": "line1\nline2"})
+    a = create(org, "Account", {"Name": f'{tag} "quoted", name', "NumberOfEmployees": 12, "AnnualRevenue": 2500.25, "Description": "line1\nline2"})
     b = create(org, "Account", {"Name": f"{tag} plain"})
-    info = run_query_job(org, "SELECT Id, Name, NumberOfEmployees, AnnualRevenue, IsDeleted, CreatedDate, "
-                              f"Description, Owner.Name FROM Account WHERE Name LIKE '{tag}%' ORDER BY Name")
+    info = run_query_job(
+        org,
+        "SELECT Id, Name, NumberOfEmployees, AnnualRevenue, IsDeleted, CreatedDate, "
+        f"Description, Owner.Name FROM Account WHERE Name LIKE '{tag}%' ORDER BY Name",
+    )
     r = fetch_results(org, info["id"])
     header, rows = parse_csv(r.text)
-    assert header == ["Id", "Name", "NumberOfEmployees", "AnnualRevenue", "IsDeleted", "CreatedDate", "Description",
-                      "Owner.Name"], "v50+: SELECT order; relationship columns as dotted paths"
+    assert header == ["Id", "Name", "NumberOfEmployees", "AnnualRevenue", "IsDeleted", "CreatedDate", "Description", "Owner.Name"], (
+        "v50+: SELECT order; relationship columns as dotted paths"
+    )
     by_id = {row[0]: dict(zip(header, row)) for row in rows}
     ra, rb = by_id[a], by_id[b]
     assert ra["Name"] == f'{tag} "quoted", name'
@@ -322,5 +327,4 @@ def test_query_jobs_count_in_limits(fresh_org):
     run_query_job(org, "SELECT Id FROM Account")
     after = requests.get(f"{api(org)}/limits", headers=auth_headers(org)).json()
     assert after["DailyBulkV2QueryJobs"]["Remaining"] == before["DailyBulkV2QueryJobs"]["Remaining"] - 1
-    assert after["DailyBulkApiBatches"]["Remaining"] == before["DailyBulkApiBatches"]["Remaining"], \
-        "query jobs do not consume DailyBulkApiBatches (§5.7)"
+    assert after["DailyBulkApiBatches"]["Remaining"] == before["DailyBulkApiBatches"]["Remaining"], "query jobs do not consume DailyBulkApiBatches (§5.7)"

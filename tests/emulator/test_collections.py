@@ -63,8 +63,7 @@ def test_create_in_order(org):
 
 def test_create_mixed_types(org):
     tag = unique_tag("CM")
-    r = post_create(org, [acct(f"{tag}-a"), {"attributes": {"type": "Contact"}, "LastName": f"{tag}-c"},
-                          acct(f"{tag}-b")])
+    r = post_create(org, [acct(f"{tag}-a"), {"attributes": {"type": "Contact"}, "LastName": f"{tag}-c"}, acct(f"{tag}-b")])
     assert r.status_code == 200, r.text
     a, c, b = r.json()
     assert assert_success(a).startswith("001")
@@ -74,9 +73,12 @@ def test_create_mixed_types(org):
 
 def test_create_over_tls(org):
     tag = unique_tag("CT")
-    r = requests.post(f"{org.https_url}/services/data/v{org.api_version}/composite/sobjects",
-                      json={"records": [acct(f"{tag}-1"), acct(f"{tag}-2")]},
-                      headers=auth_headers(org), verify=org.ca_file)
+    r = requests.post(
+        f"{org.https_url}/services/data/v{org.api_version}/composite/sobjects",
+        json={"records": [acct(f"{tag}-1"), acct(f"{tag}-2")]},
+        headers=auth_headers(org),
+        verify=org.ca_file,
+    )
     assert r.status_code == 200, r.text
     assert all(x["success"] for x in r.json())
     assert count_tag(org, tag) == 2
@@ -110,8 +112,7 @@ def test_create_mixed_results_all_or_none_false(org):
 
 def test_create_default_all_or_none_is_false(org):
     tag = unique_tag("CD")
-    r = requests.post(coll(org), json={"records": [acct(f"{tag}-ok"), {"attributes": {"type": "Account"}}]},
-                      headers=auth_headers(org))
+    r = requests.post(coll(org), json={"records": [acct(f"{tag}-ok"), {"attributes": {"type": "Account"}}]}, headers=auth_headers(org))
     assert r.status_code == 200
     ok, bad = r.json()
     assert ok["success"] is True and bad["success"] is False
@@ -161,8 +162,7 @@ def test_retrieve(org):
     tag = unique_tag("CG")
     a = create(org, "Account", {"Name": f"{tag}-a", "NumberOfEmployees": 3})
     b = create(org, "Account", {"Name": f"{tag}-b", "NumberOfEmployees": 4})
-    r = requests.get(f"{coll(org)}/Account", params={"ids": f"{b},{a}", "fields": "Name,NumberOfEmployees"},
-                     headers=auth_headers(org))
+    r = requests.get(f"{coll(org)}/Account", params={"ids": f"{b},{a}", "fields": "Name,NumberOfEmployees"}, headers=auth_headers(org))
     assert r.status_code == 200, r.text
     recs = r.json()
     assert [x["Id"] for x in recs] == [b, a]
@@ -177,11 +177,18 @@ def test_update(org):
     tag = unique_tag("CU")
     a = create(org, "Account", {"Name": f"{tag}-a"})
     b = create(org, "Account", {"Name": f"{tag}-b"})
-    r = requests.patch(coll(org), json={"allOrNone": False, "records": [
-        {"attributes": {"type": "Account"}, "id": a, "NumberOfEmployees": 11},
-        {"attributes": {"type": "Account"}, "id": "001000000000000AAA", "NumberOfEmployees": 1},
-        {"attributes": {"type": "Account"}, "Id": b, "Description": "updated"},
-    ]}, headers=auth_headers(org))
+    r = requests.patch(
+        coll(org),
+        json={
+            "allOrNone": False,
+            "records": [
+                {"attributes": {"type": "Account"}, "id": a, "NumberOfEmployees": 11},
+                {"attributes": {"type": "Account"}, "id": "001000000000000AAA", "NumberOfEmployees": 1},
+                {"attributes": {"type": "Account"}, "Id": b, "Description": "updated"},
+            ],
+        },
+        headers=auth_headers(org),
+    )
     assert r.status_code == 200, r.text
     ra, rbad, rb = r.json()
     assert ra["success"] is True and ra["id"] == a and ra["errors"] == []
@@ -193,10 +200,17 @@ def test_update(org):
 
 def test_update_all_or_none_malformed_id(org):
     a = create(org, "Account", {"Name": unique_tag("CUM"), "NumberOfEmployees": 1})
-    r = requests.patch(coll(org), json={"allOrNone": True, "records": [
-        {"attributes": {"type": "Account"}, "id": a, "NumberOfEmployees": 99},
-        {"attributes": {"type": "Account"}, "id": "bogus", "NumberOfEmployees": 5},
-    ]}, headers=auth_headers(org))
+    r = requests.patch(
+        coll(org),
+        json={
+            "allOrNone": True,
+            "records": [
+                {"attributes": {"type": "Account"}, "id": a, "NumberOfEmployees": 99},
+                {"attributes": {"type": "Account"}, "id": "bogus", "NumberOfEmployees": 5},
+            ],
+        },
+        headers=auth_headers(org),
+    )
     assert r.status_code == 200, r.text
     good, bad = r.json()
     assert status_codes(good) == ["ALL_OR_NONE_OPERATION_ROLLED_BACK"]
@@ -207,10 +221,17 @@ def test_update_all_or_none_malformed_id(org):
 def test_upsert(org):
     tag = unique_tag("CP")
     existing = create(org, "Account", {"Name": f"{tag}-old", "Ext_Id__c": f"{tag}-1"})
-    r = requests.patch(f"{coll(org)}/Account/Ext_Id__c", json={"allOrNone": False, "records": [
-        {"attributes": {"type": "Account"}, "Ext_Id__c": f"{tag}-1", "Name": f"{tag}-renamed"},
-        {"attributes": {"type": "Account"}, "Ext_Id__c": f"{tag}-2", "Name": f"{tag}-brand-new"},
-    ]}, headers=auth_headers(org))
+    r = requests.patch(
+        f"{coll(org)}/Account/Ext_Id__c",
+        json={
+            "allOrNone": False,
+            "records": [
+                {"attributes": {"type": "Account"}, "Ext_Id__c": f"{tag}-1", "Name": f"{tag}-renamed"},
+                {"attributes": {"type": "Account"}, "Ext_Id__c": f"{tag}-2", "Name": f"{tag}-brand-new"},
+            ],
+        },
+        headers=auth_headers(org),
+    )
     assert r.status_code == 200, r.text
     upd, ins = r.json()
     assert upd["success"] is True and upd["created"] is False and upd["id"] == existing
@@ -221,10 +242,17 @@ def test_upsert(org):
 
 def test_upsert_all_or_none_rollback(org):
     tag = unique_tag("CPR")
-    r = requests.patch(f"{coll(org)}/Account/Ext_Id__c", json={"allOrNone": True, "records": [
-        {"attributes": {"type": "Account"}, "Ext_Id__c": f"{tag}-1", "Name": f"{tag}-ok"},
-        {"attributes": {"type": "Account"}, "Ext_Id__c": f"{tag}-2"},  # new record without Name
-    ]}, headers=auth_headers(org))
+    r = requests.patch(
+        f"{coll(org)}/Account/Ext_Id__c",
+        json={
+            "allOrNone": True,
+            "records": [
+                {"attributes": {"type": "Account"}, "Ext_Id__c": f"{tag}-1", "Name": f"{tag}-ok"},
+                {"attributes": {"type": "Account"}, "Ext_Id__c": f"{tag}-2"},  # new record without Name
+            ],
+        },
+        headers=auth_headers(org),
+    )
     assert r.status_code == 200, r.text
     ok, bad = r.json()
     assert ok["success"] is False and bad["success"] is False
@@ -234,8 +262,9 @@ def test_upsert_all_or_none_rollback(org):
 
 
 def test_upsert_unknown_external_field_is_400_or_404(org):
-    r = requests.patch(f"{coll(org)}/Account/Nope__c", json={"records": [
-        {"attributes": {"type": "Account"}, "Nope__c": "1", "Name": "x"}]}, headers=auth_headers(org))
+    r = requests.patch(
+        f"{coll(org)}/Account/Nope__c", json={"records": [{"attributes": {"type": "Account"}, "Nope__c": "1", "Name": "x"}]}, headers=auth_headers(org)
+    )
     assert r.status_code in (400, 404), r.text
     assert isinstance(r.json(), list) and "errorCode" in r.json()[0]
 
@@ -244,15 +273,13 @@ def test_delete(org):
     tag = unique_tag("CDL")
     ids = [create(org, "Account", {"Name": f"{tag}-{i}"}) for i in range(3)]
     con = create(org, "Contact", {"LastName": f"{tag}-c"})
-    r = requests.delete(coll(org), params={"ids": ",".join(ids[:2] + [con]), "allOrNone": "false"},
-                        headers=auth_headers(org))
+    r = requests.delete(coll(org), params={"ids": ",".join(ids[:2] + [con]), "allOrNone": "false"}, headers=auth_headers(org))
     assert r.status_code == 200, r.text
     res = r.json()
     assert [x["id"] for x in res] == ids[:2] + [con]
     assert all(x["success"] is True and x["errors"] == [] for x in res)
     assert count_tag(org, tag) == 1
-    deleted = query_ok(org, f"SELECT Id, IsDeleted FROM Account WHERE Name LIKE '{tag}%' AND IsDeleted = true",
-                       all_rows=True)
+    deleted = query_ok(org, f"SELECT Id, IsDeleted FROM Account WHERE Name LIKE '{tag}%' AND IsDeleted = true", all_rows=True)
     assert {x["Id"] for x in deleted["records"]} == set(ids[:2])
 
 
@@ -291,9 +318,11 @@ def test_counts_as_one_api_call(fresh_org):
 
 
 def test_upsert_wrong_object_is_400(org):
-    r = requests.patch(f"{coll(org)}/Account/Ext_Id__c", json={"records": [
-        {"attributes": {"type": "Contact"}, "Ext_Id__c": unique_tag("W"), "LastName": "x"}]},
-        headers=auth_headers(org))
+    r = requests.patch(
+        f"{coll(org)}/Account/Ext_Id__c",
+        json={"records": [{"attributes": {"type": "Contact"}, "Ext_Id__c": unique_tag("W"), "LastName": "x"}]},
+        headers=auth_headers(org),
+    )
     assert_api_error(r, 400)
 
 

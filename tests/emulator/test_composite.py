@@ -19,9 +19,7 @@ def org():
 
 
 def post(org, path: str, body: dict) -> requests.Response:
-    return requests.post(
-        f"{org.api_url}/{path}", json=body, headers={"Authorization": f"Bearer {org.access_token}"}, timeout=10
-    )
+    return requests.post(f"{org.api_url}/{path}", json=body, headers={"Authorization": f"Bearer {org.access_token}"}, timeout=10)
 
 
 def names(org, prefix: str) -> list[str]:

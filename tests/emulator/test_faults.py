@@ -52,8 +52,9 @@ def test_503_on_query_and_token_endpoint(fresh_org):
     assert_503(query(org, "SELECT Id FROM Account"))
     assert query(org, "SELECT Id FROM Account").status_code == 200
     org.inject_fault("503", nth=1, path="/services/oauth2/token")
-    r = requests.post(f"{org.url}/services/oauth2/token", data={
-        "grant_type": "client_credentials", "client_id": org.client_id, "client_secret": org.client_secret})
+    r = requests.post(
+        f"{org.url}/services/oauth2/token", data={"grant_type": "client_credentials", "client_id": org.client_id, "client_secret": org.client_secret}
+    )
     assert r.status_code == 503
 
 
@@ -108,10 +109,8 @@ def test_drop_over_tls(fresh_org):
     org = fresh_org
     org.inject_fault("drop", nth=1, path="/limits")
     with pytest.raises(requests.exceptions.ConnectionError):
-        requests.get(f"{org.https_url}/services/data/v{org.api_version}/limits", headers=auth_headers(org),
-                     verify=org.ca_file)
-    r = requests.get(f"{org.https_url}/services/data/v{org.api_version}/limits", headers=auth_headers(org),
-                     verify=org.ca_file)
+        requests.get(f"{org.https_url}/services/data/v{org.api_version}/limits", headers=auth_headers(org), verify=org.ca_file)
+    r = requests.get(f"{org.https_url}/services/data/v{org.api_version}/limits", headers=auth_headers(org), verify=org.ca_file)
     assert r.status_code == 200
 
 
@@ -134,8 +133,7 @@ def _get_maybe_truncated(url, **kw):
         r = requests.get(url, **kw)
         r.content  # noqa: B018 — force the body read
         return r
-    except (requests.exceptions.ChunkedEncodingError, requests.exceptions.ConnectionError,
-            http.client.IncompleteRead, urllib3.exceptions.ProtocolError) as e:
+    except (requests.exceptions.ChunkedEncodingError, requests.exceptions.ConnectionError, http.client.IncompleteRead, urllib3.exceptions.ProtocolError) as e:
         return e
 
 
@@ -199,8 +197,11 @@ def test_request_log(fresh_org):
     org = fresh_org
     org.clear_requests()
     assert org.requests() == []
-    requests.get(f"{api(org)}/query", params={"q": "SELECT Id FROM Account"},
-                 headers=auth_headers(org, **{"X-Test-Marker": "abc", "Sforce-Query-Options": "batchSize=200"}))
+    requests.get(
+        f"{api(org)}/query",
+        params={"q": "SELECT Id FROM Account"},
+        headers=auth_headers(org, **{"X-Test-Marker": "abc", "Sforce-Query-Options": "batchSize=200"}),
+    )
     requests.get(f"{api(org)}/sobjects/NoSuchThing__c/describe", headers=auth_headers(org))
     requests.post(f"{api(org)}/sobjects/Account", json={"Name": "logged"}, headers=auth_headers(org))
     log = org.requests()

@@ -34,8 +34,7 @@ ID_URL_RE = re.compile(r"/id/(00D[a-zA-Z0-9]{15})/(005[a-zA-Z0-9]{15})$")
 # ---------------------------------------------------------------------------------------------
 
 
-def assert_token_response(org, tok: dict, *, base_url: str | None = None, refresh: bool | None = None,
-                          require_signature: bool = True) -> None:
+def assert_token_response(org, tok: dict, *, base_url: str | None = None, refresh: bool | None = None, require_signature: bool = True) -> None:
     """§1.2 field-by-field."""
     assert isinstance(tok.get("access_token"), str) and tok["access_token"], tok
     assert tok.get("token_type") == "Bearer", tok
@@ -52,9 +51,7 @@ def assert_token_response(org, tok: dict, *, base_url: str | None = None, refres
         assert isinstance(issued, str) and re.fullmatch(r"\d{13}", issued), f"issued_at must be a 13-digit ms string: {issued!r}"
         assert abs(int(issued) - time.time() * 1000) < 120_000, "issued_at is not 'now' in milliseconds"
     if require_signature or "signature" in tok:
-        expected = base64.b64encode(
-            hmac.new(org.client_secret.encode(), (tok["id"] + tok["issued_at"]).encode(), hashlib.sha256).digest()
-        ).decode()
+        expected = base64.b64encode(hmac.new(org.client_secret.encode(), (tok["id"] + tok["issued_at"]).encode(), hashlib.sha256).digest()).decode()
         assert tok["signature"] == expected, "signature must be base64 HMAC-SHA256(id + issued_at) keyed with the secret"
     if refresh is True:
         assert tok.get("refresh_token"), tok
@@ -63,8 +60,7 @@ def assert_token_response(org, tok: dict, *, base_url: str | None = None, refres
 
 
 def token_works(org, token: str, base: str | None = None, verify=True) -> bool:
-    r = requests.get(f"{base or org.url}/services/data/v{org.api_version}/limits",
-                     headers=auth_headers(org, token), verify=verify)
+    r = requests.get(f"{base or org.url}/services/data/v{org.api_version}/limits", headers=auth_headers(org, token), verify=verify)
     if r.status_code == 401:
         assert_session_invalid(r)
         return False
@@ -72,8 +68,7 @@ def token_works(org, token: str, base: str | None = None, verify=True) -> bool:
     return True
 
 
-def authorize(org, *, redirect_uri=None, challenge=None, method="S256", state="st-123",
-              scope="api refresh_token", base=None, verify=True) -> requests.Response:
+def authorize(org, *, redirect_uri=None, challenge=None, method="S256", state="st-123", scope="api refresh_token", base=None, verify=True) -> requests.Response:
     params = {
         "response_type": "code",
         "client_id": org.client_id,
@@ -85,8 +80,7 @@ def authorize(org, *, redirect_uri=None, challenge=None, method="S256", state="s
         params["code_challenge"] = challenge
         if method:
             params["code_challenge_method"] = method
-    return requests.get(f"{base or org.url}/services/oauth2/authorize", params=params, allow_redirects=False,
-                        verify=verify)
+    return requests.get(f"{base or org.url}/services/oauth2/authorize", params=params, allow_redirects=False, verify=verify)
 
 
 def get_code(org, **kw) -> str:
@@ -123,9 +117,7 @@ def web_server_tokens(org) -> dict:
 
 def other_private_key_pem() -> str:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    return key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    ).decode()
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -212,9 +204,9 @@ def test_authorize_with_unregistered_redirect_uri_does_not_redirect_there(org):
 
 
 def test_authorize_unknown_client_id(org):
-    r = requests.get(f"{org.url}/services/oauth2/authorize",
-                     params={"response_type": "code", "client_id": "nope", "redirect_uri": org.redirect_uri},
-                     allow_redirects=False)
+    r = requests.get(
+        f"{org.url}/services/oauth2/authorize", params={"response_type": "code", "client_id": "nope", "redirect_uri": org.redirect_uri}, allow_redirects=False
+    )
     loc = r.headers.get("Location", "")
     assert "code=" not in loc, "an unknown client must not get a code"
 
@@ -226,9 +218,10 @@ def test_authorize_unknown_client_id(org):
 
 def test_refresh_token_grant(org):
     tok = web_server_tokens(org)
-    r = requests.post(token_url(org), data={
-        "grant_type": "refresh_token", "refresh_token": tok["refresh_token"],
-        "client_id": org.client_id, "client_secret": org.client_secret})
+    r = requests.post(
+        token_url(org),
+        data={"grant_type": "refresh_token", "refresh_token": tok["refresh_token"], "client_id": org.client_id, "client_secret": org.client_secret},
+    )
     assert r.status_code == 200, r.text
     new = r.json()
     assert_token_response(org, new)
@@ -238,9 +231,9 @@ def test_refresh_token_grant(org):
 
 
 def test_refresh_token_with_bad_value(org):
-    r = requests.post(token_url(org), data={
-        "grant_type": "refresh_token", "refresh_token": "5Aep861-bogus",
-        "client_id": org.client_id, "client_secret": org.client_secret})
+    r = requests.post(
+        token_url(org), data={"grant_type": "refresh_token", "refresh_token": "5Aep861-bogus", "client_id": org.client_id, "client_secret": org.client_secret}
+    )
     body = assert_oauth_error(r, "invalid_grant")
     assert body.get("error_description"), body
 
@@ -250,9 +243,10 @@ def test_revoke_refresh_token_revokes_it_and_its_access_tokens(org):
     assert token_works(org, tok["access_token"])
     r = requests.post(f"{org.url}/services/oauth2/revoke", data={"token": tok["refresh_token"]})
     assert r.status_code == 200, r.text
-    again = requests.post(token_url(org), data={
-        "grant_type": "refresh_token", "refresh_token": tok["refresh_token"],
-        "client_id": org.client_id, "client_secret": org.client_secret})
+    again = requests.post(
+        token_url(org),
+        data={"grant_type": "refresh_token", "refresh_token": tok["refresh_token"], "client_id": org.client_id, "client_secret": org.client_secret},
+    )
     assert_oauth_error(again, "invalid_grant")
     assert not token_works(org, tok["access_token"]), "revoking a refresh token also revokes its access tokens"
 
@@ -260,8 +254,7 @@ def test_revoke_refresh_token_revokes_it_and_its_access_tokens(org):
 def test_revoke_access_token(org):
     tok = client_credentials_token(org)
     assert token_works(org, tok["access_token"])
-    r = requests.post(f"{org.url}/services/oauth2/revoke", data={"token": tok["access_token"]},
-                      headers={"Content-Type": "application/x-www-form-urlencoded"})
+    r = requests.post(f"{org.url}/services/oauth2/revoke", data={"token": tok["access_token"]}, headers={"Content-Type": "application/x-www-form-urlencoded"})
     assert r.status_code == 200, r.text
     assert not token_works(org, tok["access_token"])
 
@@ -347,8 +340,7 @@ def test_client_credentials_in_body(org):
 
 def test_client_credentials_basic_auth_over_tls(org):
     basic = base64.b64encode(f"{org.client_id}:{org.client_secret}".encode()).decode()
-    r = requests.post(token_url(org, org.https_url), data={"grant_type": "client_credentials"},
-                      headers={"Authorization": f"Basic {basic}"}, verify=org.ca_file)
+    r = requests.post(token_url(org, org.https_url), data={"grant_type": "client_credentials"}, headers={"Authorization": f"Basic {basic}"}, verify=org.ca_file)
     assert r.status_code == 200, r.text
     tok = r.json()
     assert_token_response(org, tok, base_url=org.https_url, refresh=False)
@@ -356,33 +348,28 @@ def test_client_credentials_basic_auth_over_tls(org):
 
 
 def test_client_credentials_wrong_secret(org):
-    r = requests.post(token_url(org), data={"grant_type": "client_credentials", "client_id": org.client_id,
-                                            "client_secret": "wrong-secret"})
+    r = requests.post(token_url(org), data={"grant_type": "client_credentials", "client_id": org.client_id, "client_secret": "wrong-secret"})
     assert_oauth_error(r, "invalid_client", "invalid_client_credentials")
 
 
 def test_client_credentials_wrong_secret_basic(org):
     basic = base64.b64encode(f"{org.client_id}:wrong".encode()).decode()
-    r = requests.post(token_url(org), data={"grant_type": "client_credentials"},
-                      headers={"Authorization": f"Basic {basic}"})
+    r = requests.post(token_url(org), data={"grant_type": "client_credentials"}, headers={"Authorization": f"Basic {basic}"})
     assert_oauth_error(r, "invalid_client", "invalid_client_credentials")
 
 
 def test_unknown_client_id(org):
-    r = requests.post(token_url(org), data={"grant_type": "client_credentials", "client_id": "3MVG9nope",
-                                            "client_secret": org.client_secret})
+    r = requests.post(token_url(org), data={"grant_type": "client_credentials", "client_id": "3MVG9nope", "client_secret": org.client_secret})
     assert_oauth_error(r, "invalid_client_id")
 
 
 def test_unsupported_grant_type(org):
-    r = requests.post(token_url(org), data={"grant_type": "urn:example:magic", "client_id": org.client_id,
-                                            "client_secret": org.client_secret})
+    r = requests.post(token_url(org), data={"grant_type": "urn:example:magic", "client_id": org.client_id, "client_secret": org.client_secret})
     assert_oauth_error(r, "unsupported_grant_type")
 
 
 def test_token_endpoint_rejects_non_post(org):
-    r = requests.get(token_url(org), params={"grant_type": "client_credentials", "client_id": org.client_id,
-                                             "client_secret": org.client_secret})
+    r = requests.get(token_url(org), params={"grant_type": "client_credentials", "client_id": org.client_id, "client_secret": org.client_secret})
     assert r.status_code >= 400
     assert "access_token" not in r.text
 
@@ -458,16 +445,16 @@ def test_device_poll_unknown_code(org):
 
 def test_introspect_active_and_inactive(org):
     tok = client_credentials_token(org)
-    r = requests.post(f"{org.url}/services/oauth2/introspect", data={
-        "token": tok["access_token"], "token_type_hint": "access_token",
-        "client_id": org.client_id, "client_secret": org.client_secret})
+    r = requests.post(
+        f"{org.url}/services/oauth2/introspect",
+        data={"token": tok["access_token"], "token_type_hint": "access_token", "client_id": org.client_id, "client_secret": org.client_secret},
+    )
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["active"] is True
     assert body.get("client_id") == org.client_id
     assert isinstance(body.get("exp"), int) and body["exp"] > time.time() - 5
-    r = requests.post(f"{org.url}/services/oauth2/introspect", data={
-        "token": "garbage", "client_id": org.client_id, "client_secret": org.client_secret})
+    r = requests.post(f"{org.url}/services/oauth2/introspect", data={"token": "garbage", "client_id": org.client_id, "client_secret": org.client_secret})
     assert r.status_code == 200, r.text
     assert r.json()["active"] is False
 
@@ -525,8 +512,7 @@ def test_identity_url_with_oauth_token_param(org):
 
 def test_bad_token_gives_invalid_session_id(org):
     assert_session_invalid(requests.get(f"{api(org)}/limits", headers=auth_headers(org, "00Dxx0000000000!bogus")))
-    assert_session_invalid(requests.get(f"{api(org)}/query", params={"q": "SELECT Id FROM Account"},
-                                        headers=auth_headers(org, "bogus")))
+    assert_session_invalid(requests.get(f"{api(org)}/query", params={"q": "SELECT Id FROM Account"}, headers=auth_headers(org, "bogus")))
     assert_session_invalid(requests.get(f"{api(org)}/jobs/query", headers=auth_headers(org, "bogus")))
 
 
@@ -547,8 +533,7 @@ def test_expired_token(fresh_org):
         assert token_works(org, tok["access_token"])
         time.sleep(1.6)
         assert_session_invalid(requests.get(f"{api(org)}/limits", headers=auth_headers(org, tok["access_token"])))
-        assert_session_invalid(requests.get(f"{api(org)}/sobjects/Account/describe",
-                                            headers=auth_headers(org, tok["access_token"])))
+        assert_session_invalid(requests.get(f"{api(org)}/sobjects/Account/describe", headers=auth_headers(org, tok["access_token"])))
     finally:
         org.set_token_lifetime(None)
     fresh = client_credentials_token(org)
@@ -558,8 +543,12 @@ def test_expired_token(fresh_org):
 def test_jwt_without_typ_header(org):
     import jwt
 
-    token = jwt.encode({"iss": org.client_id, "sub": org.username, "aud": "https://login.salesforce.com",
-                        "exp": int(time.time()) + 180}, org.private_key_pem, algorithm="RS256", headers={"typ": None})
+    token = jwt.encode(
+        {"iss": org.client_id, "sub": org.username, "aud": "https://login.salesforce.com", "exp": int(time.time()) + 180},
+        org.private_key_pem,
+        algorithm="RS256",
+        headers={"typ": None},
+    )
     assert "typ" not in jwt.get_unverified_header(token)
     r = jwt_grant(org, token)
     assert r.status_code == 200, r.text
@@ -568,9 +557,11 @@ def test_jwt_without_typ_header(org):
 def test_introspect_with_basic_auth(org):
     tok = client_credentials_token(org)
     basic = base64.b64encode(f"{org.client_id}:{org.client_secret}".encode()).decode()
-    r = requests.post(f"{org.url}/services/oauth2/introspect",
-                      data={"token": tok["access_token"], "token_type_hint": "access_token"},
-                      headers={"Authorization": f"Basic {basic}"})
+    r = requests.post(
+        f"{org.url}/services/oauth2/introspect",
+        data={"token": tok["access_token"], "token_type_hint": "access_token"},
+        headers={"Authorization": f"Basic {basic}"},
+    )
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["active"] is True

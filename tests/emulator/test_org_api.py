@@ -104,15 +104,13 @@ def test_define_object_rejects_bad_definitions(name, fields, message):
 def test_load_arrow_with_every_type_and_read_it_back():
     table = pa.table(
         {
-            "Name": ["Ünïcode, \"quoted\"\nline", "Plain"],
+            "Name": ['Ünïcode, "quoted"\nline', "Plain"],
             "NumberOfEmployees": pa.array([12, None], pa.int32()),
             "AnnualRevenue": pa.array([decimal.Decimal("1234567"), decimal.Decimal("0")], pa.decimal128(18, 0)),
             "Health_Score__c": [0.125, -3.5],
             "Is_Partner__c": [True, False],
             "SLA_Expiration__c": pa.array([dt.date(2030, 12, 31), dt.date(1999, 1, 1)], pa.date32()),
-            "Last_Contacted_At__c": pa.array(
-                [dt.datetime(2024, 2, 29, 23, 59, 58, 123000, tzinfo=dt.timezone.utc), None], pa.timestamp("ms", tz="UTC")
-            ),
+            "Last_Contacted_At__c": pa.array([dt.datetime(2024, 2, 29, 23, 59, 58, 123000, tzinfo=dt.timezone.utc), None], pa.timestamp("ms", tz="UTC")),
             "Preferred_Call_Time__c": pa.array([dt.time(9, 30), dt.time(17, 0, 1)], pa.time32("ms")),
             "Total_Units__c": pa.array([9_007_199_254_740_993, -1], pa.int64()),
             "Ext_Id__c": ["L-1", "L-2"],
@@ -127,7 +125,7 @@ def test_load_arrow_with_every_type_and_read_it_back():
             "Last_Contacted_At__c, Preferred_Call_Time__c, Total_Units__c FROM Account ORDER BY Ext_Id__c",
         )
     a, b = rows
-    assert a["Name"] == "Ünïcode, \"quoted\"\nline"
+    assert a["Name"] == 'Ünïcode, "quoted"\nline'
     assert a["NumberOfEmployees"] == 12 and b["NumberOfEmployees"] is None
     assert a["AnnualRevenue"] == 1234567.0
     assert a["Health_Score__c"] == 0.125 and b["Health_Score__c"] == -3.5

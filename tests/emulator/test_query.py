@@ -42,8 +42,7 @@ def qdata(org):
         "two": create(org, "Contact", {"LastName": f"{tag}-Two", "AccountId": acc["A"]}),
         "three": create(org, "Contact", {"LastName": f"{tag}-Three"}),
     }
-    opp = create(org, "Opportunity", {"Name": f"{tag}-Opp", "StageName": "Prospecting", "CloseDate": "2024-03-15",
-                                      "Amount": 1234.5, "AccountId": acc["B"]})
+    opp = create(org, "Opportunity", {"Name": f"{tag}-Opp", "StageName": "Prospecting", "CloseDate": "2024-03-15", "Amount": 1234.5, "AccountId": acc["B"]})
     return {"tag": tag, "acc": acc, "con": con, "opp": opp}
 
 
@@ -77,8 +76,11 @@ def test_field_names_case_insensitive_canonical_in_results(org, qdata):
 
 
 def test_value_formats(org, qdata):
-    res = query_ok(org, "SELECT Id, Name, CloseDate, Amount, IsDeleted, IsClosed, CreatedDate, LastModifiedDate, "
-                        f"Description, AccountId FROM Opportunity WHERE Id = '{qdata['opp']}'")
+    res = query_ok(
+        org,
+        "SELECT Id, Name, CloseDate, Amount, IsDeleted, IsClosed, CreatedDate, LastModifiedDate, "
+        f"Description, AccountId FROM Opportunity WHERE Id = '{qdata['opp']}'",
+    )
     rec = res["records"][0]
     assert rec["CloseDate"] == "2024-03-15" and DATE_RE.match(rec["CloseDate"])
     assert rec["Amount"] == 1234.5 and isinstance(rec["Amount"], float)
@@ -91,8 +93,9 @@ def test_value_formats(org, qdata):
 
 
 def test_int_and_null_numbers(org, qdata):
-    res = query_ok(org, "SELECT Name, NumberOfEmployees, AnnualRevenue, BillingCity FROM Account "
-                        f"WHERE Ext_Id__c IN ('{qdata['tag']}A', '{qdata['tag']}G') ORDER BY Name")
+    res = query_ok(
+        org, f"SELECT Name, NumberOfEmployees, AnnualRevenue, BillingCity FROM Account WHERE Ext_Id__c IN ('{qdata['tag']}A', '{qdata['tag']}G') ORDER BY Name"
+    )
     a, g = res["records"]
     assert a["NumberOfEmployees"] == 10 and isinstance(a["NumberOfEmployees"], int)
     assert a["AnnualRevenue"] == 1000.5
@@ -101,8 +104,7 @@ def test_int_and_null_numbers(org, qdata):
 
 
 def test_compound_address(org, qdata):
-    res = query_ok(org, "SELECT Id, BillingAddress FROM Account "
-                        f"WHERE Ext_Id__c IN ('{qdata['tag']}A', '{qdata['tag']}G') ORDER BY NumberOfEmployees")
+    res = query_ok(org, f"SELECT Id, BillingAddress FROM Account WHERE Ext_Id__c IN ('{qdata['tag']}A', '{qdata['tag']}G') ORDER BY NumberOfEmployees")
     a, g = res["records"]
     addr = a["BillingAddress"]
     assert isinstance(addr, dict)
@@ -125,8 +127,11 @@ def test_parent_relationship_paths(org, qdata):
 
 
 def test_parent_two_levels_and_null_parent(org, qdata):
-    res = query_ok(org, "SELECT LastName, Account.Name, Account.Owner.Username FROM Contact "
-                        f"WHERE Id IN ('{qdata['con']['one']}', '{qdata['con']['three']}') ORDER BY LastName")
+    res = query_ok(
+        org,
+        "SELECT LastName, Account.Name, Account.Owner.Username FROM Contact "
+        f"WHERE Id IN ('{qdata['con']['one']}', '{qdata['con']['three']}') ORDER BY LastName",
+    )
     one, three = res["records"]
     assert one["LastName"].endswith("-One")
     assert one["Account"]["attributes"]["type"] == "Account"
@@ -136,8 +141,10 @@ def test_parent_two_levels_and_null_parent(org, qdata):
 
 
 def test_child_subquery(org, qdata):
-    res = query_ok(org, "SELECT Name, (SELECT LastName FROM Contacts ORDER BY LastName) FROM Account "
-                        f"WHERE Id IN ('{qdata['acc']['A']}', '{qdata['acc']['B']}') ORDER BY Name")
+    res = query_ok(
+        org,
+        f"SELECT Name, (SELECT LastName FROM Contacts ORDER BY LastName) FROM Account WHERE Id IN ('{qdata['acc']['A']}', '{qdata['acc']['B']}') ORDER BY Name",
+    )
     a, b = res["records"]
     kids = a["Contacts"]
     assert kids["totalSize"] == 2 and kids["done"] is True
@@ -174,8 +181,7 @@ def test_where_and_or_not(org, qdata):
     assert where(org, qdata, "NumberOfEmployees > 15 AND BillingCity = 'Paris'") == ["Delta"]
     assert where(org, qdata, "BillingCity = 'London' OR NumberOfEmployees = 10") == ["Alpha", "Beta"]
     assert where(org, qdata, "NOT NumberOfEmployees > 25") == ["Alpha", "Beta"]
-    assert where(org, qdata, "(NumberOfEmployees < 15 OR NumberOfEmployees > 35) AND BillingCity = 'Paris'") == [
-        "Alpha", "Delta"]
+    assert where(org, qdata, "(NumberOfEmployees < 15 OR NumberOfEmployees > 35) AND BillingCity = 'Paris'") == ["Alpha", "Delta"]
     assert where(org, qdata, "NumberOfEmployees >= 20 AND NumberOfEmployees <= 30") == ["Beta", "Gamma"]
     assert where(org, qdata, "NumberOfEmployees != 20") == ["Alpha", "Delta", "Gamma"]
 
@@ -226,10 +232,8 @@ def test_date_literals(org, qdata):
 
 def test_order_by(org, qdata):
     assert where(org, qdata, "Name != null", order="NumberOfEmployees DESC") == ["Delta", "Gamma", "Beta", "Alpha"]
-    assert where(org, qdata, "Name != null", order="BillingCity ASC NULLS LAST, Name DESC") == [
-        "Beta", "Delta", "Alpha", "Gamma"]
-    assert where(org, qdata, "Name != null", order="AnnualRevenue DESC NULLS FIRST") == [
-        "Gamma", "Delta", "Beta", "Alpha"]
+    assert where(org, qdata, "Name != null", order="BillingCity ASC NULLS LAST, Name DESC") == ["Beta", "Delta", "Alpha", "Gamma"]
+    assert where(org, qdata, "Name != null", order="AnnualRevenue DESC NULLS FIRST") == ["Gamma", "Delta", "Beta", "Alpha"]
 
 
 def test_limit_and_offset(org, qdata):
@@ -248,9 +252,12 @@ def test_offset_over_2000(org):
 
 
 def test_gzip_and_tls(org):
-    r = requests.get(f"{org.https_url}/services/data/v{org.api_version}/query",
-                     params={"q": "SELECT Id, Name, Description, BillingCity FROM Account"},
-                     headers=auth_headers(org, **{"Accept-Encoding": "gzip"}), verify=org.ca_file)
+    r = requests.get(
+        f"{org.https_url}/services/data/v{org.api_version}/query",
+        params={"q": "SELECT Id, Name, Description, BillingCity FROM Account"},
+        headers=auth_headers(org, **{"Accept-Encoding": "gzip"}),
+        verify=org.ca_file,
+    )
     assert r.status_code == 200, r.text
     assert r.headers.get("Content-Encoding") == "gzip"
     assert r.json()["totalSize"] == org.count("Account")
@@ -326,10 +333,11 @@ def test_query_all_sees_deleted(org):
     assert [r["Id"] for r in live["records"]] == [keep]
     everything = query_ok(org, soql, all_rows=True)
     assert [(r["Id"], r["IsDeleted"]) for r in everything["records"]] == [(gone, True), (keep, False)]
-    assert query_ok(org, f"SELECT COUNT() FROM Account WHERE Name LIKE '{tag}-%' AND IsDeleted = true",
-                    all_rows=True)["totalSize"] == 1
-    assert org.count("Account", include_deleted=True) == org.count("Account") + \
-        query_ok(org, "SELECT COUNT() FROM Account WHERE IsDeleted = true", all_rows=True)["totalSize"]
+    assert query_ok(org, f"SELECT COUNT() FROM Account WHERE Name LIKE '{tag}-%' AND IsDeleted = true", all_rows=True)["totalSize"] == 1
+    assert (
+        org.count("Account", include_deleted=True)
+        == org.count("Account") + query_ok(org, "SELECT COUNT() FROM Account WHERE IsDeleted = true", all_rows=True)["totalSize"]
+    )
 
 
 def test_query_all_paging(org, many_leads):
@@ -338,8 +346,7 @@ def test_query_all_paging(org, many_leads):
     assert len({r["Id"] for r in records}) == len(records) >= many_leads
     nxt = pages[0]["nextRecordsUrl"]
     # §3.1 unconfirmed: the next URL is under /queryAll/ (or /query/)
-    assert nxt.startswith(f"/services/data/v{org.api_version}/queryAll/") or \
-        nxt.startswith(f"/services/data/v{org.api_version}/query/")
+    assert nxt.startswith(f"/services/data/v{org.api_version}/queryAll/") or nxt.startswith(f"/services/data/v{org.api_version}/query/")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -387,8 +394,9 @@ def test_aggregate_alias_and_group_by(org, qdata):
     tag = qdata["tag"]
     res = query_ok(org, f"SELECT COUNT(Id) cnt FROM Account WHERE Name LIKE '{tag}-%'")
     assert res["records"][0]["cnt"] == 4
-    res = query_ok(org, f"SELECT BillingCity, COUNT(Id) FROM Account WHERE Name LIKE '{tag}-%' "
-                        "AND BillingCity != null GROUP BY BillingCity ORDER BY BillingCity")
+    res = query_ok(
+        org, f"SELECT BillingCity, COUNT(Id) FROM Account WHERE Name LIKE '{tag}-%' AND BillingCity != null GROUP BY BillingCity ORDER BY BillingCity"
+    )
     rows = [(r["BillingCity"], r["expr0"]) for r in res["records"]]
     assert rows == [("London", 1), ("Paris", 2)]
     assert all(r["attributes"]["type"] == "AggregateResult" for r in res["records"])

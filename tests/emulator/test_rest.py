@@ -22,10 +22,33 @@ from sf_helpers import (
 )
 
 FIELD_TYPES = {
-    "string", "picklist", "multipicklist", "combobox", "reference", "base64", "boolean", "currency",
-    "textarea", "int", "double", "percent", "phone", "id", "date", "datetime", "time", "url", "email",
-    "encryptedstring", "datacategorygroupreference", "location", "address", "anyType", "json",
-    "complexvalue", "long",
+    "string",
+    "picklist",
+    "multipicklist",
+    "combobox",
+    "reference",
+    "base64",
+    "boolean",
+    "currency",
+    "textarea",
+    "int",
+    "double",
+    "percent",
+    "phone",
+    "id",
+    "date",
+    "datetime",
+    "time",
+    "url",
+    "email",
+    "encryptedstring",
+    "datacategorygroupreference",
+    "location",
+    "address",
+    "anyType",
+    "json",
+    "complexvalue",
+    "long",
 }
 SOAP_TYPE_FOR = {
     "id": {"tns:ID"},
@@ -53,11 +76,40 @@ SOAP_TYPE_FOR = {
     "anyType": {"xsd:anyType"},
 }
 FIELD_PROPS = [
-    "name", "type", "soapType", "label", "length", "byteLength", "precision", "scale", "digits", "nillable",
-    "createable", "updateable", "calculated", "autoNumber", "defaultedOnCreate", "defaultValue", "externalId",
-    "idLookup", "unique", "caseSensitive", "referenceTo", "relationshipName", "compoundFieldName",
-    "picklistValues", "restrictedPicklist", "dependentPicklist", "filterable", "sortable", "groupable",
-    "aggregatable", "custom", "htmlFormatted", "deprecatedAndHidden", "nameField",
+    "name",
+    "type",
+    "soapType",
+    "label",
+    "length",
+    "byteLength",
+    "precision",
+    "scale",
+    "digits",
+    "nillable",
+    "createable",
+    "updateable",
+    "calculated",
+    "autoNumber",
+    "defaultedOnCreate",
+    "defaultValue",
+    "externalId",
+    "idLookup",
+    "unique",
+    "caseSensitive",
+    "referenceTo",
+    "relationshipName",
+    "compoundFieldName",
+    "picklistValues",
+    "restrictedPicklist",
+    "dependentPicklist",
+    "filterable",
+    "sortable",
+    "groupable",
+    "aggregatable",
+    "custom",
+    "htmlFormatted",
+    "deprecatedAndHidden",
+    "nameField",
 ]
 STANDARD = ["Account", "Contact", "Opportunity", "Lead", "Case", "User"]
 
@@ -146,10 +198,30 @@ def test_describe_global(org):
     assert by_name["Contact"]["keyPrefix"] == "003"
     assert by_name["User"]["keyPrefix"] == "005"
     for s in g["sobjects"]:
-        for k in ("activateable", "createable", "custom", "customSetting", "deletable", "deprecatedAndHidden",
-                  "feedEnabled", "keyPrefix", "label", "labelPlural", "layoutable", "mergeable", "mruEnabled",
-                  "name", "queryable", "replicateable", "retrieveable", "searchable", "triggerable",
-                  "undeletable", "updateable", "urls"):
+        for k in (
+            "activateable",
+            "createable",
+            "custom",
+            "customSetting",
+            "deletable",
+            "deprecatedAndHidden",
+            "feedEnabled",
+            "keyPrefix",
+            "label",
+            "labelPlural",
+            "layoutable",
+            "mergeable",
+            "mruEnabled",
+            "name",
+            "queryable",
+            "replicateable",
+            "retrieveable",
+            "searchable",
+            "triggerable",
+            "undeletable",
+            "updateable",
+            "urls",
+        ):
             assert k in s, f"{s.get('name')}: describeGlobal entry lacks {k}"
         assert s["urls"]["sobject"] == f"/services/data/v{org.api_version}/sobjects/{s['name']}"
         assert s["urls"]["describe"] == f"/services/data/v{org.api_version}/sobjects/{s['name']}/describe"
@@ -234,8 +306,7 @@ def test_describe_relationships(org):
 
 
 def test_describe_over_tls_and_gzip(org):
-    r = requests.get(f"{https_api(org)}/sobjects/Account/describe", verify=org.ca_file,
-                     headers=auth_headers(org, **{"Accept-Encoding": "gzip"}))
+    r = requests.get(f"{https_api(org)}/sobjects/Account/describe", verify=org.ca_file, headers=auth_headers(org, **{"Accept-Encoding": "gzip"}))
     assert r.status_code == 200
     assert r.headers.get("Content-Encoding") == "gzip"
     assert r.json()["name"] == "Account"
@@ -250,10 +321,13 @@ def test_describe_unknown_object(org):
 
 def test_define_object_and_field(fresh_org):
     org = fresh_org
-    org.define_object("Invoice__c", fields=[
-        {"name": "Amount__c", "type": "currency", "precision": 18, "scale": 2},
-        {"name": "Code__c", "type": "string", "length": 20, "externalId": True, "unique": True},
-    ])
+    org.define_object(
+        "Invoice__c",
+        fields=[
+            {"name": "Amount__c", "type": "currency", "precision": 18, "scale": 2},
+            {"name": "Code__c", "type": "string", "length": 20, "externalId": True, "unique": True},
+        ],
+    )
     org.define_field("Account", {"name": "Tier__c", "type": "picklist", "picklistValues": ["Gold", "Silver"]})
     g = requests.get(f"{api(org)}/sobjects", headers=auth_headers(org)).json()
     inv = [s for s in g["sobjects"] if s["name"] == "Invoice__c"]
@@ -282,8 +356,7 @@ def test_define_object_and_field(fresh_org):
 
 def test_create_retrieve_update_delete(org):
     tag = unique_tag("CRUD")
-    r = requests.post(f"{api(org)}/sobjects/Account", json={"Name": tag, "NumberOfEmployees": 7},
-                      headers=auth_headers(org))
+    r = requests.post(f"{api(org)}/sobjects/Account", json={"Name": tag, "NumberOfEmployees": 7}, headers=auth_headers(org))
     assert r.status_code == 201, r.text
     body = r.json()
     assert set(body) >= {"id", "success", "errors"} and body["success"] is True and body["errors"] == []
@@ -300,8 +373,7 @@ def test_create_retrieve_update_delete(org):
     assert rec["OwnerId"] == org.user_id
     assert "AnnualRevenue" in rec and rec["AnnualRevenue"] is None, "null fields are present"
 
-    r = requests.patch(f"{api(org)}/sobjects/Account/{rid}", json={"NumberOfEmployees": 8, "Description": "d"},
-                       headers=auth_headers(org))
+    r = requests.patch(f"{api(org)}/sobjects/Account/{rid}", json={"NumberOfEmployees": 8, "Description": "d"}, headers=auth_headers(org))
     assert r.status_code == 204, r.text
     assert r.content == b""
     rec = retrieve(org, "Account", rid, fields="Name,NumberOfEmployees,Description")
@@ -320,8 +392,7 @@ def test_create_retrieve_update_delete(org):
 
 
 def test_create_over_tls(org):
-    r = requests.post(f"{https_api(org)}/sobjects/Contact", json={"LastName": unique_tag("Tls")},
-                      headers=auth_headers(org), verify=org.ca_file)
+    r = requests.post(f"{https_api(org)}/sobjects/Contact", json={"LastName": unique_tag("Tls")}, headers=auth_headers(org), verify=org.ca_file)
     assert r.status_code == 201, r.text
     assert r.json()["id"].startswith("003")
 
@@ -375,8 +446,7 @@ def test_upsert_old_version_returns_204_on_update(org):
 
 
 def test_upsert_unknown_external_field_404(org):
-    r = requests.patch(f"{api(org)}/sobjects/Account/No_Such_Field__c/x1", json={"Name": "x"},
-                       headers=auth_headers(org))
+    r = requests.patch(f"{api(org)}/sobjects/Account/No_Such_Field__c/x1", json={"Name": "x"}, headers=auth_headers(org))
     assert_api_error(r, 404, "NOT_FOUND")
 
 
@@ -425,14 +495,12 @@ def test_string_too_long(org):
 
 
 def test_malformed_id(org):
-    r = requests.post(f"{api(org)}/sobjects/Contact", json={"LastName": "x", "AccountId": "001bad"},
-                      headers=auth_headers(org))
+    r = requests.post(f"{api(org)}/sobjects/Contact", json={"LastName": "x", "AccountId": "001bad"}, headers=auth_headers(org))
     assert_api_error(r, 400, "MALFORMED_ID")
 
 
 def test_invalid_field(org):
-    r = requests.post(f"{api(org)}/sobjects/Account", json={"Name": "x", "Bogus_Field__c": 1},
-                      headers=auth_headers(org))
+    r = requests.post(f"{api(org)}/sobjects/Account", json={"Name": "x", "Bogus_Field__c": 1}, headers=auth_headers(org))
     e = assert_api_error(r, 400, "INVALID_FIELD")
     assert "Bogus_Field__c" in e["message"]
 
@@ -455,14 +523,12 @@ def test_entity_is_deleted(org):
 
 
 def test_read_only_field_on_create(org):
-    r = requests.post(f"{api(org)}/sobjects/Account", json={"Name": "x", "CreatedDate": "2020-01-01T00:00:00.000Z"},
-                      headers=auth_headers(org))
+    r = requests.post(f"{api(org)}/sobjects/Account", json={"Name": "x", "CreatedDate": "2020-01-01T00:00:00.000Z"}, headers=auth_headers(org))
     assert_api_error(r, 400, "INVALID_FIELD_FOR_INSERT_UPDATE")
 
 
 def test_bad_json_body(org):
-    r = requests.post(f"{api(org)}/sobjects/Account", data="{not json", headers=auth_headers(
-        org, **{"Content-Type": "application/json"}))
+    r = requests.post(f"{api(org)}/sobjects/Account", data="{not json", headers=auth_headers(org, **{"Content-Type": "application/json"}))
     assert r.status_code == 400
     error_codes = [e["errorCode"] for e in r.json()]
     assert error_codes
@@ -515,8 +581,7 @@ def test_request_limit_exceeded(fresh_org):
     assert all(s == 403 for s in statuses[first:]), statuses
     assert first <= 3, f"allowance 10 with 8 used must be exhausted quickly: {statuses}"
     # bulk endpoints are subject to the same allocation (§5.1)
-    r = requests.post(f"{api(org)}/jobs/query", json={"operation": "query", "query": "SELECT Id FROM Account"},
-                      headers=auth_headers(org))
+    r = requests.post(f"{api(org)}/jobs/query", json={"operation": "query", "query": "SELECT Id FROM Account"}, headers=auth_headers(org))
     assert_api_error(r, 403, "REQUEST_LIMIT_EXCEEDED")
     # /services/data/ needs no allocation
     assert requests.get(f"{org.url}/services/data/").status_code == 200
@@ -527,13 +592,11 @@ def test_request_limit_exceeded(fresh_org):
 
 def test_describe_if_modified_since(org):
     far_future = "Wed, 01 Jan 2098 00:00:00 GMT"
-    r = requests.get(f"{api(org)}/sobjects/Account/describe",
-                     headers=auth_headers(org, **{"If-Modified-Since": far_future}))
+    r = requests.get(f"{api(org)}/sobjects/Account/describe", headers=auth_headers(org, **{"If-Modified-Since": far_future}))
     assert r.status_code == 304, r.status_code
     assert r.content == b""
     long_ago = "Thu, 01 Jan 1998 00:00:00 GMT"
-    r = requests.get(f"{api(org)}/sobjects/Account/describe",
-                     headers=auth_headers(org, **{"If-Modified-Since": long_ago}))
+    r = requests.get(f"{api(org)}/sobjects/Account/describe", headers=auth_headers(org, **{"If-Modified-Since": long_ago}))
     assert r.status_code == 200
     assert r.json()["name"] == "Account"
 
@@ -542,8 +605,7 @@ def test_write_value_formats(fresh_org):
     # §2.5 "Writes accept": datetime yyyy-MM-ddTHH:mm:ss(.SSS)(Z|+HH:mm|+HHmm); multipicklist joined by ';'
     org = fresh_org
     org.define_field("Account", {"name": "Seen__c", "type": "datetime"})
-    org.define_field("Account", {"name": "Colors__c", "type": "multipicklist",
-                                 "picklistValues": ["Red", "Green", "Blue"]})
+    org.define_field("Account", {"name": "Colors__c", "type": "multipicklist", "picklistValues": ["Red", "Green", "Blue"]})
     org.define_field("Account", {"name": "Ratio__c", "type": "percent", "precision": 5, "scale": 2})
     f = fields_by_name(describe(org, "Account"))
     assert f["Seen__c"]["type"] == "datetime" and f["Seen__c"]["soapType"] == "xsd:dateTime"
@@ -556,8 +618,7 @@ def test_write_value_formats(fresh_org):
         "2024-01-02T03:04:05.000-0130": "2024-01-02T04:34:05.000+0000",
     }
     for sent, expected in cases.items():
-        rid = create(org, "Account", {"Name": f"dt {sent}", "Seen__c": sent, "Colors__c": "Red;Blue",
-                                      "Ratio__c": 12.5})
+        rid = create(org, "Account", {"Name": f"dt {sent}", "Seen__c": sent, "Colors__c": "Red;Blue", "Ratio__c": 12.5})
         rec = query_ok(org, f"SELECT Seen__c, Colors__c, Ratio__c FROM Account WHERE Id = '{rid}'")["records"][0]
         assert rec["Seen__c"] == expected, (sent, rec["Seen__c"])
         assert rec["Colors__c"] == "Red;Blue"

@@ -28,8 +28,7 @@ def sf(org):
     session.verify = org.ca_file
     # REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE in the environment would override session.verify
     session.trust_env = False
-    return Salesforce(instance_url=org.https_url, session_id=org.access_token, version=org.api_version,
-                      session=session)
+    return Salesforce(instance_url=org.https_url, session_id=org.access_token, version=org.api_version, session=session)
 
 
 def read_csv_rows(text: str) -> list[dict]:
@@ -131,8 +130,7 @@ def test_error_mapping(sf):
 
 def test_bulk2_download(sf, org, tmp_path):
     n = org.count("Account")
-    results = sf.bulk2.Account.download("SELECT Id, Name, CreatedDate FROM Account", path=str(tmp_path),
-                                        max_records=10, wait=WAIT)
+    results = sf.bulk2.Account.download("SELECT Id, Name, CreatedDate FROM Account", path=str(tmp_path), max_records=10, wait=WAIT)
     assert len(results) >= -(-n // 10)
     ids = []
     for res in results:
@@ -182,8 +180,7 @@ def test_bulk2_insert_upsert_delete(sf, org, tmp_path):
     assert failed[0]["sf__Error"].startswith("REQUIRED_FIELD_MISSING")
     ok = read_csv_rows(sf.bulk2.Account.get_successful_records(res[0]["job_id"]))
     assert sorted(r["sf__Created"] for r in ok) == ["false", "false"]
-    emp = {r["Ext_Id__c"]: r["NumberOfEmployees"] for r in
-           sf.query(f"SELECT Ext_Id__c, NumberOfEmployees FROM Account WHERE Name LIKE '{tag}-%'")["records"]}
+    emp = {r["Ext_Id__c"]: r["NumberOfEmployees"] for r in sf.query(f"SELECT Ext_Id__c, NumberOfEmployees FROM Account WHERE Name LIKE '{tag}-%'")["records"]}
     assert emp[f"{tag}E0"] == 100 and emp[f"{tag}E1"] == 101 and emp[f"{tag}E2"] == 2
 
     ids = [r["Id"] for r in sf.query(f"SELECT Id FROM Account WHERE Name LIKE '{tag}-%'")["records"]]
@@ -196,8 +193,7 @@ def test_bulk2_insert_upsert_delete(sf, org, tmp_path):
 
 def test_bulk2_insert_records_with_failures(sf, org):
     tag = unique_tag("SR")
-    res = sf.bulk2.Contact.insert(records=[{"LastName": f"{tag}-a", "Email": "a@example.com"},
-                                           {"LastName": "", "Email": "b@example.com"}], wait=WAIT)
+    res = sf.bulk2.Contact.insert(records=[{"LastName": f"{tag}-a", "Email": "a@example.com"}, {"LastName": "", "Email": "b@example.com"}], wait=WAIT)
     assert res[0]["numberRecordsProcessed"] == 2 and res[0]["numberRecordsFailed"] == 1
     all_recs = sf.bulk2.Contact.get_all_ingest_records(res[0]["job_id"])
     assert len(all_recs["successfulRecords"]) == 1

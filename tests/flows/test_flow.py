@@ -186,8 +186,8 @@ def test_a_killed_run_is_redone_exactly_once(tmp_path):
                 os.kill(os.getpid(), 9)
             f.State.save = die
             source = sfarrow.SalesforceSource(conn, "Account", fields=["Id"], incremental="SystemModstamp")
-            sfarrow.Flow(source, sfarrow.ParquetDestination({str(tmp_path / 'out')!r}, max_rows_per_file=40),
-                         state={str(tmp_path / 'state.json')!r}, progress=False).run()
+            sfarrow.Flow(source, sfarrow.ParquetDestination({str(tmp_path / "out")!r}, max_rows_per_file=40),
+                         state={str(tmp_path / "state.json")!r}, progress=False).run()
             """
         )
         killed = subprocess.run([sys.executable, "-c", script])

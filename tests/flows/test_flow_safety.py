@@ -241,9 +241,7 @@ def test_an_account_flow_to_csv_flattens_the_address(conn, tmp_path):
 
 
 def test_an_account_flow_to_json_lines_nests_the_address(conn, tmp_path):
-    run = sfarrow.Flow(
-        s.SalesforceSource(conn, "Account", fields=["Id", "BillingAddress"]), d.JsonLinesDestination(tmp_path / "jl"), progress=False
-    ).run()
+    run = sfarrow.Flow(s.SalesforceSource(conn, "Account", fields=["Id", "BillingAddress"]), d.JsonLinesDestination(tmp_path / "jl"), progress=False).run()
     rows = [json.loads(line) for p in run.paths for line in open(p, encoding="utf-8")]
     assert len(rows) == 50 and any(isinstance(r["BillingAddress"], dict) for r in rows)
 

@@ -202,9 +202,7 @@ class Org:
         """How many records ``object`` has (deleted ones, in the recycle bin, on request)."""
         return self._emulator.count(object, include_deleted)
 
-    def define_object(
-        self, name: str, fields: Sequence[Mapping[str, Any]] = (), label: Optional[str] = None
-    ) -> None:
+    def define_object(self, name: str, fields: Sequence[Mapping[str, Any]] = (), label: Optional[str] = None) -> None:
         """Adds a custom object (``Invoice__c``) with a ``Name`` field and the given fields.
 
         A field is a describe-style dict: ``{"name": "Amount__c", "type": "currency",
