@@ -8,14 +8,14 @@
 //! failure (the rest answer 412 `BATCH_PROCESSING_HALTED`).
 
 use crate::api::state::OrgState;
-use crate::http::{Req, Resp};
+use crate::http::{ApiError, Req, Resp};
 use serde_json::{json, Map, Value as Json};
 
 const MAX_SUBREQUESTS: usize = 25;
 const METHODS: [&str; 5] = ["GET", "POST", "PATCH", "PUT", "DELETE"];
 
-fn bad_request(message: &str) -> Resp {
-    Resp::error(400, "JSON_PARSER_ERROR", message)
+fn bad_request(message: impl Into<String>) -> ApiError {
+    ApiError::bad_request("JSON_PARSER_ERROR", message)
 }
 
 /// What one subrequest answered: status, parsed body (null when empty), headers to report.
@@ -165,9 +165,9 @@ struct Sub {
     body: Option<Json>,
 }
 
-fn parse_composite(req: &Req) -> Result<(bool, Vec<Sub>), Resp> {
+fn parse_composite(req: &Req) -> Result<(bool, Vec<Sub>), ApiError> {
     let body: Json = serde_json::from_slice(&req.body)
-        .map_err(|e| bad_request(&format!("The request body is not JSON: {e}")))?;
+        .map_err(|e| bad_request(format!("The request body is not JSON: {e}")))?;
     let all_or_none = body
         .get("allOrNone")
         .and_then(Json::as_bool)
@@ -177,10 +177,9 @@ fn parse_composite(req: &Req) -> Result<(bool, Vec<Sub>), Resp> {
         .and_then(Json::as_array)
         .ok_or_else(|| bad_request("The request body must have a compositeRequest array"))?;
     if list.is_empty() || list.len() > MAX_SUBREQUESTS {
-        return Err(Resp::error(
-            400,
+        return Err(ApiError::bad_request(
             "INVALID_API_INPUT",
-            &format!("A composite request takes 1 to {MAX_SUBREQUESTS} subrequests"),
+            format!("A composite request takes 1 to {MAX_SUBREQUESTS} subrequests"),
         ));
     }
     let mut subs: Vec<Sub> = Vec::with_capacity(list.len());
@@ -194,14 +193,14 @@ fn parse_composite(req: &Req) -> Result<(bool, Vec<Sub>), Resp> {
             ));
         };
         if !METHODS.contains(&method.as_str()) {
-            return Err(bad_request(&format!("Invalid method: {method}")));
+            return Err(bad_request(format!("Invalid method: {method}")));
         }
         let valid_reference = !reference.is_empty()
             && reference
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || c == '_');
         if !valid_reference || subs.iter().any(|p| p.reference == reference) {
-            return Err(bad_request(&format!(
+            return Err(bad_request(format!(
                 "Invalid or duplicate referenceId: {reference}"
             )));
         }
@@ -229,14 +228,11 @@ fn result(reference: &str, a: Answer) -> Json {
     json!({"body": a.body, "httpHeaders": a.headers, "httpStatusCode": a.status, "referenceId": reference})
 }
 
-pub fn composite(state: &OrgState, req: &Req) -> Resp {
+pub fn composite(state: &OrgState, req: &Req) -> Result<Resp, ApiError> {
     if req.method != "POST" {
-        return Resp::method_not_allowed(&req.method);
+        return Err(ApiError::method_not_allowed(&req.method));
     }
-    let (all_or_none, subs) = match parse_composite(req) {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
+    let (all_or_none, subs) = parse_composite(req)?;
     if all_or_none {
         state.store.write().begin_journal();
     }
@@ -295,39 +291,38 @@ pub fn composite(state: &OrgState, req: &Req) -> Resp {
             result(&sub.reference, a)
         })
         .collect();
-    Resp::json(200, &json!({"compositeResponse": results}))
+    Ok(Resp::json(200, &json!({"compositeResponse": results})))
 }
 
-pub fn batch(state: &OrgState, req: &Req) -> Resp {
+pub fn batch(state: &OrgState, req: &Req) -> Result<Resp, ApiError> {
     if req.method != "POST" {
-        return Resp::method_not_allowed(&req.method);
+        return Err(ApiError::method_not_allowed(&req.method));
     }
-    let body: Json = match serde_json::from_slice(&req.body) {
-        Ok(b) => b,
-        Err(e) => return bad_request(&format!("The request body is not JSON: {e}")),
-    };
+    let body: Json = serde_json::from_slice(&req.body)
+        .map_err(|e| bad_request(format!("The request body is not JSON: {e}")))?;
     let halt = body
         .get("haltOnError")
         .and_then(Json::as_bool)
         .unwrap_or(false);
-    let Some(list) = body.get("batchRequests").and_then(Json::as_array) else {
-        return bad_request("The request body must have a batchRequests array");
-    };
+    let list = body
+        .get("batchRequests")
+        .and_then(Json::as_array)
+        .ok_or_else(|| bad_request("The request body must have a batchRequests array"))?;
     if list.is_empty() || list.len() > MAX_SUBREQUESTS {
-        return Resp::error(
-            400,
+        return Err(ApiError::bad_request(
             "INVALID_API_INPUT",
-            &format!("A batch takes 1 to {MAX_SUBREQUESTS} subrequests"),
-        );
+            format!("A batch takes 1 to {MAX_SUBREQUESTS} subrequests"),
+        ));
     }
     let mut subs = Vec::with_capacity(list.len());
     for s in list {
         let method = s.get("method").and_then(Json::as_str).unwrap_or("");
-        let Some(url) = s.get("url").and_then(Json::as_str) else {
-            return bad_request("Each batch subrequest needs a url");
-        };
+        let url = s
+            .get("url")
+            .and_then(Json::as_str)
+            .ok_or_else(|| bad_request("Each batch subrequest needs a url"))?;
         if !METHODS.contains(&method) {
-            return bad_request(&format!("Invalid method: {method}"));
+            return Err(bad_request(format!("Invalid method: {method}")));
         }
         // Batch URLs start at the version (`v58.0/sobjects/...`), relative to /services/data/.
         let full = if url.starts_with("/services/data/") {
@@ -353,7 +348,10 @@ pub fn batch(state: &OrgState, req: &Req) -> Resp {
         }
         results.push(json!({"statusCode": a.status, "result": a.body}));
     }
-    Resp::json(200, &json!({"hasErrors": has_errors, "results": results}))
+    Ok(Resp::json(
+        200,
+        &json!({"hasErrors": has_errors, "results": results}),
+    ))
 }
 
 #[cfg(test)]

@@ -10,7 +10,32 @@ pub mod state;
 pub mod usage;
 
 use crate::api::state::{OrgState, MAX_VERSION, MIN_VERSION};
-use crate::http::{Req, Resp};
+use crate::data::value::DmlError;
+use crate::http::{ApiError, Req, Resp};
+use crate::soql::QueryError;
+
+/// What every versioned handler answers: a response, or an error the router writes as
+/// Salesforce's error array.
+pub type Answer = Result<Resp, ApiError>;
+
+impl From<QueryError> for ApiError {
+    fn from(e: QueryError) -> Self {
+        ApiError::bad_request(e.code, e.message)
+    }
+}
+
+/// A write rejected by the data rules: 400 with the fields named, or 404 for a record that is
+/// already deleted (§4.1).
+impl From<DmlError> for ApiError {
+    fn from(e: DmlError) -> Self {
+        let status = if e.code == "ENTITY_IS_DELETED" {
+            404
+        } else {
+            400
+        };
+        ApiError::new(status, e.code, e.message).with_fields(e.fields)
+    }
+}
 
 pub fn route(state: &OrgState, req: &Req) -> Resp {
     let segs: Vec<&str> = req.path.split('/').filter(|s| !s.is_empty()).collect();
@@ -22,9 +47,9 @@ pub fn route(state: &OrgState, req: &Req) -> Resp {
         ["services", "oauth2", "userinfo"] => oauth::userinfo(state, req),
         ["id", org, user] => oauth::identity(state, req, org, user),
         ["setup", "connect"] => oauth::device_approve(state, req),
-        ["services", "data"] => rest::versions(req),
+        ["services", "data"] => rest::versions(req).unwrap_or_else(Resp::from),
         ["services", "data", version, rest @ ..] => api(state, req, version, rest),
-        _ => Resp::not_found(),
+        _ => ApiError::not_found().into(),
     }
 }
 
@@ -41,14 +66,14 @@ pub fn parse_version(segment: &str) -> Option<String> {
 
 fn api(state: &OrgState, req: &Req, version: &str, rest: &[&str]) -> Resp {
     let Some(version) = parse_version(version) else {
-        return Resp::not_found();
+        return ApiError::not_found().into();
     };
     let user = {
         let auth = state.auth.lock();
         oauth::bearer(req).and_then(|t| auth.session(&t).map(|s| s.user_id.clone()))
     };
     if user.is_none() {
-        return oauth::invalid_session();
+        return ApiError::new(401, "INVALID_SESSION_ID", "Session expired or invalid").into();
     }
     let (allowed, _) = {
         let mut c = state.usage.lock();
@@ -57,18 +82,24 @@ fn api(state: &OrgState, req: &Req, version: &str, rest: &[&str]) -> Resp {
     let resp = if allowed {
         dispatch(state, req, &version, rest)
     } else {
-        Resp::error(
+        ApiError::new(
             403,
             "REQUEST_LIMIT_EXCEEDED",
             "TotalRequests Limit exceeded.",
         )
+        .into()
     };
     let info = state.usage.lock().limit_info();
     resp.with_header("sforce-limit-info", info)
 }
 
-/// A versioned API route, for a caller already authenticated and counted.
+/// A versioned API route, for a caller already authenticated and counted. The one place a
+/// handler's error becomes a response.
 pub fn dispatch(state: &OrgState, req: &Req, version: &str, rest: &[&str]) -> Resp {
+    handle(state, req, version, rest).unwrap_or_else(Resp::from)
+}
+
+fn handle(state: &OrgState, req: &Req, version: &str, rest: &[&str]) -> Answer {
     let m = req.method.as_str();
     match rest {
         [] => rest::resources(req, version, state),
@@ -90,9 +121,9 @@ pub fn dispatch(state: &OrgState, req: &Req, version: &str, rest: &[&str]) -> Re
         ["jobs", "query", tail @ ..] => bulk::query::route(state, req, version, tail),
         ["jobs", "ingest", tail @ ..] => bulk::ingest::route(state, req, version, tail),
         _ if m == "GET" || m == "POST" || m == "PATCH" || m == "DELETE" || m == "PUT" => {
-            Resp::not_found()
+            Err(ApiError::not_found())
         }
-        _ => Resp::method_not_allowed(m),
+        _ => Err(ApiError::method_not_allowed(m)),
     }
 }
 

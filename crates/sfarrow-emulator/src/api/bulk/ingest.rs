@@ -3,10 +3,11 @@
 
 use crate::api::bulk::query::JobState;
 use crate::api::state::OrgState;
+use crate::api::Answer;
 use crate::data::dml::{self, apply_target, resolve_column, Target};
 use crate::data::store::{now_millis, Store};
 use crate::data::value::{DmlError, Raw};
-use crate::http::{Req, Resp};
+use crate::http::{ApiError, Req, Resp};
 use crate::soql::render::{write_csv_quoted, CsvDialect};
 use serde_json::{json, Value as Json};
 use sfarrow_soql::formats::{format_datetime, Zone};
@@ -129,7 +130,7 @@ pub struct IngestJobs {
     sequence: u64,
 }
 
-pub fn route(state: &OrgState, req: &Req, version: &str, tail: &[&str]) -> Resp {
+pub fn route(state: &OrgState, req: &Req, version: &str, tail: &[&str]) -> Answer {
     match (req.method.as_str(), tail) {
         ("POST", []) => create(state, req, version),
         ("GET", []) => list(state, version),
@@ -138,19 +139,19 @@ pub fn route(state: &OrgState, req: &Req, version: &str, tail: &[&str]) -> Resp 
         ("DELETE", [id]) => delete(state, id),
         ("PUT", [id, b]) if b.eq_ignore_ascii_case("batches") => upload(state, req, id),
         ("GET", [id, r]) => results(state, id, r),
-        (m, _) => Resp::method_not_allowed(m),
+        (m, _) => Err(ApiError::method_not_allowed(m)),
     }
 }
 
-fn api_error(message: &str) -> Resp {
-    Resp::error(400, "API_ERROR", message)
+fn api_error(message: impl Into<String>) -> ApiError {
+    ApiError::bad_request("API_ERROR", message)
 }
 
 fn user(state: &OrgState) -> String {
     state.store.read().user_id.clone()
 }
 
-fn create(state: &OrgState, req: &Req, version: &str) -> Resp {
+fn create(state: &OrgState, req: &Req, version: &str) -> Answer {
     // A multipart request carries the job (`job` part) and its data (`content` part) at once.
     let multipart = req
         .header("content-type")
@@ -165,50 +166,50 @@ fn create(state: &OrgState, req: &Req, version: &str) -> Resp {
         (req.body.to_vec(), None)
     };
     if content.as_ref().is_some_and(|c| c.len() > 100_000) {
-        return api_error("ClientInputError : multipart uploads are limited to 100,000 characters of data; upload larger files with PUT");
+        return Err(api_error("ClientInputError : multipart uploads are limited to 100,000 characters of data; upload larger files with PUT"));
     }
-    let Ok(body) = serde_json::from_slice::<Json>(&job_json) else {
-        return Resp::error(
-            400,
-            "JSON_PARSER_ERROR",
-            "The request body is not valid JSON",
-        );
-    };
+    let body = serde_json::from_slice::<Json>(&job_json).map_err(|_| {
+        ApiError::bad_request("JSON_PARSER_ERROR", "The request body is not valid JSON")
+    })?;
     let s = |k: &str| body.get(k).and_then(Json::as_str).map(String::from);
-    let Some(operation) = s("operation").as_deref().and_then(Operation::parse) else {
-        return api_error("InvalidJob : Invalid operation");
-    };
+    let operation = s("operation")
+        .as_deref()
+        .and_then(Operation::parse)
+        .ok_or_else(|| api_error("InvalidJob : Invalid operation"))?;
     let object = {
         let store = state.store.read();
-        let Some(t) = s("object").as_deref().and_then(|o| store.table(o)) else {
-            return Resp::error(
-                400,
-                "INVALIDENTITY",
-                &format!(
-                    "Entity '{}' is not supported by the Bulk API.",
-                    s("object").unwrap_or_default()
-                ),
-            );
-        };
+        let t = s("object")
+            .as_deref()
+            .and_then(|o| store.table(o))
+            .ok_or_else(|| {
+                ApiError::bad_request(
+                    "INVALIDENTITY",
+                    format!(
+                        "Entity '{}' is not supported by the Bulk API.",
+                        s("object").unwrap_or_default()
+                    ),
+                )
+            })?;
         t.def.name.clone()
     };
     let external_id = s("externalIdFieldName");
     match (operation, &external_id) {
         (Operation::Upsert, None) => {
-            return api_error("InvalidJob : External ID was blank for upsert operation")
+            return Err(api_error(
+                "InvalidJob : External ID was blank for upsert operation",
+            ))
         }
         (op, Some(_)) if op != Operation::Upsert => {
-            return api_error(
+            return Err(api_error(
                 "InvalidJob : External ID field can only be specified for the upsert operation",
-            )
+            ))
         }
         _ => {}
     }
     let delimiter = s("columnDelimiter").unwrap_or_else(|| "COMMA".into());
     let line_ending = s("lineEnding").unwrap_or_else(|| "LF".into());
-    let Some(dialect) = CsvDialect::from_names(&delimiter, &line_ending) else {
-        return api_error("InvalidJob : Invalid columnDelimiter or lineEnding");
-    };
+    let dialect = CsvDialect::from_names(&delimiter, &line_ending)
+        .ok_or_else(|| api_error("InvalidJob : Invalid columnDelimiter or lineEnding"))?;
     let user = user(state);
     let mut jobs = state.ingest_jobs.lock();
     jobs.sequence += 1;
@@ -237,10 +238,10 @@ fn create(state: &OrgState, req: &Req, version: &str) -> Resp {
     }
     let info = job.info(state.config.job_latency, &user, version);
     jobs.jobs.insert(job.id.clone(), job);
-    Resp::json(200, &info)
+    Ok(Resp::json(200, &info))
 }
 
-fn list(state: &OrgState, version: &str) -> Resp {
+fn list(state: &OrgState, version: &str) -> Answer {
     let user = user(state);
     let jobs = state.ingest_jobs.lock();
     let mut all: Vec<&IngestJob> = jobs.jobs.values().collect();
@@ -249,37 +250,36 @@ fn list(state: &OrgState, version: &str) -> Resp {
         .iter()
         .map(|j| j.info(state.config.job_latency, &user, version))
         .collect();
-    Resp::json(
+    Ok(Resp::json(
         200,
         &json!({"done": true, "records": records, "nextRecordsUrl": null}),
-    )
+    ))
 }
 
-fn info(state: &OrgState, id: &str, version: &str) -> Resp {
+fn info(state: &OrgState, id: &str, version: &str) -> Answer {
     let user = user(state);
     let jobs = state.ingest_jobs.lock();
-    match jobs.jobs.get(id) {
-        Some(j) => Resp::json(200, &j.info(state.config.job_latency, &user, version)),
-        None => Resp::not_found(),
-    }
+    let j = jobs.jobs.get(id).ok_or_else(ApiError::not_found)?;
+    Ok(Resp::json(
+        200,
+        &j.info(state.config.job_latency, &user, version),
+    ))
 }
 
-fn upload(state: &OrgState, req: &Req, id: &str) -> Resp {
+fn upload(state: &OrgState, req: &Req, id: &str) -> Answer {
     let mut jobs = state.ingest_jobs.lock();
-    let Some(j) = jobs.jobs.get_mut(id) else {
-        return Resp::not_found();
-    };
+    let j = jobs.jobs.get_mut(id).ok_or_else(ApiError::not_found)?;
     if !j.open {
-        return Resp::error(
+        return Err(ApiError::new(
             409,
             "INVALIDJOBSTATE",
             "Job is not in the Open state; data can only be uploaded to an open job",
-        );
+        ));
     }
     if j.upload.len() + req.body.len() > MAX_UPLOAD {
-        return api_error(
+        return Err(api_error(
             "ClientInputError : the data uploaded to a job may not exceed 150 MB (base64)",
-        );
+        ));
     }
     if j.upload.is_empty() {
         j.upload.extend_from_slice(&req.body);
@@ -298,45 +298,52 @@ fn upload(state: &OrgState, req: &Req, id: &str) -> Resp {
             .map(|i| i + 1)
             .unwrap_or(j.upload.len());
         if body[..split] != j.upload[..first] {
-            return api_error(
+            return Err(api_error(
                 "ClientInputError : every upload to a job must have the same header row",
-            );
+            ));
         }
         if !j.upload.ends_with(b"\n") {
             j.upload.push(b'\n');
         }
         j.upload.extend_from_slice(&body[split..]);
     }
-    Resp::empty(201)
+    Ok(Resp::empty(201))
 }
 
-fn change_state(state: &OrgState, req: &Req, version: &str, id: &str) -> Resp {
+fn change_state(state: &OrgState, req: &Req, version: &str, id: &str) -> Answer {
     let body = serde_json::from_slice::<Json>(&req.body).unwrap_or_default();
     if body
         .as_object()
         .is_some_and(|m| m.keys().any(|k| k != "state"))
     {
-        return api_error("InvalidJob : only the state may be sent when changing a job's state");
+        return Err(api_error(
+            "InvalidJob : only the state may be sent when changing a job's state",
+        ));
     }
     let wanted = body.get("state").and_then(Json::as_str).map(String::from);
     let user = user(state);
     let mut jobs = state.ingest_jobs.lock();
-    let Some(j) = jobs.jobs.get_mut(id) else {
-        return Resp::not_found();
-    };
+    let j = jobs.jobs.get_mut(id).ok_or_else(ApiError::not_found)?;
     match wanted.as_deref() {
         Some("UploadComplete") => {
             if !j.open && j.multipart {
                 // A multipart job closed itself; closing it again is harmless.
-                return Resp::json(200, &j.info(state.config.job_latency, &user, version));
+                return Ok(Resp::json(
+                    200,
+                    &j.info(state.config.job_latency, &user, version),
+                ));
             }
             if !j.open {
-                return Resp::error(409, "INVALIDJOBSTATE", "Job is not in the Open state");
+                return Err(ApiError::new(
+                    409,
+                    "INVALIDJOBSTATE",
+                    "Job is not in the Open state",
+                ));
             }
             close_and_process(state, j);
             let mut info = j.info(state.config.job_latency, &user, version);
             info["state"] = json!("UploadComplete");
-            Resp::json(200, &info)
+            Ok(Resp::json(200, &info))
         }
         Some("Aborted") => {
             if !j.open
@@ -345,7 +352,7 @@ fn change_state(state: &OrgState, req: &Req, version: &str, id: &str) -> Resp {
                 && j.closed_at
                     .is_some_and(|t| t.elapsed() >= state.config.job_latency)
             {
-                return api_error("Cannot abort a job that has finished");
+                return Err(api_error("Cannot abort a job that has finished"));
             }
             if j.open {
                 // Uploaded rows were never attempted: they are the unprocessed records.
@@ -359,9 +366,14 @@ fn change_state(state: &OrgState, req: &Req, version: &str, id: &str) -> Resp {
             }
             j.open = false;
             j.state = JobState::Aborted;
-            Resp::json(200, &j.info(state.config.job_latency, &user, version))
+            Ok(Resp::json(
+                200,
+                &j.info(state.config.job_latency, &user, version),
+            ))
         }
-        _ => api_error("InvalidJobState : the state must be UploadComplete or Aborted"),
+        _ => Err(api_error(
+            "InvalidJobState : the state must be UploadComplete or Aborted",
+        )),
     }
 }
 
@@ -391,18 +403,16 @@ fn close_and_process(state: &OrgState, j: &mut IngestJob) {
     }
 }
 
-fn delete(state: &OrgState, id: &str) -> Resp {
+fn delete(state: &OrgState, id: &str) -> Answer {
     let mut jobs = state.ingest_jobs.lock();
-    let Some(j) = jobs.jobs.get(id) else {
-        return Resp::not_found();
-    };
+    let j = jobs.jobs.get(id).ok_or_else(ApiError::not_found)?;
     if j.open {
-        return api_error(
+        return Err(api_error(
             "Error encountered when deleting the job because the job is not terminated",
-        );
+        ));
     }
     jobs.jobs.remove(id);
-    Resp::empty(204)
+    Ok(Resp::empty(204))
 }
 
 fn parse_csv(data: &[u8], dialect: CsvDialect) -> Result<(Vec<String>, Vec<Vec<String>>), String> {
@@ -609,23 +619,21 @@ fn csv_row(out: &mut String, dialect: CsvDialect, first: &[String], rest: &[Stri
     out.push_str(if dialect.crlf { "\r\n" } else { "\n" });
 }
 
-fn results(state: &OrgState, id: &str, which: &str) -> Resp {
+fn results(state: &OrgState, id: &str, which: &str) -> Answer {
     let jobs = state.ingest_jobs.lock();
-    let Some(j) = jobs.jobs.get(id) else {
-        return Resp::not_found();
-    };
+    let j = jobs.jobs.get(id).ok_or_else(ApiError::not_found)?;
     let kind = which.to_ascii_lowercase();
     if !matches!(
         kind.as_str(),
         "successfulresults" | "failedresults" | "unprocessedrecords"
     ) {
-        return Resp::not_found();
+        return Err(ApiError::not_found());
     }
     let state_name = j.current_state(state.config.job_latency);
     if !matches!(state_name, "JobComplete" | "Failed" | "Aborted") {
-        return api_error(&format!(
+        return Err(api_error(format!(
             "InvalidJobState : results are not available while the job is {state_name}"
-        ));
+        )));
     }
     let empty = Outcomes {
         header: Vec::new(),
@@ -662,5 +670,5 @@ fn results(state: &OrgState, id: &str, which: &str) -> Resp {
             }
         }
     }
-    Resp::csv(200, out)
+    Ok(Resp::csv(200, out))
 }

@@ -3,7 +3,7 @@
 
 use crate::api::state::OrgState;
 use crate::data::store::now_millis;
-use crate::http::{percent_encode, Req, Resp};
+use crate::http::{percent_encode, ApiError, Req, Resp};
 use base64::Engine;
 use serde_json::json;
 use std::collections::HashMap;
@@ -238,7 +238,7 @@ fn username_to_user(state: &OrgState, username: &str) -> Option<String> {
 
 pub fn token(state: &OrgState, req: &Req) -> Resp {
     if req.method != "POST" {
-        return Resp::method_not_allowed(&req.method);
+        return ApiError::method_not_allowed(&req.method).into();
     }
     let form = req.form();
     if form.get("grant_type").map(String::as_str)
@@ -621,10 +621,6 @@ pub fn bearer(req: &Req) -> Option<String> {
         return None;
     }
     req.param("oauth_token")
-}
-
-pub fn invalid_session() -> Resp {
-    Resp::error(401, "INVALID_SESSION_ID", "Session expired or invalid")
 }
 
 /// `version=latest|XX.X` fills the `{version}` placeholder in the returned URLs.
