@@ -8,6 +8,7 @@
 //! failure (the rest answer 412 `BATCH_PROCESSING_HALTED`).
 
 use crate::api::state::OrgState;
+use crate::api::Caller;
 use crate::http::{ApiError, Req, Resp};
 use serde_json::{json, Map, Value as Json};
 
@@ -27,7 +28,14 @@ struct Answer {
 
 /// Runs one subrequest through the same routes as a top-level call (already authenticated and
 /// counted as one API call with its parent).
-fn run(state: &OrgState, parent: &Req, method: &str, url: &str, body: Option<&Json>) -> Answer {
+fn run(
+    state: &OrgState,
+    caller: &Caller,
+    parent: &Req,
+    method: &str,
+    url: &str,
+    body: Option<&Json>,
+) -> Answer {
     let (path, query) = url.split_once('?').unwrap_or((url, ""));
     let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
     let (version, rest) = match segs.as_slice() {
@@ -55,7 +63,7 @@ fn run(state: &OrgState, parent: &Req, method: &str, url: &str, body: Option<&Js
         body: body.map(|b| b.to_string().into()).unwrap_or_default(),
         base: parent.base.clone(),
     };
-    let resp = crate::api::dispatch(state, &req, &version, rest);
+    let resp = crate::api::dispatch(state, &req, caller, &version, rest);
     let body = if resp.body.is_empty() {
         Json::Null
     } else {
@@ -228,7 +236,7 @@ fn result(reference: &str, a: Answer) -> Json {
     json!({"body": a.body, "httpHeaders": a.headers, "httpStatusCode": a.status, "referenceId": reference})
 }
 
-pub fn composite(state: &OrgState, req: &Req) -> Result<Resp, ApiError> {
+pub fn composite(state: &OrgState, req: &Req, caller: &Caller) -> Result<Resp, ApiError> {
     if req.method != "POST" {
         return Err(ApiError::method_not_allowed(&req.method));
     }
@@ -244,7 +252,7 @@ pub fn composite(state: &OrgState, req: &Req) -> Result<Resp, ApiError> {
         let body = sub.body.as_ref().map(|b| resolve(b, &done)).transpose();
         let answer = match (url, body) {
             (Ok(Json::String(url)), Ok(body)) => {
-                run(state, req, &sub.method, &url, body.as_ref())
+                run(state, caller, req, &sub.method, &url, body.as_ref())
             }
             (Err(Unresolved(id)), _) | (_, Err(Unresolved(id))) => refused(
                 400,
@@ -294,7 +302,7 @@ pub fn composite(state: &OrgState, req: &Req) -> Result<Resp, ApiError> {
     Ok(Resp::json(200, &json!({"compositeResponse": results})))
 }
 
-pub fn batch(state: &OrgState, req: &Req) -> Result<Resp, ApiError> {
+pub fn batch(state: &OrgState, req: &Req, caller: &Caller) -> Result<Resp, ApiError> {
     if req.method != "POST" {
         return Err(ApiError::method_not_allowed(&req.method));
     }
@@ -341,7 +349,7 @@ pub fn batch(state: &OrgState, req: &Req) -> Result<Resp, ApiError> {
             results.push(json!({"statusCode": 412, "result": [{"errorCode": "BATCH_PROCESSING_HALTED", "message": "Batch processing halted per request"}]}));
             continue;
         }
-        let a = run(state, req, method, url, input.as_ref());
+        let a = run(state, caller, req, method, url, input.as_ref());
         if a.status >= 400 {
             has_errors = true;
             halted = halt;

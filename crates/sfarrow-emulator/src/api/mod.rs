@@ -14,6 +14,14 @@ use crate::data::value::DmlError;
 use crate::http::{ApiError, Req, Resp};
 use crate::soql::QueryError;
 
+/// Who is calling a versioned route: the session behind the bearer token, looked up once per
+/// request before anything is dispatched, for the handlers that record or report the user.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub user_id: String,
+    pub org_id: String,
+}
+
 /// What every versioned handler answers: a response, or an error the router writes as
 /// Salesforce's error array.
 pub type Answer = Result<Resp, ApiError>;
@@ -68,19 +76,21 @@ fn api(state: &OrgState, req: &Req, version: &str, rest: &[&str]) -> Resp {
     let Some(version) = parse_version(version) else {
         return ApiError::not_found().into();
     };
-    let user = {
+    let caller = {
         let auth = state.auth.lock();
-        oauth::bearer(req).and_then(|t| auth.session(&t).map(|s| s.user_id.clone()))
+        oauth::bearer(req).and_then(|t| {
+            auth.session(&t).map(|s| Caller {
+                user_id: s.user_id.clone(),
+                org_id: auth.org_id.clone(),
+            })
+        })
     };
-    if user.is_none() {
+    let Some(caller) = caller else {
         return ApiError::new(401, "INVALID_SESSION_ID", "Session expired or invalid").into();
-    }
-    let (allowed, _) = {
-        let mut c = state.usage.lock();
-        (c.charge_api_call(), ())
     };
+    let allowed = state.usage.lock().charge_api_call();
     let resp = if allowed {
-        dispatch(state, req, &version, rest)
+        dispatch(state, req, &caller, &version, rest)
     } else {
         ApiError::new(
             403,
@@ -95,14 +105,20 @@ fn api(state: &OrgState, req: &Req, version: &str, rest: &[&str]) -> Resp {
 
 /// A versioned API route, for a caller already authenticated and counted. The one place a
 /// handler's error becomes a response.
-pub fn dispatch(state: &OrgState, req: &Req, version: &str, rest: &[&str]) -> Resp {
-    handle(state, req, version, rest).unwrap_or_else(Resp::from)
+pub fn dispatch(
+    state: &OrgState,
+    req: &Req,
+    caller: &Caller,
+    version: &str,
+    rest: &[&str],
+) -> Resp {
+    handle(state, req, caller, version, rest).unwrap_or_else(Resp::from)
 }
 
-fn handle(state: &OrgState, req: &Req, version: &str, rest: &[&str]) -> Answer {
+fn handle(state: &OrgState, req: &Req, caller: &Caller, version: &str, rest: &[&str]) -> Answer {
     let m = req.method.as_str();
     match rest {
-        [] => rest::resources(req, version, state),
+        [] => rest::resources(req, caller, version),
         ["limits"] => rest::limits(state, version),
         ["sobjects"] => rest::describe::global(state, version),
         ["sobjects", object, "describe"] => rest::describe::object(state, req, version, object),
@@ -115,11 +131,11 @@ fn handle(state: &OrgState, req: &Req, version: &str, rest: &[&str]) -> Answer {
         [q @ ("query" | "queryAll"), locator] => {
             rest::query::next_page(state, req, version, *q == "queryAll", locator)
         }
-        ["composite"] => composite::composite(state, req),
-        ["composite", "batch"] => composite::batch(state, req),
+        ["composite"] => composite::composite(state, req, caller),
+        ["composite", "batch"] => composite::batch(state, req, caller),
         ["composite", "sobjects", tail @ ..] => collections::route(state, req, version, tail),
-        ["jobs", "query", tail @ ..] => bulk::query::route(state, req, version, tail),
-        ["jobs", "ingest", tail @ ..] => bulk::ingest::route(state, req, version, tail),
+        ["jobs", "query", tail @ ..] => bulk::query::route(state, req, caller, version, tail),
+        ["jobs", "ingest", tail @ ..] => bulk::ingest::route(state, req, caller, version, tail),
         _ if m == "GET" || m == "POST" || m == "PATCH" || m == "DELETE" || m == "PUT" => {
             Err(ApiError::not_found())
         }

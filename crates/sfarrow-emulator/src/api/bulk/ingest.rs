@@ -3,7 +3,7 @@
 
 use crate::api::bulk::query::JobState;
 use crate::api::state::OrgState;
-use crate::api::Answer;
+use crate::api::{Answer, Caller};
 use crate::data::dml::{self, apply_target, resolve_column, Target};
 use crate::data::store::{now_millis, Store};
 use crate::data::value::{DmlError, Raw};
@@ -61,6 +61,8 @@ pub struct IngestJob {
     object: String,
     operation: Operation,
     external_id: Option<String>,
+    /// The user of the session that created it.
+    created_by: String,
     version: String,
     created: i64,
     state: JobState,
@@ -87,7 +89,7 @@ impl IngestJob {
         }
     }
 
-    fn info(&self, latency: std::time::Duration, user: &str, version: &str) -> Json {
+    fn info(&self, latency: std::time::Duration, version: &str) -> Json {
         let state = self.current_state(latency);
         let done = state == "JobComplete" || state == "Failed";
         let (processed, failed) = match (&self.outcomes, done) {
@@ -98,7 +100,7 @@ impl IngestJob {
             "id": self.id,
             "operation": self.operation.name(),
             "object": self.object,
-            "createdById": user,
+            "createdById": self.created_by,
             "createdDate": format_datetime(self.created, Zone::Rest),
             "systemModstamp": format_datetime(self.created, Zone::Rest),
             "state": state,
@@ -130,9 +132,9 @@ pub struct IngestJobs {
     sequence: u64,
 }
 
-pub fn route(state: &OrgState, req: &Req, version: &str, tail: &[&str]) -> Answer {
+pub fn route(state: &OrgState, req: &Req, caller: &Caller, version: &str, tail: &[&str]) -> Answer {
     match (req.method.as_str(), tail) {
-        ("POST", []) => create(state, req, version),
+        ("POST", []) => create(state, req, caller, version),
         ("GET", []) => list(state, version),
         ("GET", [id]) => info(state, id, version),
         ("PATCH", [id]) => change_state(state, req, version, id),
@@ -147,11 +149,7 @@ fn api_error(message: impl Into<String>) -> ApiError {
     ApiError::bad_request("API_ERROR", message)
 }
 
-fn user(state: &OrgState) -> String {
-    state.store.read().user_id.clone()
-}
-
-fn create(state: &OrgState, req: &Req, version: &str) -> Answer {
+fn create(state: &OrgState, req: &Req, caller: &Caller, version: &str) -> Answer {
     // A multipart request carries the job (`job` part) and its data (`content` part) at once.
     let multipart = req
         .header("content-type")
@@ -210,7 +208,6 @@ fn create(state: &OrgState, req: &Req, version: &str) -> Answer {
     let line_ending = s("lineEnding").unwrap_or_else(|| "LF".into());
     let dialect = CsvDialect::from_names(&delimiter, &line_ending)
         .ok_or_else(|| api_error("InvalidJob : Invalid columnDelimiter or lineEnding"))?;
-    let user = user(state);
     let mut jobs = state.ingest_jobs.lock();
     jobs.sequence += 1;
     let job = IngestJob {
@@ -218,6 +215,7 @@ fn create(state: &OrgState, req: &Req, version: &str) -> Answer {
         object,
         operation,
         external_id,
+        created_by: caller.user_id.clone(),
         version: version.into(),
         created: now_millis(),
         state: JobState::UploadComplete,
@@ -236,19 +234,18 @@ fn create(state: &OrgState, req: &Req, version: &str) -> Answer {
         job.upload = data.into_bytes();
         close_and_process(state, &mut job);
     }
-    let info = job.info(state.config.job_latency, &user, version);
+    let info = job.info(state.config.job_latency, version);
     jobs.jobs.insert(job.id.clone(), job);
     Ok(Resp::json(200, &info))
 }
 
 fn list(state: &OrgState, version: &str) -> Answer {
-    let user = user(state);
     let jobs = state.ingest_jobs.lock();
     let mut all: Vec<&IngestJob> = jobs.jobs.values().collect();
     all.sort_by_key(|j| j.created);
     let records: Vec<Json> = all
         .iter()
-        .map(|j| j.info(state.config.job_latency, &user, version))
+        .map(|j| j.info(state.config.job_latency, version))
         .collect();
     Ok(Resp::json(
         200,
@@ -257,13 +254,9 @@ fn list(state: &OrgState, version: &str) -> Answer {
 }
 
 fn info(state: &OrgState, id: &str, version: &str) -> Answer {
-    let user = user(state);
     let jobs = state.ingest_jobs.lock();
     let j = jobs.jobs.get(id).ok_or_else(ApiError::not_found)?;
-    Ok(Resp::json(
-        200,
-        &j.info(state.config.job_latency, &user, version),
-    ))
+    Ok(Resp::json(200, &j.info(state.config.job_latency, version)))
 }
 
 fn upload(state: &OrgState, req: &Req, id: &str) -> Answer {
@@ -321,17 +314,13 @@ fn change_state(state: &OrgState, req: &Req, version: &str, id: &str) -> Answer 
         ));
     }
     let wanted = body.get("state").and_then(Json::as_str).map(String::from);
-    let user = user(state);
     let mut jobs = state.ingest_jobs.lock();
     let j = jobs.jobs.get_mut(id).ok_or_else(ApiError::not_found)?;
     match wanted.as_deref() {
         Some("UploadComplete") => {
             if !j.open && j.multipart {
                 // A multipart job closed itself; closing it again is harmless.
-                return Ok(Resp::json(
-                    200,
-                    &j.info(state.config.job_latency, &user, version),
-                ));
+                return Ok(Resp::json(200, &j.info(state.config.job_latency, version)));
             }
             if !j.open {
                 return Err(ApiError::new(
@@ -341,7 +330,7 @@ fn change_state(state: &OrgState, req: &Req, version: &str, id: &str) -> Answer 
                 ));
             }
             close_and_process(state, j);
-            let mut info = j.info(state.config.job_latency, &user, version);
+            let mut info = j.info(state.config.job_latency, version);
             info["state"] = json!("UploadComplete");
             Ok(Resp::json(200, &info))
         }
@@ -366,10 +355,7 @@ fn change_state(state: &OrgState, req: &Req, version: &str, id: &str) -> Answer 
             }
             j.open = false;
             j.state = JobState::Aborted;
-            Ok(Resp::json(
-                200,
-                &j.info(state.config.job_latency, &user, version),
-            ))
+            Ok(Resp::json(200, &j.info(state.config.job_latency, version)))
         }
         _ => Err(api_error(
             "InvalidJobState : the state must be UploadComplete or Aborted",

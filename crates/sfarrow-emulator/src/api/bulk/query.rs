@@ -2,7 +2,7 @@
 //! `resultPages` (v58.0+), abort, delete, list. Results are rendered page by page on request.
 
 use crate::api::state::OrgState;
-use crate::api::Answer;
+use crate::api::{Answer, Caller};
 use crate::data::store::now_millis;
 use crate::http::{ApiError, Req, Resp};
 use crate::soql::render::{csv_page, CsvDialect};
@@ -48,6 +48,8 @@ pub struct QueryJob {
     id: String,
     operation: String,
     object: String,
+    /// The user of the session that created it.
+    created_by: String,
     version: String,
     created: i64,
     started: Instant,
@@ -69,12 +71,12 @@ impl QueryJob {
         }
     }
 
-    fn info(&self, state: JobState, user: &str) -> Json {
+    fn info(&self, state: JobState) -> Json {
         json!({
             "id": self.id,
             "operation": self.operation,
             "object": self.object,
-            "createdById": user,
+            "createdById": self.created_by,
             "createdDate": format_datetime(self.created, Zone::Rest),
             "systemModstamp": format_datetime(self.created, Zone::Rest),
             "state": state.name(),
@@ -98,9 +100,9 @@ pub struct QueryJobs {
     sequence: u64,
 }
 
-pub fn route(state: &OrgState, req: &Req, version: &str, tail: &[&str]) -> Answer {
+pub fn route(state: &OrgState, req: &Req, caller: &Caller, version: &str, tail: &[&str]) -> Answer {
     match (req.method.as_str(), tail) {
-        ("POST", []) => create(state, req, version),
+        ("POST", []) => create(state, req, caller, version),
         ("GET", []) => list(state),
         ("GET", [id]) => info(state, id),
         ("PATCH", [id]) => abort(state, req, id),
@@ -117,7 +119,7 @@ fn api_error(message: impl Into<String>) -> ApiError {
     ApiError::bad_request("API_ERROR", message)
 }
 
-fn create(state: &OrgState, req: &Req, version: &str) -> Answer {
+fn create(state: &OrgState, req: &Req, caller: &Caller, version: &str) -> Answer {
     let body = serde_json::from_slice::<Json>(&req.body).map_err(|_| {
         ApiError::bad_request("JSON_PARSER_ERROR", "The request body is not valid JSON")
     })?;
@@ -148,7 +150,7 @@ fn create(state: &OrgState, req: &Req, version: &str) -> Answer {
     {
         return Err(api_error("Only CSV content is supported"));
     }
-    let (rs, object, user) = {
+    let (rs, object) = {
         let store = state.store.read();
         let plan = soql::compile(&store, &soql::parse(soql)?)?;
         if plan.has_compound {
@@ -170,11 +172,7 @@ fn create(state: &OrgState, req: &Req, version: &str) -> Answer {
             plan.columns.sort_by_key(|c| c.written.to_lowercase());
         }
         let object = plan.object.clone();
-        (
-            soql::execute(&store, plan, operation == "queryAll"),
-            object,
-            store.user_id.clone(),
-        )
+        (soql::execute(&store, plan, operation == "queryAll"), object)
     };
     state.usage.lock().bulk_query_jobs += 1;
     let mut jobs = state.query_jobs.lock();
@@ -183,6 +181,7 @@ fn create(state: &OrgState, req: &Req, version: &str) -> Answer {
         id: sfarrow_soql::ids::make("750", "Dn0", jobs.sequence),
         operation: operation.into(),
         object,
+        created_by: caller.user_id.clone(),
         version: version.into(),
         created: now_millis(),
         started: Instant::now(),
@@ -192,23 +191,18 @@ fn create(state: &OrgState, req: &Req, version: &str) -> Answer {
         delimiter,
         line_ending,
     };
-    let info = job.info(JobState::UploadComplete, &user);
+    let info = job.info(JobState::UploadComplete);
     jobs.jobs.insert(job.id.clone(), job);
     Ok(Resp::json(200, &info))
 }
 
-fn user(state: &OrgState) -> String {
-    state.store.read().user_id.clone()
-}
-
 fn list(state: &OrgState) -> Answer {
-    let user = user(state);
     let jobs = state.query_jobs.lock();
     let mut all: Vec<&QueryJob> = jobs.jobs.values().collect();
     all.sort_by_key(|j| j.created);
     let records: Vec<Json> = all
         .iter()
-        .map(|j| j.info(j.state(state.config.job_latency), &user))
+        .map(|j| j.info(j.state(state.config.job_latency)))
         .collect();
     Ok(Resp::json(
         200,
@@ -217,13 +211,9 @@ fn list(state: &OrgState) -> Answer {
 }
 
 fn info(state: &OrgState, id: &str) -> Answer {
-    let user = user(state);
     let jobs = state.query_jobs.lock();
     let j = jobs.jobs.get(id).ok_or_else(ApiError::not_found)?;
-    Ok(Resp::json(
-        200,
-        &j.info(j.state(state.config.job_latency), &user),
-    ))
+    Ok(Resp::json(200, &j.info(j.state(state.config.job_latency))))
 }
 
 fn abort(state: &OrgState, req: &Req, id: &str) -> Answer {
@@ -235,14 +225,13 @@ fn abort(state: &OrgState, req: &Req, id: &str) -> Answer {
             "Only the Aborted state can be set on a query job",
         ));
     }
-    let user = user(state);
     let mut jobs = state.query_jobs.lock();
     let j = jobs.jobs.get_mut(id).ok_or_else(ApiError::not_found)?;
     if j.state(state.config.job_latency).terminal() && !j.aborted {
         return Err(api_error("Cannot abort a job that is already complete"));
     }
     j.aborted = true;
-    Ok(Resp::json(200, &j.info(JobState::Aborted, &user)))
+    Ok(Resp::json(200, &j.info(JobState::Aborted)))
 }
 
 fn delete(state: &OrgState, id: &str) -> Answer {

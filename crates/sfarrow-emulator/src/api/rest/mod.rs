@@ -6,7 +6,7 @@ pub mod query;
 pub mod records;
 
 use crate::api::state::{OrgState, MAX_VERSION, MIN_VERSION};
-use crate::api::Answer;
+use crate::api::{Answer, Caller};
 use crate::http::{ApiError, Req, Resp};
 use serde_json::json;
 
@@ -29,7 +29,7 @@ pub fn versions(req: &Req) -> Answer {
     Ok(Resp::json(200, &json!(list)))
 }
 
-pub fn resources(req: &Req, version: &str, state: &OrgState) -> Answer {
+pub fn resources(req: &Req, caller: &Caller, version: &str) -> Answer {
     let base = format!("/services/data/v{version}");
     let mut map = serde_json::Map::new();
     for name in [
@@ -69,10 +69,12 @@ pub fn resources(req: &Req, version: &str, state: &OrgState) -> Answer {
     ] {
         map.insert(name.into(), json!(format!("{base}/{name}")));
     }
-    let auth = state.auth.lock();
     map.insert(
         "identity".into(),
-        json!(format!("{}/id/{}/{}", req.base, auth.org_id, auth.user_id)),
+        json!(format!(
+            "{}/id/{}/{}",
+            req.base, caller.org_id, caller.user_id
+        )),
     );
     Ok(Resp::json(200, &serde_json::Value::Object(map)))
 }
