@@ -1,7 +1,7 @@
 //! Bulk API 2.0 ingest jobs (§6): create, CSV upload, UploadComplete, processing with the same
 //! DML rules as REST, and successful / failed / unprocessed result files with `sf__` columns.
 
-use crate::api::bulk::query::JobState;
+use crate::api::bulk::jobs::{Job, JobHeader, JobState, JobTable};
 use crate::api::state::OrgState;
 use crate::api::{Answer, Caller};
 use crate::data::dml::{self, apply_target, resolve_column, Target};
@@ -10,9 +10,8 @@ use crate::data::value::{DmlError, Raw};
 use crate::http::{ApiError, Req, Resp};
 use crate::soql::render::{write_csv_quoted, CsvDialect};
 use serde_json::{json, Value as Json};
-use sfarrow_soql::formats::{format_datetime, Zone};
 use std::collections::HashMap;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// 150 MB of base64 is about 100 MB of CSV: the largest upload one job takes.
 const MAX_UPLOAD: usize = 100 * 1024 * 1024;
@@ -57,29 +56,36 @@ struct Outcomes {
 }
 
 pub struct IngestJob {
-    id: String,
-    object: String,
+    header: JobHeader,
+    /// The header's operation, for processing.
     operation: Operation,
     external_id: Option<String>,
-    /// The user of the session that created it.
-    created_by: String,
-    version: String,
-    created: i64,
     state: JobState,
     open: bool,
     closed_at: Option<Instant>,
     upload: Vec<u8>,
     dialect: CsvDialect,
-    delimiter: String,
-    line_ending: String,
     outcomes: Option<Outcomes>,
     error_message: Option<String>,
     /// Created with its data in one multipart request: it closes itself.
     multipart: bool,
 }
 
+pub type IngestJobs = JobTable<IngestJob>;
+
+impl Job for IngestJob {
+    fn header(&self) -> &JobHeader {
+        &self.header
+    }
+
+    /// An ingest job may be deleted once it is closed, whether or not it has finished.
+    fn terminated(&self, _latency: Duration) -> bool {
+        !self.open
+    }
+}
+
 impl IngestJob {
-    fn current_state(&self, latency: std::time::Duration) -> &'static str {
+    fn current_state(&self, latency: Duration) -> &'static str {
         if self.open {
             return "Open";
         }
@@ -89,36 +95,26 @@ impl IngestJob {
         }
     }
 
-    fn info(&self, latency: std::time::Duration, version: &str) -> Json {
+    /// `version` is the request's: `contentUrl` names it.
+    fn info(&self, latency: Duration, version: &str) -> Json {
         let state = self.current_state(latency);
         let done = state == "JobComplete" || state == "Failed";
         let (processed, failed) = match (&self.outcomes, done) {
             (Some(o), true) => (o.successful.len() + o.failed.len(), o.failed.len()),
             _ => (0, 0),
         };
-        let mut info = json!({
-            "id": self.id,
-            "operation": self.operation.name(),
-            "object": self.object,
-            "createdById": self.created_by,
-            "createdDate": format_datetime(self.created, Zone::Rest),
-            "systemModstamp": format_datetime(self.created, Zone::Rest),
-            "state": state,
-            "externalIdFieldName": self.external_id,
-            "concurrencyMode": "Parallel",
-            "contentType": "CSV",
-            "apiVersion": self.version.parse::<f64>().unwrap_or(0.0),
-            "jobType": "V2Ingest",
-            "contentUrl": format!("services/data/v{version}/jobs/ingest/{}/batches", self.id),
-            "lineEnding": self.line_ending,
-            "columnDelimiter": self.delimiter,
-            "numberRecordsProcessed": processed,
-            "numberRecordsFailed": failed,
-            "retries": 0,
-            "totalProcessingTime": 0,
-            "apiActiveProcessingTime": 0,
-            "apexProcessingTime": 0,
-        });
+        let mut info = self.header.info(
+            "V2Ingest",
+            state,
+            processed,
+            json!({
+                "externalIdFieldName": self.external_id,
+                "contentUrl": format!("services/data/v{version}/jobs/ingest/{}/batches", self.header.id),
+                "numberRecordsFailed": failed,
+                "apiActiveProcessingTime": 0,
+                "apexProcessingTime": 0,
+            }),
+        );
         if let Some(e) = &self.error_message {
             info["errorMessage"] = json!(e);
         }
@@ -126,19 +122,19 @@ impl IngestJob {
     }
 }
 
-#[derive(Default)]
-pub struct IngestJobs {
-    jobs: HashMap<String, IngestJob>,
-    sequence: u64,
-}
-
 pub fn route(state: &OrgState, req: &Req, caller: &Caller, version: &str, tail: &[&str]) -> Answer {
     match (req.method.as_str(), tail) {
         ("POST", []) => create(state, req, caller, version),
-        ("GET", []) => list(state, version),
-        ("GET", [id]) => info(state, id, version),
+        ("GET", []) => state.ingest_jobs.lock().list(current_info(state, version)),
+        ("GET", [id]) => state
+            .ingest_jobs
+            .lock()
+            .info(id, current_info(state, version)),
         ("PATCH", [id]) => change_state(state, req, version, id),
-        ("DELETE", [id]) => delete(state, id),
+        ("DELETE", [id]) => state
+            .ingest_jobs
+            .lock()
+            .delete(id, state.config.job_latency),
         ("PUT", [id, b]) if b.eq_ignore_ascii_case("batches") => upload(state, req, id),
         ("GET", [id, r]) => results(state, id, r),
         (m, _) => Err(ApiError::method_not_allowed(m)),
@@ -209,59 +205,45 @@ fn create(state: &OrgState, req: &Req, caller: &Caller, version: &str) -> Answer
     let dialect = CsvDialect::from_names(&delimiter, &line_ending)
         .ok_or_else(|| api_error("InvalidJob : Invalid columnDelimiter or lineEnding"))?;
     let mut jobs = state.ingest_jobs.lock();
-    jobs.sequence += 1;
-    let job = IngestJob {
-        id: sfarrow_soql::ids::make("750", "In0", jobs.sequence),
-        object,
+    let mut job = IngestJob {
+        header: JobHeader {
+            id: jobs.next_id("In0"),
+            operation: operation.name(),
+            object,
+            created_by: caller.user_id.clone(),
+            created: now_millis(),
+            version: version.into(),
+            delimiter,
+            line_ending,
+        },
         operation,
         external_id,
-        created_by: caller.user_id.clone(),
-        version: version.into(),
-        created: now_millis(),
         state: JobState::UploadComplete,
         open: true,
         closed_at: None,
         upload: Vec::new(),
         dialect,
-        delimiter,
-        line_ending,
         outcomes: None,
         error_message: None,
         multipart: content.is_some(),
     };
-    let mut job = job;
     if let Some(data) = content {
         job.upload = data.into_bytes();
         close_and_process(state, &mut job);
     }
     let info = job.info(state.config.job_latency, version);
-    jobs.jobs.insert(job.id.clone(), job);
+    jobs.insert(job);
     Ok(Resp::json(200, &info))
 }
 
-fn list(state: &OrgState, version: &str) -> Answer {
-    let jobs = state.ingest_jobs.lock();
-    let mut all: Vec<&IngestJob> = jobs.jobs.values().collect();
-    all.sort_by_key(|j| j.created);
-    let records: Vec<Json> = all
-        .iter()
-        .map(|j| j.info(state.config.job_latency, version))
-        .collect();
-    Ok(Resp::json(
-        200,
-        &json!({"done": true, "records": records, "nextRecordsUrl": null}),
-    ))
-}
-
-fn info(state: &OrgState, id: &str, version: &str) -> Answer {
-    let jobs = state.ingest_jobs.lock();
-    let j = jobs.jobs.get(id).ok_or_else(ApiError::not_found)?;
-    Ok(Resp::json(200, &j.info(state.config.job_latency, version)))
+/// A job's info as it is now, for a request of this version.
+fn current_info<'a>(state: &'a OrgState, version: &'a str) -> impl Fn(&IngestJob) -> Json + 'a {
+    move |j| j.info(state.config.job_latency, version)
 }
 
 fn upload(state: &OrgState, req: &Req, id: &str) -> Answer {
     let mut jobs = state.ingest_jobs.lock();
-    let j = jobs.jobs.get_mut(id).ok_or_else(ApiError::not_found)?;
+    let j = jobs.get_mut(id)?;
     if !j.open {
         return Err(ApiError::new(
             409,
@@ -315,7 +297,7 @@ fn change_state(state: &OrgState, req: &Req, version: &str, id: &str) -> Answer 
     }
     let wanted = body.get("state").and_then(Json::as_str).map(String::from);
     let mut jobs = state.ingest_jobs.lock();
-    let j = jobs.jobs.get_mut(id).ok_or_else(ApiError::not_found)?;
+    let j = jobs.get_mut(id)?;
     match wanted.as_deref() {
         Some("UploadComplete") => {
             if !j.open && j.multipart {
@@ -389,18 +371,6 @@ fn close_and_process(state: &OrgState, j: &mut IngestJob) {
     }
 }
 
-fn delete(state: &OrgState, id: &str) -> Answer {
-    let mut jobs = state.ingest_jobs.lock();
-    let j = jobs.jobs.get(id).ok_or_else(ApiError::not_found)?;
-    if j.open {
-        return Err(api_error(
-            "Error encountered when deleting the job because the job is not terminated",
-        ));
-    }
-    jobs.jobs.remove(id);
-    Ok(Resp::empty(204))
-}
-
 fn parse_csv(data: &[u8], dialect: CsvDialect) -> Result<(Vec<String>, Vec<Vec<String>>), String> {
     let mut reader = csv::ReaderBuilder::new()
         .delimiter(dialect.delimiter)
@@ -429,8 +399,8 @@ fn sf_error(e: &DmlError) -> String {
 fn process(store: &mut Store, job: &IngestJob) -> Result<Outcomes, String> {
     let (header, rows) = parse_csv(&job.upload, job.dialect)?;
     let table = store
-        .table_index(&job.object)
-        .ok_or_else(|| format!("InvalidBatch : Unknown object {}", job.object))?;
+        .table_index(&job.header.object)
+        .ok_or_else(|| format!("InvalidBatch : Unknown object {}", job.header.object))?;
     let id_col = header.iter().position(|h| h.eq_ignore_ascii_case("Id"));
     let mut targets = Vec::with_capacity(header.len());
     for h in &header {
@@ -607,7 +577,7 @@ fn csv_row(out: &mut String, dialect: CsvDialect, first: &[String], rest: &[Stri
 
 fn results(state: &OrgState, id: &str, which: &str) -> Answer {
     let jobs = state.ingest_jobs.lock();
-    let j = jobs.jobs.get(id).ok_or_else(ApiError::not_found)?;
+    let j = jobs.get(id)?;
     let kind = which.to_ascii_lowercase();
     if !matches!(
         kind.as_str(),

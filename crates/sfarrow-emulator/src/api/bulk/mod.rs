@@ -1,3 +1,4 @@
-//! Bulk API 2.0: query jobs and ingest jobs.
+//! Bulk API 2.0: query jobs and ingest jobs, and what they share (`jobs`).
 pub mod ingest;
+pub mod jobs;
 pub mod query;

@@ -1,6 +1,7 @@
 //! Bulk API 2.0 query jobs (§5): create, state machine, CSV result pages by locator, parallel
 //! `resultPages` (v58.0+), abort, delete, list. Results are rendered page by page on request.
 
+use crate::api::bulk::jobs::{Job, JobHeader, JobState, JobTable};
 use crate::api::state::OrgState;
 use crate::api::{Answer, Caller};
 use crate::data::store::now_millis;
@@ -9,59 +10,33 @@ use crate::soql::render::{csv_page, CsvDialect};
 use crate::soql::{self, ResultSet};
 use base64::Engine;
 use serde_json::{json, Value as Json};
-use sfarrow_soql::formats::{format_datetime, Zone};
-use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 const LOCATOR: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD_NO_PAD;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum JobState {
-    UploadComplete,
-    InProgress,
-    JobComplete,
-    Failed,
-    Aborted,
-}
-
-impl JobState {
-    pub fn name(self) -> &'static str {
-        match self {
-            JobState::UploadComplete => "UploadComplete",
-            JobState::InProgress => "InProgress",
-            JobState::JobComplete => "JobComplete",
-            JobState::Failed => "Failed",
-            JobState::Aborted => "Aborted",
-        }
-    }
-
-    pub fn terminal(self) -> bool {
-        matches!(
-            self,
-            JobState::JobComplete | JobState::Failed | JobState::Aborted
-        )
-    }
-}
-
 pub struct QueryJob {
-    id: String,
-    operation: String,
-    object: String,
-    /// The user of the session that created it.
-    created_by: String,
-    version: String,
-    created: i64,
+    header: JobHeader,
     started: Instant,
     aborted: bool,
     rs: Arc<ResultSet>,
     dialect: CsvDialect,
-    delimiter: String,
-    line_ending: String,
+}
+
+pub type QueryJobs = JobTable<QueryJob>;
+
+impl Job for QueryJob {
+    fn header(&self) -> &JobHeader {
+        &self.header
+    }
+
+    fn terminated(&self, latency: Duration) -> bool {
+        self.state(latency).terminal()
+    }
 }
 
 impl QueryJob {
-    fn state(&self, latency: std::time::Duration) -> JobState {
+    fn state(&self, latency: Duration) -> JobState {
         if self.aborted {
             JobState::Aborted
         } else if self.started.elapsed() < latency {
@@ -72,41 +47,27 @@ impl QueryJob {
     }
 
     fn info(&self, state: JobState) -> Json {
-        json!({
-            "id": self.id,
-            "operation": self.operation,
-            "object": self.object,
-            "createdById": self.created_by,
-            "createdDate": format_datetime(self.created, Zone::Rest),
-            "systemModstamp": format_datetime(self.created, Zone::Rest),
-            "state": state.name(),
-            "concurrencyMode": "Parallel",
-            "contentType": "CSV",
-            "apiVersion": self.version.parse::<f64>().unwrap_or(0.0),
-            "jobType": "V2Query",
-            "lineEnding": self.line_ending,
-            "columnDelimiter": self.delimiter,
-            "numberRecordsProcessed": if state == JobState::JobComplete { self.rs.len() } else { 0 },
-            "retries": 0,
-            "totalProcessingTime": 0,
-            "isPkChunkingSupported": true,
-        })
+        let processed = if state == JobState::JobComplete {
+            self.rs.len()
+        } else {
+            0
+        };
+        self.header.info(
+            "V2Query",
+            state.name(),
+            processed,
+            json!({"isPkChunkingSupported": true}),
+        )
     }
-}
-
-#[derive(Default)]
-pub struct QueryJobs {
-    jobs: HashMap<String, QueryJob>,
-    sequence: u64,
 }
 
 pub fn route(state: &OrgState, req: &Req, caller: &Caller, version: &str, tail: &[&str]) -> Answer {
     match (req.method.as_str(), tail) {
         ("POST", []) => create(state, req, caller, version),
-        ("GET", []) => list(state),
-        ("GET", [id]) => info(state, id),
+        ("GET", []) => state.query_jobs.lock().list(current_info(state)),
+        ("GET", [id]) => state.query_jobs.lock().info(id, current_info(state)),
         ("PATCH", [id]) => abort(state, req, id),
-        ("DELETE", [id]) => delete(state, id),
+        ("DELETE", [id]) => state.query_jobs.lock().delete(id, state.config.job_latency),
         ("GET", [id, r]) if r.eq_ignore_ascii_case("results") => results(state, req, version, id),
         ("GET", [id, r]) if r.eq_ignore_ascii_case("resultPages") => {
             result_pages(state, req, version, id)
@@ -176,44 +137,34 @@ fn create(state: &OrgState, req: &Req, caller: &Caller, version: &str) -> Answer
     };
     state.usage.lock().bulk_query_jobs += 1;
     let mut jobs = state.query_jobs.lock();
-    jobs.sequence += 1;
     let job = QueryJob {
-        id: sfarrow_soql::ids::make("750", "Dn0", jobs.sequence),
-        operation: operation.into(),
-        object,
-        created_by: caller.user_id.clone(),
-        version: version.into(),
-        created: now_millis(),
+        header: JobHeader {
+            id: jobs.next_id("Dn0"),
+            operation: if operation == "queryAll" {
+                "queryAll"
+            } else {
+                "query"
+            },
+            object,
+            created_by: caller.user_id.clone(),
+            created: now_millis(),
+            version: version.into(),
+            delimiter,
+            line_ending,
+        },
         started: Instant::now(),
         aborted: false,
         rs: Arc::new(rs),
         dialect,
-        delimiter,
-        line_ending,
     };
     let info = job.info(JobState::UploadComplete);
-    jobs.jobs.insert(job.id.clone(), job);
+    jobs.insert(job);
     Ok(Resp::json(200, &info))
 }
 
-fn list(state: &OrgState) -> Answer {
-    let jobs = state.query_jobs.lock();
-    let mut all: Vec<&QueryJob> = jobs.jobs.values().collect();
-    all.sort_by_key(|j| j.created);
-    let records: Vec<Json> = all
-        .iter()
-        .map(|j| j.info(j.state(state.config.job_latency)))
-        .collect();
-    Ok(Resp::json(
-        200,
-        &json!({"done": true, "records": records, "nextRecordsUrl": null}),
-    ))
-}
-
-fn info(state: &OrgState, id: &str) -> Answer {
-    let jobs = state.query_jobs.lock();
-    let j = jobs.jobs.get(id).ok_or_else(ApiError::not_found)?;
-    Ok(Resp::json(200, &j.info(j.state(state.config.job_latency))))
+/// A job's info as it is now.
+fn current_info(state: &OrgState) -> impl Fn(&QueryJob) -> Json + '_ {
+    |j| j.info(j.state(state.config.job_latency))
 }
 
 fn abort(state: &OrgState, req: &Req, id: &str) -> Answer {
@@ -226,24 +177,12 @@ fn abort(state: &OrgState, req: &Req, id: &str) -> Answer {
         ));
     }
     let mut jobs = state.query_jobs.lock();
-    let j = jobs.jobs.get_mut(id).ok_or_else(ApiError::not_found)?;
+    let j = jobs.get_mut(id)?;
     if j.state(state.config.job_latency).terminal() && !j.aborted {
         return Err(api_error("Cannot abort a job that is already complete"));
     }
     j.aborted = true;
     Ok(Resp::json(200, &j.info(JobState::Aborted)))
-}
-
-fn delete(state: &OrgState, id: &str) -> Answer {
-    let mut jobs = state.query_jobs.lock();
-    let j = jobs.jobs.get(id).ok_or_else(ApiError::not_found)?;
-    if !j.state(state.config.job_latency).terminal() {
-        return Err(api_error(
-            "Error encountered when deleting the job because the job is not terminated",
-        ));
-    }
-    jobs.jobs.remove(id);
-    Ok(Resp::empty(204))
 }
 
 fn decode_locator(locator: &str) -> Option<usize> {
@@ -262,12 +201,12 @@ fn ready_job(
     id: &str,
 ) -> Result<(Arc<ResultSet>, CsvDialect), ApiError> {
     let jobs = state.query_jobs.lock();
-    let j = jobs.jobs.get(id).ok_or_else(ApiError::not_found)?;
-    if j.version != version {
+    let j = jobs.get(id)?;
+    if j.header.version != version {
         return Err(ApiError::new(
             409,
             "API_ERROR",
-            format!("The API version of the request (v{version}) does not match the version the job was created with (v{})", j.version),
+            format!("The API version of the request (v{version}) does not match the version the job was created with (v{})", j.header.version),
         ));
     }
     match j.state(state.config.job_latency) {
