@@ -1,8 +1,8 @@
 //! sObject Collections (§4.2): create, update, upsert, delete and retrieve up to 200 records per
 //! call, results in request order, `allOrNone` rollback, `statusCode` in per-record errors.
 
+use crate::api::answer::Answer;
 use crate::api::state::OrgState;
-use crate::api::Answer;
 use crate::data::dml::{self, fields_from_json};
 use crate::data::store::{Store, Undo};
 use crate::data::value::{DmlError, Value};

@@ -7,8 +7,8 @@
 //! failed one is not run. Batch subrequests are independent; `haltOnError` stops at the first
 //! failure (the rest answer 412 `BATCH_PROCESSING_HALTED`).
 
+use crate::api::answer::Caller;
 use crate::api::state::OrgState;
-use crate::api::Caller;
 use crate::http::{ApiError, Req, Resp};
 use serde_json::{json, Map, Value as Json};
 

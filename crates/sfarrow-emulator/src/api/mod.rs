@@ -1,6 +1,7 @@
 //! Request routing: OAuth endpoints, the unauthenticated version list, and every versioned API
 //! route behind the session check, daily allowance and `Sforce-Limit-Info` header.
 
+pub mod answer;
 pub mod bulk;
 pub mod collections;
 pub mod composite;
@@ -9,41 +10,9 @@ pub mod rest;
 pub mod state;
 pub mod usage;
 
+use crate::api::answer::{Answer, Caller};
 use crate::api::state::{OrgState, MAX_VERSION, MIN_VERSION};
-use crate::data::value::DmlError;
 use crate::http::{ApiError, Req, Resp};
-use crate::soql::QueryError;
-
-/// Who is calling a versioned route: the session behind the bearer token, looked up once per
-/// request before anything is dispatched, for the handlers that record or report the user.
-#[derive(Debug, Clone)]
-pub struct Caller {
-    pub user_id: String,
-    pub org_id: String,
-}
-
-/// What every versioned handler answers: a response, or an error the router writes as
-/// Salesforce's error array.
-pub type Answer = Result<Resp, ApiError>;
-
-impl From<QueryError> for ApiError {
-    fn from(e: QueryError) -> Self {
-        ApiError::bad_request(e.code, e.message)
-    }
-}
-
-/// A write rejected by the data rules: 400 with the fields named, or 404 for a record that is
-/// already deleted (§4.1).
-impl From<DmlError> for ApiError {
-    fn from(e: DmlError) -> Self {
-        let status = if e.code == "ENTITY_IS_DELETED" {
-            404
-        } else {
-            400
-        };
-        ApiError::new(status, e.code, e.message).with_fields(e.fields)
-    }
-}
 
 pub fn route(state: &OrgState, req: &Req) -> Resp {
     let segs: Vec<&str> = req.path.split('/').filter(|s| !s.is_empty()).collect();

@@ -1,59 +1,19 @@
-//! Bulk API 2.0 ingest jobs (§6): create, CSV upload, UploadComplete, processing with the same
-//! DML rules as REST, and successful / failed / unprocessed result files with `sf__` columns.
+//! Bulk API 2.0 ingest jobs (§6): create, CSV upload, UploadComplete, abort, and the
+//! successful / failed / unprocessed result files with `sf__` columns. The rows themselves are
+//! processed in `ingest_rows`.
 
+use crate::api::answer::{Answer, Caller};
+use crate::api::bulk::ingest_rows::{csv_row, parse_csv, process, Batch, Operation, Outcomes};
 use crate::api::bulk::jobs::{Job, JobHeader, JobState, JobTable};
 use crate::api::state::OrgState;
-use crate::api::{Answer, Caller};
-use crate::data::dml::{self, apply_target, resolve_column, Target};
-use crate::data::store::{now_millis, Store};
-use crate::data::value::{DmlError, Raw};
+use crate::data::store::now_millis;
 use crate::http::{ApiError, Req, Resp};
-use crate::soql::render::{write_csv_quoted, CsvDialect};
+use crate::soql::render::CsvDialect;
 use serde_json::{json, Value as Json};
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 /// 150 MB of base64 is about 100 MB of CSV: the largest upload one job takes.
 const MAX_UPLOAD: usize = 100 * 1024 * 1024;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Operation {
-    Insert,
-    Update,
-    Upsert,
-    Delete,
-    HardDelete,
-}
-
-impl Operation {
-    fn parse(s: &str) -> Option<Self> {
-        Some(match s {
-            "insert" => Operation::Insert,
-            "update" => Operation::Update,
-            "upsert" => Operation::Upsert,
-            "delete" => Operation::Delete,
-            "hardDelete" => Operation::HardDelete,
-            _ => return None,
-        })
-    }
-
-    fn name(self) -> &'static str {
-        match self {
-            Operation::Insert => "insert",
-            Operation::Update => "update",
-            Operation::Upsert => "upsert",
-            Operation::Delete => "delete",
-            Operation::HardDelete => "hardDelete",
-        }
-    }
-}
-
-struct Outcomes {
-    header: Vec<String>,
-    successful: Vec<(String, bool, Vec<String>)>,
-    failed: Vec<(String, String, Vec<String>)>,
-    unprocessed: Vec<Vec<String>>,
-}
 
 pub struct IngestJob {
     header: JobHeader,
@@ -357,7 +317,14 @@ fn close_and_process(state: &OrgState, j: &mut IngestJob) {
         return;
     }
     let mut store = state.store.write();
-    match process(&mut store, j) {
+    let batch = Batch {
+        object: &j.header.object,
+        operation: j.operation,
+        external_id: j.external_id.as_deref(),
+        data: &j.upload,
+        dialect: j.dialect,
+    };
+    match process(&mut store, &batch) {
         Ok(o) => {
             let records = (o.successful.len() + o.failed.len()) as u64;
             state.usage.lock().bulk_batches += records.div_ceil(10_000).max(1);
@@ -369,210 +336,6 @@ fn close_and_process(state: &OrgState, j: &mut IngestJob) {
             j.error_message = Some(message);
         }
     }
-}
-
-fn parse_csv(data: &[u8], dialect: CsvDialect) -> Result<(Vec<String>, Vec<Vec<String>>), String> {
-    let mut reader = csv::ReaderBuilder::new()
-        .delimiter(dialect.delimiter)
-        .flexible(true)
-        .has_headers(true)
-        .from_reader(data);
-    let header: Vec<String> = reader
-        .headers()
-        .map_err(|e| format!("InvalidBatch : {e}"))?
-        .iter()
-        .map(|h| h.trim_start_matches('\u{feff}').to_string())
-        .collect();
-    let mut rows = Vec::new();
-    for rec in reader.records() {
-        let rec = rec.map_err(|e| format!("InvalidBatch : Failed to parse CSV: {e}"))?;
-        rows.push(rec.iter().map(String::from).collect());
-    }
-    Ok((header, rows))
-}
-
-/// `STATUS_CODE:message:Field1,Field2 --`, the `sf__Error` form.
-fn sf_error(e: &DmlError) -> String {
-    format!("{}:{}:{} --", e.code, e.message, e.fields.join(","))
-}
-
-fn process(store: &mut Store, job: &IngestJob) -> Result<Outcomes, String> {
-    let (header, rows) = parse_csv(&job.upload, job.dialect)?;
-    let table = store
-        .table_index(&job.header.object)
-        .ok_or_else(|| format!("InvalidBatch : Unknown object {}", job.header.object))?;
-    let id_col = header.iter().position(|h| h.eq_ignore_ascii_case("Id"));
-    let mut targets = Vec::with_capacity(header.len());
-    for h in &header {
-        if h.eq_ignore_ascii_case("Id") {
-            targets.push(None);
-            continue;
-        }
-        if matches!(job.operation, Operation::Delete | Operation::HardDelete) {
-            return Err(format!(
-                "InvalidBatch : The {} operation takes only an Id column; found: {h}",
-                job.operation.name()
-            ));
-        }
-        let t = resolve_column(store, table, h)
-            .map_err(|_| format!("InvalidBatch : Field name not found : {h}"))?;
-        targets.push(Some(t));
-    }
-    if job.operation != Operation::Insert && job.operation != Operation::Upsert && id_col.is_none()
-    {
-        return Err("InvalidBatch : Field name not found : Id".into());
-    }
-    let key = match (job.operation, &job.external_id) {
-        (Operation::Upsert, Some(ext)) => {
-            let def = &store.tables[table].def;
-            let k = def
-                .field_index(ext)
-                .filter(|&k| def.fields[k].external_id || def.fields[k].name == "Id")
-                .ok_or_else(|| format!("InvalidBatch : Field name provided, {ext} does not match an External ID, Salesforce Id, or indexed field for {}", def.name))?;
-            let col = header
-                .iter()
-                .position(|h| h.eq_ignore_ascii_case(ext))
-                .ok_or_else(|| {
-                    format!("InvalidBatch : The External ID field {ext} is not in the header")
-                })?;
-            Some((k, col))
-        }
-        _ => None,
-    };
-    let mut counts: HashMap<String, usize> = HashMap::new();
-    if let Some((_, col)) = key {
-        for r in &rows {
-            if let Some(v) = r.get(col).filter(|v| !v.is_empty()) {
-                *counts.entry(v.to_lowercase()).or_default() += 1;
-            }
-        }
-    }
-    let mut out = Outcomes {
-        header: header.clone(),
-        successful: Vec::new(),
-        failed: Vec::new(),
-        unprocessed: Vec::new(),
-    };
-    for row in rows {
-        let result = process_row(
-            store, job, table, &header, &targets, id_col, key, &counts, &row,
-        );
-        match result {
-            Ok((id, created)) => out.successful.push((id, created, row)),
-            Err((id, e)) => out.failed.push((id.unwrap_or_default(), sf_error(&e), row)),
-        }
-    }
-    Ok(out)
-}
-
-type RowResult = Result<(String, bool), (Option<String>, DmlError)>;
-
-#[allow(clippy::too_many_arguments)]
-fn process_row(
-    store: &mut Store,
-    job: &IngestJob,
-    table: usize,
-    header: &[String],
-    targets: &[Option<Target>],
-    id_col: Option<usize>,
-    key: Option<(usize, usize)>,
-    counts: &HashMap<String, usize>,
-    row: &[String],
-) -> RowResult {
-    if row.len() != header.len() {
-        return Err((
-            None,
-            DmlError::new(
-                "INVALID_FIELD",
-                format!(
-                    "The row has {} columns; the header has {}",
-                    row.len(),
-                    header.len()
-                ),
-                &[],
-            ),
-        ));
-    }
-    let given_id = id_col.map(|c| row[c].clone()).filter(|s| !s.is_empty());
-    let fail = |e: DmlError| (given_id.clone(), e);
-    let mut values = Vec::new();
-    if !matches!(job.operation, Operation::Delete | Operation::HardDelete) {
-        for (cell, target) in row.iter().zip(targets) {
-            if let Some(t) = target {
-                if let Some(v) = apply_target(store, table, *t, Raw::Csv(cell)).map_err(fail)? {
-                    values.push(v);
-                }
-            }
-        }
-    }
-    let need_id = || -> Result<u32, (Option<String>, DmlError)> {
-        let id = given_id.clone().ok_or_else(|| {
-            fail(DmlError::new(
-                "MISSING_ARGUMENT",
-                "Id not specified in an update call",
-                &[],
-            ))
-        })?;
-        store.resolve_id(table, &id).map_err(fail)
-    };
-    match job.operation {
-        Operation::Insert => {
-            if given_id.is_some() {
-                return Err(fail(DmlError::new("INVALID_FIELD_FOR_INSERT_UPDATE", "Unable to create/update fields: Id. Please check the security settings of this field and verify that it is read/write for your profile or permission set.", &["Id"])));
-            }
-            store
-                .insert(table, values)
-                .map(|(id, _)| (id, true))
-                .map_err(fail)
-        }
-        Operation::Update => {
-            let r = need_id()?;
-            store.update(table, r, values).map_err(fail)?;
-            Ok((store.tables[table].rows[r as usize].id().to_string(), false))
-        }
-        Operation::Upsert => {
-            let (k, col) =
-                key.ok_or_else(|| fail(DmlError::new("INVALID_FIELD", "no external id", &[])))?;
-            let kv = row[col].clone();
-            if counts.get(&kv.to_lowercase()).is_some_and(|n| *n > 1) {
-                return Err(fail(DmlError::new(
-                    "DUPLICATE_EXTERNAL_ID",
-                    format!("Duplicate external id specified: {kv}"),
-                    &[],
-                )));
-            }
-            dml::upsert(store, table, k, &kv, values)
-                .map(|u| (u.id, u.created))
-                .map_err(fail)
-        }
-        Operation::Delete => {
-            let r = need_id()?;
-            store.delete(table, r).map_err(fail)?;
-            Ok((store.tables[table].rows[r as usize].id().to_string(), false))
-        }
-        Operation::HardDelete => {
-            let r = need_id()?;
-            let id = store.tables[table].rows[r as usize].id().to_string();
-            store.purge(table, r).map_err(fail)?;
-            Ok((id, false))
-        }
-    }
-}
-
-fn csv_row(out: &mut String, dialect: CsvDialect, first: &[String], rest: &[String]) {
-    for (i, v) in first.iter().chain(rest).enumerate() {
-        if i > 0 {
-            out.push(dialect.delimiter as char);
-        }
-        // The sf__ columns are always quoted; uploaded values only when they must be.
-        let must_quote = v.contains([',', '"', '\n', '\r', dialect.delimiter as char]);
-        if i < first.len() || must_quote {
-            write_csv_quoted(out, v);
-        } else {
-            out.push_str(v);
-        }
-    }
-    out.push_str(if dialect.crlf { "\r\n" } else { "\n" });
 }
 
 fn results(state: &OrgState, id: &str, which: &str) -> Answer {

@@ -2,14 +2,14 @@
 //! of jobs with its ids, and the list, info and delete endpoints. Each kind adds its own fields
 //! and state machine in `query` and `ingest`.
 
-use crate::api::Answer;
+use crate::api::answer::Answer;
 use crate::http::{ApiError, Resp};
 use serde_json::{json, Value as Json};
 use sfarrow_soql::formats::{format_datetime, Zone};
 use std::collections::HashMap;
 use std::time::Duration;
 
-/// Where a job is in its life (§5.2, §6.2); an open ingest job reports `Open` besides these.
+/// Where a job is in its life (§5.2, §6.4); an open ingest job reports `Open` besides these.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum JobState {
     UploadComplete,
@@ -138,7 +138,7 @@ impl<J: Job> JobTable<J> {
         Ok(Resp::json(200, &info(self.get(id)?)))
     }
 
-    /// `DELETE /jobs/{kind}/{id}`: only a job that has stopped running.
+    /// `DELETE /jobs/{kind}/{id}`: only a job that has stopped running (§5.5).
     pub fn delete(&mut self, id: &str, latency: Duration) -> Answer {
         if !self.get(id)?.terminated(latency) {
             return Err(ApiError::bad_request(

@@ -1,9 +1,9 @@
 //! Bulk API 2.0 query jobs (§5): create, state machine, CSV result pages by locator, parallel
 //! `resultPages` (v58.0+), abort, delete, list. Results are rendered page by page on request.
 
+use crate::api::answer::{Answer, Caller};
 use crate::api::bulk::jobs::{Job, JobHeader, JobState, JobTable};
 use crate::api::state::OrgState;
-use crate::api::{Answer, Caller};
 use crate::data::store::now_millis;
 use crate::http::{ApiError, Req, Resp};
 use crate::soql::render::{csv_page, CsvDialect};

@@ -1,7 +1,7 @@
 //! describeGlobal and sObject describe (§2.3, §2.4), built from the object definitions.
 
+use crate::api::answer::Answer;
 use crate::api::state::OrgState;
-use crate::api::Answer;
 use crate::data::schema::{FieldDef, ObjectDef};
 use crate::http::{ApiError, Req, Resp};
 use serde_json::{json, Value};

@@ -5,8 +5,8 @@ pub mod describe;
 pub mod query;
 pub mod records;
 
+use crate::api::answer::{Answer, Caller};
 use crate::api::state::{OrgState, MAX_VERSION, MIN_VERSION};
-use crate::api::{Answer, Caller};
 use crate::http::{ApiError, Req, Resp};
 use serde_json::json;
 

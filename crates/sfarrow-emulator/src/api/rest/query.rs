@@ -5,8 +5,8 @@
 //! results in hand answers a `nextRecordsUrl` at once: a client that follows pages one by one
 //! waits neither for rendering nor for one emulator thread's pace.
 
+use crate::api::answer::Answer;
 use crate::api::state::OrgState;
-use crate::api::Answer;
 use crate::http::{ApiError, Req, Resp};
 use crate::soql::render::RecordCtx;
 use crate::soql::{self, ResultSet};

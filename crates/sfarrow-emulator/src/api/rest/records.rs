@@ -1,7 +1,7 @@
 //! Single-record REST (§4.1): create, retrieve, update, delete, and upsert by external id.
 
+use crate::api::answer::Answer;
 use crate::api::state::OrgState;
-use crate::api::Answer;
 use crate::data::dml::{fields_from_json, upsert};
 use crate::data::store::Store;
 use crate::http::{ApiError, Req, Resp};
