@@ -344,13 +344,15 @@ impl Resolver<'_> {
                         };
                         Filter::Like(path, pattern.clone())
                     }
-                    (op, Literal::DateKeyword { keyword, n }) => {
-                        let (start, end) = date_range(keyword, *n).ok_or_else(|| {
-                            err("MALFORMED_QUERY", format!("unknown date literal {keyword}"))
-                        })?;
+                    (op, Literal::DateKeyword(date)) => {
+                        let (start, end) = date_range(*date);
                         let (start, end) = match path.ftype {
                             T::Date => (start, end),
-                            T::DateTime => (start * 86_400_000, end * 86_400_000),
+                            // Saturating: `N` may be as large as 2^32 - 1 years.
+                            T::DateTime => (
+                                start.saturating_mul(86_400_000),
+                                end.saturating_mul(86_400_000),
+                            ),
                             _ => return Err(type_mismatch(field, path.ftype)),
                         };
                         Filter::Range(path, *op, start, end)
