@@ -1,11 +1,12 @@
 //! sObject Collections (§4.2): create, update, upsert, delete and retrieve up to 200 records per
 //! call, results in request order, `allOrNone` rollback, `statusCode` in per-record errors.
 
+use crate::api::answer::Answer;
 use crate::api::state::OrgState;
 use crate::data::dml::{self, fields_from_json};
 use crate::data::store::{Store, Undo};
 use crate::data::value::{DmlError, Value};
-use crate::http::{Req, Resp};
+use crate::http::{ApiError, Req, Resp};
 use crate::soql::render::json_value;
 use serde_json::{json, Map, Value as Json};
 use std::collections::HashMap;
@@ -54,7 +55,7 @@ fn outcome_json(o: &Outcome, rolled_back: bool) -> Json {
 }
 
 /// Runs the per-record writes, rolls back on `allOrNone`, and renders the result array.
-fn finish(store: &mut Store, outcomes: Vec<Outcome>, all_or_none: bool) -> Resp {
+fn finish(store: &mut Store, outcomes: Vec<Outcome>, all_or_none: bool) -> Answer {
     let failed = outcomes.iter().any(|o| o.result.is_err());
     let rolled_back = all_or_none && failed;
     if rolled_back {
@@ -70,15 +71,14 @@ fn finish(store: &mut Store, outcomes: Vec<Outcome>, all_or_none: bool) -> Resp 
         .iter()
         .map(|o| outcome_json(o, rolled_back))
         .collect();
-    Resp::json(200, &json!(body))
+    Ok(Resp::json(200, &json!(body)))
 }
 
-fn parse(req: &Req) -> Result<(bool, Vec<Map<String, Json>>), Resp> {
+fn parse(req: &Req) -> Result<(bool, Vec<Map<String, Json>>), ApiError> {
     let body: Json = serde_json::from_slice(&req.body).map_err(|e| {
-        Resp::error(
-            400,
+        ApiError::bad_request(
             "JSON_PARSER_ERROR",
-            &format!("Unexpected character in the request body: {e}"),
+            format!("Unexpected character in the request body: {e}"),
         )
     })?;
     let all_or_none = body
@@ -86,26 +86,20 @@ fn parse(req: &Req) -> Result<(bool, Vec<Map<String, Json>>), Resp> {
         .and_then(Json::as_bool)
         .unwrap_or(false);
     let Some(records) = body.get("records").and_then(Json::as_array) else {
-        return Err(Resp::error(
-            400,
+        return Err(ApiError::bad_request(
             "JSON_PARSER_ERROR",
             "The request body must have a records array",
         ));
     };
     if records.len() > MAX_RECORDS {
-        return Err(Resp::error(
-            400,
-            "EXCEEDED_ID_LIMIT",
-            "record limit reached. cannot submit more than 200 records into this call",
-        ));
+        return Err(too_many_records());
     }
     let mut out = Vec::with_capacity(records.len());
     for r in records {
         match r {
             Json::Object(m) => out.push(m.clone()),
             _ => {
-                return Err(Resp::error(
-                    400,
+                return Err(ApiError::bad_request(
                     "JSON_PARSER_ERROR",
                     "Each record must be a JSON object",
                 ))
@@ -115,20 +109,34 @@ fn parse(req: &Req) -> Result<(bool, Vec<Map<String, Json>>), Resp> {
     Ok((all_or_none, out))
 }
 
-fn record_type<'a>(store: &Store, r: &'a Map<String, Json>) -> Result<(usize, &'a str), Resp> {
+fn record_type(store: &Store, r: &Map<String, Json>) -> Result<usize, ApiError> {
     let name = r
         .get("attributes")
         .and_then(|a| a.get("type"))
         .and_then(Json::as_str)
-        .ok_or_else(|| Resp::error(400, "INVALID_TYPE", "Must send a concrete entity type."))?;
-    let t = store.table_index(name).ok_or_else(|| {
-        Resp::error(
-            400,
-            "INVALID_TYPE",
-            &format!("sObject type '{name}' is not supported."),
-        )
-    })?;
-    Ok((t, name))
+        .ok_or_else(|| {
+            ApiError::bad_request("INVALID_TYPE", "Must send a concrete entity type.")
+        })?;
+    store
+        .table_index(name)
+        .ok_or_else(|| unsupported_type(name))
+}
+
+fn unsupported_type(name: &str) -> ApiError {
+    ApiError::bad_request(
+        "INVALID_TYPE",
+        format!("sObject type '{name}' is not supported."),
+    )
+}
+
+/// Each record's table, checked before anything is written.
+fn record_tables(store: &Store, records: &[Map<String, Json>]) -> Result<Vec<usize>, ApiError> {
+    let tables = records
+        .iter()
+        .map(|r| record_type(store, r))
+        .collect::<Result<Vec<_>, _>>()?;
+    too_many_chunks(&tables)?;
+    Ok(tables)
 }
 
 /// Converts every record first: a request-level error (bad JSON type, unknown column) fails the
@@ -139,13 +147,11 @@ fn convert(
     store: &Store,
     tables: &[usize],
     records: &[Map<String, Json>],
-) -> Result<Converted, Resp> {
+) -> Result<Converted, ApiError> {
     let mut out = Vec::with_capacity(records.len());
     for (r, t) in records.iter().zip(tables) {
         match fields_from_json(store, *t, r) {
-            Err(e) if e.is_request_level() => {
-                return Err(Resp::error_fields(400, e.code, &e.message, &e.fields))
-            }
+            Err(e) if e.is_request_level() => return Err(e.into()),
             other => out.push(other),
         }
     }
@@ -153,16 +159,23 @@ fn convert(
 }
 
 /// Mixed-type lists are processed in runs of same-type records, at most 10 runs a call (§4.2).
-fn too_many_chunks(tables: &[usize]) -> Option<Resp> {
+fn too_many_chunks(tables: &[usize]) -> Result<(), ApiError> {
     let chunks =
         tables.windows(2).filter(|w| w[0] != w[1]).count() + usize::from(!tables.is_empty());
-    (chunks > 10).then(|| {
-        Resp::error(
-            400,
+    if chunks > 10 {
+        return Err(ApiError::bad_request(
             "INVALID_BATCH_SIZE",
-            &format!("The request has {chunks} chunks of same-type records; at most 10 are allowed. Group records by type."),
-        )
-    })
+            format!("The request has {chunks} chunks of same-type records; at most 10 are allowed. Group records by type."),
+        ));
+    }
+    Ok(())
+}
+
+fn too_many_records() -> ApiError {
+    ApiError::bad_request(
+        "EXCEEDED_ID_LIMIT",
+        "record limit reached. cannot submit more than 200 records into this call",
+    )
 }
 
 fn id_of(r: &Map<String, Json>) -> Option<String> {
@@ -171,37 +184,22 @@ fn id_of(r: &Map<String, Json>) -> Option<String> {
         .and_then(|(_, v)| v.as_str().map(String::from))
 }
 
-pub fn route(state: &OrgState, req: &Req, version: &str, tail: &[&str]) -> Resp {
+pub fn route(state: &OrgState, req: &Req, version: &str, tail: &[&str]) -> Answer {
     match (req.method.as_str(), tail) {
         ("POST", []) => create(state, req),
         ("PATCH", []) => update(state, req),
         ("DELETE", []) => delete(state, req),
         ("GET" | "POST", [object]) => retrieve(state, req, version, object),
         ("PATCH", [object, field]) => upsert(state, req, object, field),
-        (m, _) => Resp::method_not_allowed(m),
+        (m, _) => Err(ApiError::method_not_allowed(m)),
     }
 }
 
-fn create(state: &OrgState, req: &Req) -> Resp {
-    let (all_or_none, records) = match parse(req) {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
+fn create(state: &OrgState, req: &Req) -> Answer {
+    let (all_or_none, records) = parse(req)?;
     let mut store = state.store.write();
-    let mut tables = Vec::with_capacity(records.len());
-    for r in &records {
-        match record_type(&store, r) {
-            Ok((t, _)) => tables.push(t),
-            Err(resp) => return resp,
-        }
-    }
-    if let Some(r) = too_many_chunks(&tables) {
-        return r;
-    }
-    let converted = match convert(&store, &tables, &records) {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
+    let tables = record_tables(&store, &records)?;
+    let converted = convert(&store, &tables, &records)?;
     let mut outcomes = Vec::with_capacity(records.len());
     for ((r, t), values) in records.iter().zip(&tables).zip(converted) {
         let result = if id_of(r).is_some() {
@@ -229,26 +227,11 @@ fn create(state: &OrgState, req: &Req) -> Resp {
     finish(&mut store, outcomes, all_or_none)
 }
 
-fn update(state: &OrgState, req: &Req) -> Resp {
-    let (all_or_none, records) = match parse(req) {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
+fn update(state: &OrgState, req: &Req) -> Answer {
+    let (all_or_none, records) = parse(req)?;
     let mut store = state.store.write();
-    let mut tables = Vec::with_capacity(records.len());
-    for r in &records {
-        match record_type(&store, r) {
-            Ok((t, _)) => tables.push(t),
-            Err(resp) => return resp,
-        }
-    }
-    if let Some(r) = too_many_chunks(&tables) {
-        return r;
-    }
-    let converted = match convert(&store, &tables, &records) {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
+    let tables = record_tables(&store, &records)?;
+    let converted = convert(&store, &tables, &records)?;
     let mut outcomes = Vec::with_capacity(records.len());
     for ((r, t), values) in records.iter().zip(&tables).zip(converted) {
         let id = id_of(r);
@@ -273,7 +256,7 @@ fn update(state: &OrgState, req: &Req) -> Resp {
     finish(&mut store, outcomes, all_or_none)
 }
 
-fn delete(state: &OrgState, req: &Req) -> Resp {
+fn delete(state: &OrgState, req: &Req) -> Answer {
     let params = req.params();
     let all_or_none = params.get("allOrNone").is_some_and(|v| v == "true");
     let ids: Vec<String> = params
@@ -286,14 +269,13 @@ fn delete(state: &OrgState, req: &Req) -> Resp {
         })
         .unwrap_or_default();
     if ids.is_empty() {
-        return Resp::error(400, "MISSING_ARGUMENT", "ids parameter is required");
+        return Err(ApiError::bad_request(
+            "MISSING_ARGUMENT",
+            "ids parameter is required",
+        ));
     }
     if ids.len() > MAX_RECORDS {
-        return Resp::error(
-            400,
-            "EXCEEDED_ID_LIMIT",
-            "record limit reached. cannot submit more than 200 records into this call",
-        );
+        return Err(too_many_records());
     }
     let mut store = state.store.write();
     let mut outcomes = Vec::with_capacity(ids.len());
@@ -322,44 +304,35 @@ fn delete(state: &OrgState, req: &Req) -> Resp {
     finish(&mut store, outcomes, all_or_none)
 }
 
-fn upsert(state: &OrgState, req: &Req, object: &str, field: &str) -> Resp {
-    let (all_or_none, records) = match parse(req) {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
+fn upsert(state: &OrgState, req: &Req, object: &str, field: &str) -> Answer {
+    let (all_or_none, records) = parse(req)?;
     let mut store = state.store.write();
-    let Some(table) = store.table_index(object) else {
-        return Resp::error(
-            400,
-            "INVALID_TYPE",
-            &format!("sObject type '{object}' is not supported."),
-        );
-    };
+    let table = store
+        .table_index(object)
+        .ok_or_else(|| unsupported_type(object))?;
     let def = &store.tables[table].def;
-    let Some(key) = def
+    let key = def
         .field_index(field)
         .filter(|&k| def.fields[k].external_id || def.fields[k].name == "Id")
-    else {
-        return Resp::error(
-            400,
-            "INVALID_FIELD",
-            &format!(
-                "Field name provided, {field} is not an External ID or indexed field for {}",
-                def.name
-            ),
-        );
-    };
+        .ok_or_else(|| {
+            ApiError::bad_request(
+                "INVALID_FIELD",
+                format!(
+                    "Field name provided, {field} is not an External ID or indexed field for {}",
+                    def.name
+                ),
+            )
+        })?;
     let key_name = def.fields[key].name.clone();
-    for r in &records {
-        if let Ok((t, _)) = record_type(&store, r) {
-            if t != table {
-                return Resp::error(
-                    400,
-                    "INVALID_TYPE",
-                    "All records must be of the type named in the URL",
-                );
-            }
-        }
+    // A record may leave its type out here: the URL names it.
+    if records
+        .iter()
+        .any(|r| record_type(&store, r).is_ok_and(|t| t != table))
+    {
+        return Err(ApiError::bad_request(
+            "INVALID_TYPE",
+            "All records must be of the type named in the URL",
+        ));
     }
     let key_of = |r: &Map<String, Json>| -> String {
         r.iter()
@@ -379,10 +352,7 @@ fn upsert(state: &OrgState, req: &Req, object: &str, field: &str) -> Resp {
         }
     }
     let tables = vec![table; records.len()];
-    let converted = match convert(&store, &tables, &records) {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
+    let converted = convert(&store, &tables, &records)?;
     let mut outcomes = Vec::with_capacity(records.len());
     for (r, values) in records.iter().zip(converted) {
         let k = key_of(r);
@@ -411,7 +381,7 @@ fn upsert(state: &OrgState, req: &Req, object: &str, field: &str) -> Resp {
     finish(&mut store, outcomes, all_or_none)
 }
 
-fn retrieve(state: &OrgState, req: &Req, version: &str, object: &str) -> Resp {
+fn retrieve(state: &OrgState, req: &Req, version: &str, object: &str) -> Answer {
     let (ids, fields): (Vec<String>, Vec<String>) = if req.method == "GET" {
         let p = req.params();
         let split = |k: &str| -> Vec<String> {
@@ -435,30 +405,27 @@ fn retrieve(state: &OrgState, req: &Req, version: &str, object: &str) -> Resp {
         (list("ids"), list("fields"))
     };
     if fields.is_empty() || ids.is_empty() {
-        return Resp::error(400, "MISSING_ARGUMENT", "ids and fields are required");
+        return Err(ApiError::bad_request(
+            "MISSING_ARGUMENT",
+            "ids and fields are required",
+        ));
     }
     let store = state.store.read();
-    let Some(table) = store.table_index(object) else {
-        return Resp::error(
-            400,
-            "INVALID_TYPE",
-            &format!("sObject type '{object}' is not supported."),
-        );
-    };
+    let table = store
+        .table_index(object)
+        .ok_or_else(|| unsupported_type(object))?;
     let t = &store.tables[table];
-    let mut field_idx = Vec::new();
-    for f in &fields {
-        match t.def.field_index(f) {
-            Some(i) => field_idx.push(i),
-            None => {
-                return Resp::error(
-                    400,
+    let field_idx = fields
+        .iter()
+        .map(|f| {
+            t.def.field_index(f).ok_or_else(|| {
+                ApiError::bad_request(
                     "INVALID_FIELD",
-                    &format!("No such column '{f}' on entity '{}'", t.def.name),
+                    format!("No such column '{f}' on entity '{}'", t.def.name),
                 )
-            }
-        }
-    }
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     let out: Vec<Json> = ids
         .iter()
         .map(|id| {
@@ -478,5 +445,5 @@ fn retrieve(state: &OrgState, req: &Req, version: &str, object: &str) -> Resp {
         })
         .map(|o| o.unwrap_or(Json::Null))
         .collect();
-    Resp::json(200, &json!(out))
+    Ok(Resp::json(200, &json!(out)))
 }

@@ -7,15 +7,16 @@
 //! failed one is not run. Batch subrequests are independent; `haltOnError` stops at the first
 //! failure (the rest answer 412 `BATCH_PROCESSING_HALTED`).
 
+use crate::api::answer::Caller;
 use crate::api::state::OrgState;
-use crate::http::{Req, Resp};
+use crate::http::{ApiError, Req, Resp};
 use serde_json::{json, Map, Value as Json};
 
 const MAX_SUBREQUESTS: usize = 25;
 const METHODS: [&str; 5] = ["GET", "POST", "PATCH", "PUT", "DELETE"];
 
-fn bad_request(message: &str) -> Resp {
-    Resp::error(400, "JSON_PARSER_ERROR", message)
+fn bad_request(message: impl Into<String>) -> ApiError {
+    ApiError::bad_request("JSON_PARSER_ERROR", message)
 }
 
 /// What one subrequest answered: status, parsed body (null when empty), headers to report.
@@ -27,7 +28,14 @@ struct Answer {
 
 /// Runs one subrequest through the same routes as a top-level call (already authenticated and
 /// counted as one API call with its parent).
-fn run(state: &OrgState, parent: &Req, method: &str, url: &str, body: Option<&Json>) -> Answer {
+fn run(
+    state: &OrgState,
+    caller: &Caller,
+    parent: &Req,
+    method: &str,
+    url: &str,
+    body: Option<&Json>,
+) -> Answer {
     let (path, query) = url.split_once('?').unwrap_or((url, ""));
     let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
     let (version, rest) = match segs.as_slice() {
@@ -55,7 +63,7 @@ fn run(state: &OrgState, parent: &Req, method: &str, url: &str, body: Option<&Js
         body: body.map(|b| b.to_string().into()).unwrap_or_default(),
         base: parent.base.clone(),
     };
-    let resp = crate::api::dispatch(state, &req, &version, rest);
+    let resp = crate::api::dispatch(state, &req, caller, &version, rest);
     let body = if resp.body.is_empty() {
         Json::Null
     } else {
@@ -165,9 +173,9 @@ struct Sub {
     body: Option<Json>,
 }
 
-fn parse_composite(req: &Req) -> Result<(bool, Vec<Sub>), Resp> {
+fn parse_composite(req: &Req) -> Result<(bool, Vec<Sub>), ApiError> {
     let body: Json = serde_json::from_slice(&req.body)
-        .map_err(|e| bad_request(&format!("The request body is not JSON: {e}")))?;
+        .map_err(|e| bad_request(format!("The request body is not JSON: {e}")))?;
     let all_or_none = body
         .get("allOrNone")
         .and_then(Json::as_bool)
@@ -177,10 +185,9 @@ fn parse_composite(req: &Req) -> Result<(bool, Vec<Sub>), Resp> {
         .and_then(Json::as_array)
         .ok_or_else(|| bad_request("The request body must have a compositeRequest array"))?;
     if list.is_empty() || list.len() > MAX_SUBREQUESTS {
-        return Err(Resp::error(
-            400,
+        return Err(ApiError::bad_request(
             "INVALID_API_INPUT",
-            &format!("A composite request takes 1 to {MAX_SUBREQUESTS} subrequests"),
+            format!("A composite request takes 1 to {MAX_SUBREQUESTS} subrequests"),
         ));
     }
     let mut subs: Vec<Sub> = Vec::with_capacity(list.len());
@@ -194,14 +201,14 @@ fn parse_composite(req: &Req) -> Result<(bool, Vec<Sub>), Resp> {
             ));
         };
         if !METHODS.contains(&method.as_str()) {
-            return Err(bad_request(&format!("Invalid method: {method}")));
+            return Err(bad_request(format!("Invalid method: {method}")));
         }
         let valid_reference = !reference.is_empty()
             && reference
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || c == '_');
         if !valid_reference || subs.iter().any(|p| p.reference == reference) {
-            return Err(bad_request(&format!(
+            return Err(bad_request(format!(
                 "Invalid or duplicate referenceId: {reference}"
             )));
         }
@@ -229,14 +236,11 @@ fn result(reference: &str, a: Answer) -> Json {
     json!({"body": a.body, "httpHeaders": a.headers, "httpStatusCode": a.status, "referenceId": reference})
 }
 
-pub fn composite(state: &OrgState, req: &Req) -> Resp {
+pub fn composite(state: &OrgState, req: &Req, caller: &Caller) -> Result<Resp, ApiError> {
     if req.method != "POST" {
-        return Resp::method_not_allowed(&req.method);
+        return Err(ApiError::method_not_allowed(&req.method));
     }
-    let (all_or_none, subs) = match parse_composite(req) {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
+    let (all_or_none, subs) = parse_composite(req)?;
     if all_or_none {
         state.store.write().begin_journal();
     }
@@ -248,7 +252,7 @@ pub fn composite(state: &OrgState, req: &Req) -> Resp {
         let body = sub.body.as_ref().map(|b| resolve(b, &done)).transpose();
         let answer = match (url, body) {
             (Ok(Json::String(url)), Ok(body)) => {
-                run(state, req, &sub.method, &url, body.as_ref())
+                run(state, caller, req, &sub.method, &url, body.as_ref())
             }
             (Err(Unresolved(id)), _) | (_, Err(Unresolved(id))) => refused(
                 400,
@@ -295,39 +299,38 @@ pub fn composite(state: &OrgState, req: &Req) -> Resp {
             result(&sub.reference, a)
         })
         .collect();
-    Resp::json(200, &json!({"compositeResponse": results}))
+    Ok(Resp::json(200, &json!({"compositeResponse": results})))
 }
 
-pub fn batch(state: &OrgState, req: &Req) -> Resp {
+pub fn batch(state: &OrgState, req: &Req, caller: &Caller) -> Result<Resp, ApiError> {
     if req.method != "POST" {
-        return Resp::method_not_allowed(&req.method);
+        return Err(ApiError::method_not_allowed(&req.method));
     }
-    let body: Json = match serde_json::from_slice(&req.body) {
-        Ok(b) => b,
-        Err(e) => return bad_request(&format!("The request body is not JSON: {e}")),
-    };
+    let body: Json = serde_json::from_slice(&req.body)
+        .map_err(|e| bad_request(format!("The request body is not JSON: {e}")))?;
     let halt = body
         .get("haltOnError")
         .and_then(Json::as_bool)
         .unwrap_or(false);
-    let Some(list) = body.get("batchRequests").and_then(Json::as_array) else {
-        return bad_request("The request body must have a batchRequests array");
-    };
+    let list = body
+        .get("batchRequests")
+        .and_then(Json::as_array)
+        .ok_or_else(|| bad_request("The request body must have a batchRequests array"))?;
     if list.is_empty() || list.len() > MAX_SUBREQUESTS {
-        return Resp::error(
-            400,
+        return Err(ApiError::bad_request(
             "INVALID_API_INPUT",
-            &format!("A batch takes 1 to {MAX_SUBREQUESTS} subrequests"),
-        );
+            format!("A batch takes 1 to {MAX_SUBREQUESTS} subrequests"),
+        ));
     }
     let mut subs = Vec::with_capacity(list.len());
     for s in list {
         let method = s.get("method").and_then(Json::as_str).unwrap_or("");
-        let Some(url) = s.get("url").and_then(Json::as_str) else {
-            return bad_request("Each batch subrequest needs a url");
-        };
+        let url = s
+            .get("url")
+            .and_then(Json::as_str)
+            .ok_or_else(|| bad_request("Each batch subrequest needs a url"))?;
         if !METHODS.contains(&method) {
-            return bad_request(&format!("Invalid method: {method}"));
+            return Err(bad_request(format!("Invalid method: {method}")));
         }
         // Batch URLs start at the version (`v58.0/sobjects/...`), relative to /services/data/.
         let full = if url.starts_with("/services/data/") {
@@ -346,14 +349,17 @@ pub fn batch(state: &OrgState, req: &Req) -> Resp {
             results.push(json!({"statusCode": 412, "result": [{"errorCode": "BATCH_PROCESSING_HALTED", "message": "Batch processing halted per request"}]}));
             continue;
         }
-        let a = run(state, req, method, url, input.as_ref());
+        let a = run(state, caller, req, method, url, input.as_ref());
         if a.status >= 400 {
             has_errors = true;
             halted = halt;
         }
         results.push(json!({"statusCode": a.status, "result": a.body}));
     }
-    Resp::json(200, &json!({"hasErrors": has_errors, "results": results}))
+    Ok(Resp::json(
+        200,
+        &json!({"hasErrors": has_errors, "results": results}),
+    ))
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! Request routing: OAuth endpoints, the unauthenticated version list, and every versioned API
 //! route behind the session check, daily allowance and `Sforce-Limit-Info` header.
 
+pub mod answer;
 pub mod bulk;
 pub mod collections;
 pub mod composite;
@@ -9,8 +10,9 @@ pub mod rest;
 pub mod state;
 pub mod usage;
 
+use crate::api::answer::{Answer, Caller};
 use crate::api::state::{OrgState, MAX_VERSION, MIN_VERSION};
-use crate::http::{Req, Resp};
+use crate::http::{ApiError, Req, Resp};
 
 pub fn route(state: &OrgState, req: &Req) -> Resp {
     let segs: Vec<&str> = req.path.split('/').filter(|s| !s.is_empty()).collect();
@@ -22,9 +24,9 @@ pub fn route(state: &OrgState, req: &Req) -> Resp {
         ["services", "oauth2", "userinfo"] => oauth::userinfo(state, req),
         ["id", org, user] => oauth::identity(state, req, org, user),
         ["setup", "connect"] => oauth::device_approve(state, req),
-        ["services", "data"] => rest::versions(req),
+        ["services", "data"] => rest::versions(req).unwrap_or_else(Resp::from),
         ["services", "data", version, rest @ ..] => api(state, req, version, rest),
-        _ => Resp::not_found(),
+        _ => ApiError::not_found().into(),
     }
 }
 
@@ -41,37 +43,51 @@ pub fn parse_version(segment: &str) -> Option<String> {
 
 fn api(state: &OrgState, req: &Req, version: &str, rest: &[&str]) -> Resp {
     let Some(version) = parse_version(version) else {
-        return Resp::not_found();
+        return ApiError::not_found().into();
     };
-    let user = {
+    let caller = {
         let auth = state.auth.lock();
-        oauth::bearer(req).and_then(|t| auth.session(&t).map(|s| s.user_id.clone()))
+        oauth::bearer(req).and_then(|t| {
+            auth.session(&t).map(|s| Caller {
+                user_id: s.user_id.clone(),
+                org_id: auth.org_id.clone(),
+            })
+        })
     };
-    if user.is_none() {
-        return oauth::invalid_session();
-    }
-    let (allowed, _) = {
-        let mut c = state.usage.lock();
-        (c.charge_api_call(), ())
+    let Some(caller) = caller else {
+        return ApiError::new(401, "INVALID_SESSION_ID", "Session expired or invalid").into();
     };
+    let allowed = state.usage.lock().charge_api_call();
     let resp = if allowed {
-        dispatch(state, req, &version, rest)
+        dispatch(state, req, &caller, &version, rest)
     } else {
-        Resp::error(
+        ApiError::new(
             403,
             "REQUEST_LIMIT_EXCEEDED",
             "TotalRequests Limit exceeded.",
         )
+        .into()
     };
     let info = state.usage.lock().limit_info();
     resp.with_header("sforce-limit-info", info)
 }
 
-/// A versioned API route, for a caller already authenticated and counted.
-pub fn dispatch(state: &OrgState, req: &Req, version: &str, rest: &[&str]) -> Resp {
+/// A versioned API route, for a caller already authenticated and counted. The one place a
+/// handler's error becomes a response.
+pub fn dispatch(
+    state: &OrgState,
+    req: &Req,
+    caller: &Caller,
+    version: &str,
+    rest: &[&str],
+) -> Resp {
+    handle(state, req, caller, version, rest).unwrap_or_else(Resp::from)
+}
+
+fn handle(state: &OrgState, req: &Req, caller: &Caller, version: &str, rest: &[&str]) -> Answer {
     let m = req.method.as_str();
     match rest {
-        [] => rest::resources(req, version, state),
+        [] => rest::resources(req, caller, version),
         ["limits"] => rest::limits(state, version),
         ["sobjects"] => rest::describe::global(state, version),
         ["sobjects", object, "describe"] => rest::describe::object(state, req, version, object),
@@ -84,15 +100,15 @@ pub fn dispatch(state: &OrgState, req: &Req, version: &str, rest: &[&str]) -> Re
         [q @ ("query" | "queryAll"), locator] => {
             rest::query::next_page(state, req, version, *q == "queryAll", locator)
         }
-        ["composite"] => composite::composite(state, req),
-        ["composite", "batch"] => composite::batch(state, req),
+        ["composite"] => composite::composite(state, req, caller),
+        ["composite", "batch"] => composite::batch(state, req, caller),
         ["composite", "sobjects", tail @ ..] => collections::route(state, req, version, tail),
-        ["jobs", "query", tail @ ..] => bulk::query::route(state, req, version, tail),
-        ["jobs", "ingest", tail @ ..] => bulk::ingest::route(state, req, version, tail),
+        ["jobs", "query", tail @ ..] => bulk::query::route(state, req, caller, version, tail),
+        ["jobs", "ingest", tail @ ..] => bulk::ingest::route(state, req, caller, version, tail),
         _ if m == "GET" || m == "POST" || m == "PATCH" || m == "DELETE" || m == "PUT" => {
-            Resp::not_found()
+            Err(ApiError::not_found())
         }
-        _ => Resp::method_not_allowed(m),
+        _ => Err(ApiError::method_not_allowed(m)),
     }
 }
 

@@ -4,4 +4,5 @@ pub mod objects;
 pub mod rng;
 pub mod schema;
 pub mod store;
+mod validate;
 pub mod value;

@@ -1,9 +1,9 @@
-//! The org's records: one table per object, id and unique-field indexes, and the DML rules
-//! (required fields, lengths, references, unique values, audit fields, recycle bin) shared by
-//! REST single-record calls, sObject Collections and Bulk API 2.0 ingest.
+//! The org's records: one table per object, id and unique-field indexes, and the writes (audit
+//! fields, recycle bin, undo) shared by REST single-record calls, sObject Collections and Bulk
+//! API 2.0 ingest. What a record must satisfy to be written is in `validate`.
 
-use crate::data::schema::{FieldDef, ObjectDef};
-use crate::data::value::{check_limits, DmlError, Value};
+use crate::data::schema::ObjectDef;
+use crate::data::value::{DmlError, Value};
 use sfarrow_soql::ids;
 use sfarrow_soql::types::FieldType as T;
 use std::collections::HashMap;
@@ -320,7 +320,7 @@ impl Store {
         for (fi, v) in values {
             let f = &t.def.fields[fi];
             if !f.createable {
-                return Err(not_writable(f));
+                return Err(DmlError::not_writable(f));
             }
             row[fi] = v;
         }
@@ -346,8 +346,7 @@ impl Store {
                 row[i] = Value::text(format!("{:08}", self.autonumber));
             }
         }
-        let t = &self.tables[table];
-        derive(&t.def, &mut row);
+        self.derive(table, &mut row);
         self.validate(table, &row, None)?;
         let t = &mut self.tables[table];
         let id = t.new_id(&pod);
@@ -398,7 +397,7 @@ impl Store {
                 continue;
             }
             if !f.updateable {
-                return Err(not_writable(f));
+                return Err(DmlError::not_writable(f));
             }
             new[fi] = v;
         }
@@ -411,7 +410,7 @@ impl Store {
         if let Some(idx) = t.audit.modified_by {
             new[idx] = Value::text(user.as_str());
         }
-        derive(&t.def, &mut new);
+        self.derive(table, &mut new);
         self.validate(table, &new, Some(row))?;
         let t = &mut self.tables[table];
         t.unindex_unique(row);
@@ -492,79 +491,6 @@ impl Store {
         }
     }
 
-    fn validate(&self, table: usize, row: &[Value], existing: Option<u32>) -> Result<(), DmlError> {
-        let t = &self.tables[table];
-        let mut missing = Vec::new();
-        for (fi, f) in t.def.fields.iter().enumerate() {
-            let v = &row[fi];
-            if v.is_null() {
-                if !f.nillable && (f.createable || f.updateable) && fi != IDX_ID {
-                    missing.push(f.name.as_str());
-                }
-                continue;
-            }
-            check_limits(f, v)?;
-            if f.ftype == T::Reference && f.createable {
-                self.check_reference(f, v)?;
-            }
-            if f.unique {
-                if let Some(s) = v.as_str() {
-                    if let Some(other) = t.row_by_unique(fi, s) {
-                        if Some(other) != existing {
-                            return Err(DmlError::new(
-                                "DUPLICATE_VALUE",
-                                format!(
-                                    "duplicate value found: {} duplicates value on record with id: {}",
-                                    f.name,
-                                    t.rows[other as usize].id()
-                                ),
-                                &[&f.name],
-                            ));
-                        }
-                    }
-                }
-            }
-        }
-        if !missing.is_empty() {
-            return Err(DmlError::new(
-                "REQUIRED_FIELD_MISSING",
-                format!("Required fields are missing: [{}]", missing.join(", ")),
-                &missing,
-            ));
-        }
-        Ok(())
-    }
-
-    fn check_reference(&self, f: &FieldDef, v: &Value) -> Result<(), DmlError> {
-        let text = v.as_str().unwrap_or("");
-        let Some(id) = ids::normalize(text) else {
-            return Err(DmlError::new(
-                "MALFORMED_ID",
-                format!("{}: id value of incorrect type: {text}", f.label),
-                &[&f.name],
-            ));
-        };
-        match self.locate(&id) {
-            Some((t, _))
-                if f.reference_to
-                    .iter()
-                    .any(|r| r.eq_ignore_ascii_case(&self.tables[t].def.name)) =>
-            {
-                Ok(())
-            }
-            Some(_) => Err(DmlError::new(
-                "FIELD_INTEGRITY_EXCEPTION",
-                format!("{}: id value of incorrect type: {text}", f.label),
-                &[&f.name],
-            )),
-            None => Err(DmlError::new(
-                "INVALID_CROSS_REFERENCE_KEY",
-                "invalid cross reference id",
-                &[&f.name],
-            )),
-        }
-    }
-
     /// Resolves a record id given by a client for update/delete on `table`.
     pub fn resolve_id(&self, table: usize, id: &str) -> Result<u32, DmlError> {
         let t = &self.tables[table];
@@ -587,50 +513,5 @@ impl Store {
                 &[],
             )),
         }
-    }
-}
-
-fn not_writable(f: &FieldDef) -> DmlError {
-    DmlError::new(
-        "INVALID_FIELD_FOR_INSERT_UPDATE",
-        format!(
-            "Unable to create/update fields: {}. Please check the security settings of this field and verify that it is read/write for your profile or permission set.",
-            f.name
-        ),
-        &[&f.name],
-    )
-}
-
-/// Fields a real org computes: person names, opportunity and case closed flags.
-fn derive(def: &ObjectDef, row: &mut [Value]) {
-    let get = |row: &[Value], name: &str| def.field_index(name).map(|i| row[i].clone());
-    if let (Some(name_idx), Some(Value::Text(last))) =
-        (def.field_index("Name"), get(row, "LastName"))
-    {
-        if !def.fields[name_idx].createable {
-            let full = match get(row, "FirstName") {
-                Some(Value::Text(first)) => format!("{first} {last}"),
-                _ => last.to_string(),
-            };
-            row[name_idx] = Value::text(full);
-        }
-    }
-    let set = |row: &mut [Value], name: &str, v: Value| {
-        if let Some(i) = def.field_index(name) {
-            row[i] = v;
-        }
-    };
-    match def.name.as_str() {
-        "Opportunity" => {
-            let stage = get(row, "StageName");
-            let stage = stage.as_ref().and_then(Value::as_str).unwrap_or("");
-            set(row, "IsClosed", Value::Bool(stage.starts_with("Closed")));
-            set(row, "IsWon", Value::Bool(stage == "Closed Won"));
-        }
-        "Case" => {
-            let closed = get(row, "Status").as_ref().and_then(Value::as_str) == Some("Closed");
-            set(row, "IsClosed", Value::Bool(closed));
-        }
-        _ => {}
     }
 }

@@ -63,6 +63,18 @@ impl DmlError {
 }
 
 impl DmlError {
+    /// A field the caller may not set on this kind of write.
+    pub fn not_writable(f: &FieldDef) -> DmlError {
+        DmlError::new(
+            "INVALID_FIELD_FOR_INSERT_UPDATE",
+            format!(
+                "Unable to create/update fields: {}. Please check the security settings of this field and verify that it is read/write for your profile or permission set.",
+                f.name
+            ),
+            &[&f.name],
+        )
+    }
+
     /// Errors Salesforce raises for a whole collections request rather than per record:
     /// a value of the wrong JSON type, or a column that is not a field.
     pub fn is_request_level(&self) -> bool {

@@ -4,4 +4,4 @@ mod request;
 mod response;
 
 pub use request::{percent_decode, percent_encode, Req};
-pub use response::{gzip, Resp};
+pub use response::{gzip, ApiError, Resp};

@@ -1,4 +1,5 @@
-//! A response as the handlers make it, and Salesforce's error bodies.
+//! A response as the handlers make it, and Salesforce's error bodies: handlers return
+//! `Result<Resp, ApiError>`, so every early exit is a `?` and the body is written in one place.
 
 use std::io::Write as _;
 
@@ -37,36 +38,67 @@ impl Resp {
         }
     }
 
-    /// Salesforce's error array: `[{"message": ..., "errorCode": ...}]`.
-    pub fn error(status: u16, code: &str, message: &str) -> Self {
-        Self::json(
-            status,
-            &serde_json::json!([{"message": message, "errorCode": code}]),
-        )
-    }
-
-    pub fn error_fields(status: u16, code: &str, message: &str, fields: &[String]) -> Self {
-        Self::json(
-            status,
-            &serde_json::json!([{"message": message, "errorCode": code, "fields": fields}]),
-        )
-    }
-
-    pub fn not_found() -> Self {
-        Self::error(404, "NOT_FOUND", "The requested resource does not exist")
-    }
-
-    pub fn method_not_allowed(method: &str) -> Self {
-        Self::error(
-            405,
-            "METHOD_NOT_ALLOWED",
-            &format!("HTTP Method '{method}' not allowed. Allowed are GET,HEAD,PATCH,POST,DELETE"),
-        )
-    }
-
     pub fn with_header(mut self, name: &'static str, value: impl Into<String>) -> Self {
         self.headers.push((name, value.into()));
         self
+    }
+}
+
+/// An error as the REST and Bulk APIs answer it: an HTTP status and Salesforce's error array
+/// `[{"message": ..., "errorCode": ..., "fields": [...]}]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiError {
+    pub status: u16,
+    pub code: String,
+    pub message: String,
+    /// `None`: the body has no `fields` key, as in Salesforce's request-level errors
+    /// (`NOT_FOUND`, `MALFORMED_QUERY`, ...). `Some`: a DML error, which always names the fields,
+    /// even when there are none (`"fields": []`).
+    pub fields: Option<Vec<String>>,
+}
+
+impl ApiError {
+    pub fn new(status: u16, code: impl Into<String>, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            code: code.into(),
+            message: message.into(),
+            fields: None,
+        }
+    }
+
+    /// A 400, the status of nearly every error the handlers raise.
+    pub fn bad_request(code: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::new(400, code, message)
+    }
+
+    pub fn with_fields(mut self, fields: Vec<String>) -> Self {
+        self.fields = Some(fields);
+        self
+    }
+
+    pub fn not_found() -> Self {
+        Self::new(404, "NOT_FOUND", "The requested resource does not exist")
+    }
+
+    pub fn method_not_allowed(method: &str) -> Self {
+        Self::new(
+            405,
+            "METHOD_NOT_ALLOWED",
+            format!("HTTP Method '{method}' not allowed. Allowed are GET,HEAD,PATCH,POST,DELETE"),
+        )
+    }
+}
+
+impl From<ApiError> for Resp {
+    fn from(e: ApiError) -> Resp {
+        let body = match e.fields {
+            Some(fields) => {
+                serde_json::json!([{"message": e.message, "errorCode": e.code, "fields": fields}])
+            }
+            None => serde_json::json!([{"message": e.message, "errorCode": e.code}]),
+        };
+        Resp::json(e.status, &body)
     }
 }
 

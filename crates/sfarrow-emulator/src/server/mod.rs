@@ -7,7 +7,7 @@ pub mod control;
 pub mod tls;
 
 use crate::api::state::OrgState;
-use crate::http::{gzip, Req, Resp};
+use crate::http::{gzip, ApiError, Req, Resp};
 use crate::server::control::{Control, Fault};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, StreamBody};
@@ -134,11 +134,12 @@ pub async fn handle(
     let wants_gzip = req.wants_gzip();
     let (req, resp) = match fault {
         Some(Fault::Unavailable) => {
-            let r = Resp::error(
+            let r = ApiError::new(
                 503,
                 "SERVER_UNAVAILABLE",
                 "Service temporarily unavailable, please retry",
-            );
+            )
+            .into();
             (req, r)
         }
         Some(Fault::Drop) => {

@@ -3,7 +3,7 @@
 
 use crate::data::store::Store;
 use crate::data::value::Value;
-use crate::soql::{follow, resolve, Node, Path, ResultSet};
+use crate::soql::plan::{follow, resolve, Node, Path, ResultSet};
 use sfarrow_soql::formats::{self, Zone};
 pub use sfarrow_soql::json_text::write_json_str;
 use std::fmt::Write;

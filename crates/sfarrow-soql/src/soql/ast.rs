@@ -1,6 +1,8 @@
 //! The SOQL syntax tree shared by the client (rewriting, API choice) and the emulator (execution).
 //! `Display` renders a tree back to SOQL, so a parsed query can be rewritten and re-sent.
 
+pub use crate::soql::date_literal::DateLiteral;
+
 /// A dotted field path as written: `Name`, `Owner.Name`, `Account.Owner.Email`.
 /// Case is kept as written; lookups compare case-insensitively.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -112,11 +114,8 @@ pub enum Literal {
         millis: i64,
         text: String,
     },
-    /// `TODAY`, `LAST_N_DAYS:30`, ...: the keyword upper-cased and its `N` if it takes one.
-    DateKeyword {
-        keyword: String,
-        n: Option<i64>,
-    },
+    /// `TODAY`, `LAST_N_DAYS:30`, ...: one variant per keyword, with its `N` if it takes one.
+    DateKeyword(DateLiteral),
 }
 
 impl Query {

@@ -234,10 +234,7 @@ impl Display for Literal {
             Literal::String(value) => f.write_str(&quote_string(value)),
             Literal::Date(date) => write!(f, "{}", date.format("%Y-%m-%d")),
             Literal::DateTime { text, .. } => f.write_str(text),
-            Literal::DateKeyword { keyword, n } => match n {
-                Some(n) => write!(f, "{keyword}:{n}"),
-                None => f.write_str(keyword),
-            },
+            Literal::DateKeyword(date) => write!(f, "{date}"),
         }
     }
 }

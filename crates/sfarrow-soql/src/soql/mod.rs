@@ -7,6 +7,7 @@
 
 pub mod ast;
 mod build;
+mod date_literal;
 mod display;
 mod error;
 mod inspect;
@@ -15,6 +16,7 @@ mod parser;
 
 pub use ast::*;
 pub use build::{source_query, Window};
+pub use date_literal::{DateLiteral, N_KEYWORDS, PLAIN_KEYWORDS};
 pub use display::quote_string;
 pub use error::{SoqlError, SoqlErrorKind};
 

@@ -104,10 +104,7 @@ fn count_with_date_keyword() {
     expected.where_clause = Some(cmp(
         "CreatedDate",
         CompareOp::Gt,
-        Literal::DateKeyword {
-            keyword: "LAST_N_DAYS".into(),
-            n: Some(30),
-        },
+        Literal::DateKeyword(DateLiteral::LastNDays(30)),
     ));
     assert_eq!(q, expected);
 }
@@ -361,10 +358,7 @@ fn date_keywords() {
         let expected = cmp(
             "D",
             CompareOp::Eq,
-            Literal::DateKeyword {
-                keyword: kw.into(),
-                n: None,
-            },
+            Literal::DateKeyword(DateLiteral::plain(kw).unwrap()),
         );
         assert_eq!(cond(&format!("D = {}", kw.to_lowercase())), expected);
     }
@@ -383,10 +377,7 @@ fn date_keywords() {
         let expected = cmp(
             "D",
             CompareOp::Ge,
-            Literal::DateKeyword {
-                keyword: kw.into(),
-                n: Some(7),
-            },
+            Literal::DateKeyword(DateLiteral::with_n(kw).unwrap()(7)),
         );
         assert_eq!(cond(&format!("D >= {kw}:7")), expected);
         assert!(parse(&format!("SELECT Id FROM A WHERE D = {kw}")).is_err());

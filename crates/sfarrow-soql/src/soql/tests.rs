@@ -50,6 +50,40 @@ const QUERIES: &[&str] = &[
     "SELECT Id FROM Account WHERE Name = 'héllo wörld ✓'",
 ];
 
+/// Every date keyword the parser knows, in any case, alone or with its `N`, displays back as
+/// Salesforce spells it.
+#[test]
+fn date_literals_round_trip() {
+    for (keyword, date) in PLAIN_KEYWORDS {
+        for written in [keyword.to_string(), keyword.to_lowercase()] {
+            let q = parse(&format!("SELECT Id FROM A WHERE D = {written}")).unwrap();
+            let Some(Condition::Compare { value, .. }) = &q.where_clause else {
+                panic!("{written}: not a comparison");
+            };
+            assert_eq!(*value, Literal::DateKeyword(date));
+            assert_eq!(
+                q.to_string(),
+                format!("SELECT Id FROM A WHERE D = {keyword}")
+            );
+        }
+    }
+    for (keyword, make) in N_KEYWORDS {
+        for n in [0, 7, u32::MAX] {
+            let written = format!("{}:{n}", keyword.to_lowercase());
+            let q = parse(&format!("SELECT Id FROM A WHERE D > {written}")).unwrap();
+            let Some(Condition::Compare { value, .. }) = &q.where_clause else {
+                panic!("{written}: not a comparison");
+            };
+            assert_eq!(*value, Literal::DateKeyword(make(n)));
+            assert_eq!(
+                q.to_string(),
+                format!("SELECT Id FROM A WHERE D > {keyword}:{n}")
+            );
+        }
+        assert!(parse(&format!("SELECT Id FROM A WHERE D > {keyword}:4294967296")).is_err());
+    }
+}
+
 #[test]
 fn display_round_trips() {
     for soql in QUERIES {

@@ -1,82 +1,51 @@
-//! Bulk API 2.0 ingest jobs (§6): create, CSV upload, UploadComplete, processing with the same
-//! DML rules as REST, and successful / failed / unprocessed result files with `sf__` columns.
+//! Bulk API 2.0 ingest jobs (§6): create, CSV upload, UploadComplete, abort, and the
+//! successful / failed / unprocessed result files with `sf__` columns. The rows themselves are
+//! processed in `ingest_rows`.
 
-use crate::api::bulk::query::JobState;
+use crate::api::answer::{Answer, Caller};
+use crate::api::bulk::ingest_rows::{csv_row, parse_csv, process, Batch, Operation, Outcomes};
+use crate::api::bulk::jobs::{Job, JobHeader, JobState, JobTable};
 use crate::api::state::OrgState;
-use crate::data::dml::{self, apply_target, resolve_column, Target};
-use crate::data::store::{now_millis, Store};
-use crate::data::value::{DmlError, Raw};
-use crate::http::{Req, Resp};
-use crate::soql::render::{write_csv_quoted, CsvDialect};
+use crate::data::store::now_millis;
+use crate::http::{ApiError, Req, Resp};
+use crate::soql::render::CsvDialect;
 use serde_json::{json, Value as Json};
-use sfarrow_soql::formats::{format_datetime, Zone};
-use std::collections::HashMap;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// 150 MB of base64 is about 100 MB of CSV: the largest upload one job takes.
 const MAX_UPLOAD: usize = 100 * 1024 * 1024;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Operation {
-    Insert,
-    Update,
-    Upsert,
-    Delete,
-    HardDelete,
-}
-
-impl Operation {
-    fn parse(s: &str) -> Option<Self> {
-        Some(match s {
-            "insert" => Operation::Insert,
-            "update" => Operation::Update,
-            "upsert" => Operation::Upsert,
-            "delete" => Operation::Delete,
-            "hardDelete" => Operation::HardDelete,
-            _ => return None,
-        })
-    }
-
-    fn name(self) -> &'static str {
-        match self {
-            Operation::Insert => "insert",
-            Operation::Update => "update",
-            Operation::Upsert => "upsert",
-            Operation::Delete => "delete",
-            Operation::HardDelete => "hardDelete",
-        }
-    }
-}
-
-struct Outcomes {
-    header: Vec<String>,
-    successful: Vec<(String, bool, Vec<String>)>,
-    failed: Vec<(String, String, Vec<String>)>,
-    unprocessed: Vec<Vec<String>>,
-}
-
 pub struct IngestJob {
-    id: String,
-    object: String,
+    header: JobHeader,
+    /// The header's operation, for processing.
     operation: Operation,
     external_id: Option<String>,
-    version: String,
-    created: i64,
     state: JobState,
     open: bool,
     closed_at: Option<Instant>,
     upload: Vec<u8>,
     dialect: CsvDialect,
-    delimiter: String,
-    line_ending: String,
     outcomes: Option<Outcomes>,
     error_message: Option<String>,
     /// Created with its data in one multipart request: it closes itself.
     multipart: bool,
 }
 
+pub type IngestJobs = JobTable<IngestJob>;
+
+impl Job for IngestJob {
+    fn header(&self) -> &JobHeader {
+        &self.header
+    }
+
+    /// An ingest job may be deleted once it is closed, whether or not it has finished.
+    fn terminated(&self, _latency: Duration) -> bool {
+        !self.open
+    }
+}
+
 impl IngestJob {
-    fn current_state(&self, latency: std::time::Duration) -> &'static str {
+    fn current_state(&self, latency: Duration) -> &'static str {
         if self.open {
             return "Open";
         }
@@ -86,36 +55,26 @@ impl IngestJob {
         }
     }
 
-    fn info(&self, latency: std::time::Duration, user: &str, version: &str) -> Json {
+    /// `version` is the request's: `contentUrl` names it.
+    fn info(&self, latency: Duration, version: &str) -> Json {
         let state = self.current_state(latency);
         let done = state == "JobComplete" || state == "Failed";
         let (processed, failed) = match (&self.outcomes, done) {
             (Some(o), true) => (o.successful.len() + o.failed.len(), o.failed.len()),
             _ => (0, 0),
         };
-        let mut info = json!({
-            "id": self.id,
-            "operation": self.operation.name(),
-            "object": self.object,
-            "createdById": user,
-            "createdDate": format_datetime(self.created, Zone::Rest),
-            "systemModstamp": format_datetime(self.created, Zone::Rest),
-            "state": state,
-            "externalIdFieldName": self.external_id,
-            "concurrencyMode": "Parallel",
-            "contentType": "CSV",
-            "apiVersion": self.version.parse::<f64>().unwrap_or(0.0),
-            "jobType": "V2Ingest",
-            "contentUrl": format!("services/data/v{version}/jobs/ingest/{}/batches", self.id),
-            "lineEnding": self.line_ending,
-            "columnDelimiter": self.delimiter,
-            "numberRecordsProcessed": processed,
-            "numberRecordsFailed": failed,
-            "retries": 0,
-            "totalProcessingTime": 0,
-            "apiActiveProcessingTime": 0,
-            "apexProcessingTime": 0,
-        });
+        let mut info = self.header.info(
+            "V2Ingest",
+            state,
+            processed,
+            json!({
+                "externalIdFieldName": self.external_id,
+                "contentUrl": format!("services/data/v{version}/jobs/ingest/{}/batches", self.header.id),
+                "numberRecordsFailed": failed,
+                "apiActiveProcessingTime": 0,
+                "apexProcessingTime": 0,
+            }),
+        );
         if let Some(e) = &self.error_message {
             info["errorMessage"] = json!(e);
         }
@@ -123,34 +82,30 @@ impl IngestJob {
     }
 }
 
-#[derive(Default)]
-pub struct IngestJobs {
-    jobs: HashMap<String, IngestJob>,
-    sequence: u64,
-}
-
-pub fn route(state: &OrgState, req: &Req, version: &str, tail: &[&str]) -> Resp {
+pub fn route(state: &OrgState, req: &Req, caller: &Caller, version: &str, tail: &[&str]) -> Answer {
     match (req.method.as_str(), tail) {
-        ("POST", []) => create(state, req, version),
-        ("GET", []) => list(state, version),
-        ("GET", [id]) => info(state, id, version),
+        ("POST", []) => create(state, req, caller, version),
+        ("GET", []) => state.ingest_jobs.lock().list(current_info(state, version)),
+        ("GET", [id]) => state
+            .ingest_jobs
+            .lock()
+            .info(id, current_info(state, version)),
         ("PATCH", [id]) => change_state(state, req, version, id),
-        ("DELETE", [id]) => delete(state, id),
+        ("DELETE", [id]) => state
+            .ingest_jobs
+            .lock()
+            .delete(id, state.config.job_latency),
         ("PUT", [id, b]) if b.eq_ignore_ascii_case("batches") => upload(state, req, id),
         ("GET", [id, r]) => results(state, id, r),
-        (m, _) => Resp::method_not_allowed(m),
+        (m, _) => Err(ApiError::method_not_allowed(m)),
     }
 }
 
-fn api_error(message: &str) -> Resp {
-    Resp::error(400, "API_ERROR", message)
+fn api_error(message: impl Into<String>) -> ApiError {
+    ApiError::bad_request("API_ERROR", message)
 }
 
-fn user(state: &OrgState) -> String {
-    state.store.read().user_id.clone()
-}
-
-fn create(state: &OrgState, req: &Req, version: &str) -> Resp {
+fn create(state: &OrgState, req: &Req, caller: &Caller, version: &str) -> Answer {
     // A multipart request carries the job (`job` part) and its data (`content` part) at once.
     let multipart = req
         .header("content-type")
@@ -165,121 +120,101 @@ fn create(state: &OrgState, req: &Req, version: &str) -> Resp {
         (req.body.to_vec(), None)
     };
     if content.as_ref().is_some_and(|c| c.len() > 100_000) {
-        return api_error("ClientInputError : multipart uploads are limited to 100,000 characters of data; upload larger files with PUT");
+        return Err(api_error("ClientInputError : multipart uploads are limited to 100,000 characters of data; upload larger files with PUT"));
     }
-    let Ok(body) = serde_json::from_slice::<Json>(&job_json) else {
-        return Resp::error(
-            400,
-            "JSON_PARSER_ERROR",
-            "The request body is not valid JSON",
-        );
-    };
+    let body = serde_json::from_slice::<Json>(&job_json).map_err(|_| {
+        ApiError::bad_request("JSON_PARSER_ERROR", "The request body is not valid JSON")
+    })?;
     let s = |k: &str| body.get(k).and_then(Json::as_str).map(String::from);
-    let Some(operation) = s("operation").as_deref().and_then(Operation::parse) else {
-        return api_error("InvalidJob : Invalid operation");
-    };
+    let operation = s("operation")
+        .as_deref()
+        .and_then(Operation::parse)
+        .ok_or_else(|| api_error("InvalidJob : Invalid operation"))?;
     let object = {
         let store = state.store.read();
-        let Some(t) = s("object").as_deref().and_then(|o| store.table(o)) else {
-            return Resp::error(
-                400,
-                "INVALIDENTITY",
-                &format!(
-                    "Entity '{}' is not supported by the Bulk API.",
-                    s("object").unwrap_or_default()
-                ),
-            );
-        };
+        let t = s("object")
+            .as_deref()
+            .and_then(|o| store.table(o))
+            .ok_or_else(|| {
+                ApiError::bad_request(
+                    "INVALIDENTITY",
+                    format!(
+                        "Entity '{}' is not supported by the Bulk API.",
+                        s("object").unwrap_or_default()
+                    ),
+                )
+            })?;
         t.def.name.clone()
     };
     let external_id = s("externalIdFieldName");
     match (operation, &external_id) {
         (Operation::Upsert, None) => {
-            return api_error("InvalidJob : External ID was blank for upsert operation")
+            return Err(api_error(
+                "InvalidJob : External ID was blank for upsert operation",
+            ))
         }
         (op, Some(_)) if op != Operation::Upsert => {
-            return api_error(
+            return Err(api_error(
                 "InvalidJob : External ID field can only be specified for the upsert operation",
-            )
+            ))
         }
         _ => {}
     }
     let delimiter = s("columnDelimiter").unwrap_or_else(|| "COMMA".into());
     let line_ending = s("lineEnding").unwrap_or_else(|| "LF".into());
-    let Some(dialect) = CsvDialect::from_names(&delimiter, &line_ending) else {
-        return api_error("InvalidJob : Invalid columnDelimiter or lineEnding");
-    };
-    let user = user(state);
+    let dialect = CsvDialect::from_names(&delimiter, &line_ending)
+        .ok_or_else(|| api_error("InvalidJob : Invalid columnDelimiter or lineEnding"))?;
     let mut jobs = state.ingest_jobs.lock();
-    jobs.sequence += 1;
-    let job = IngestJob {
-        id: sfarrow_soql::ids::make("750", "In0", jobs.sequence),
-        object,
+    let mut job = IngestJob {
+        header: JobHeader {
+            id: jobs.next_id("In0"),
+            operation: operation.name(),
+            object,
+            created_by: caller.user_id.clone(),
+            created: now_millis(),
+            version: version.into(),
+            delimiter,
+            line_ending,
+        },
         operation,
         external_id,
-        version: version.into(),
-        created: now_millis(),
         state: JobState::UploadComplete,
         open: true,
         closed_at: None,
         upload: Vec::new(),
         dialect,
-        delimiter,
-        line_ending,
         outcomes: None,
         error_message: None,
         multipart: content.is_some(),
     };
-    let mut job = job;
     if let Some(data) = content {
         job.upload = data.into_bytes();
         close_and_process(state, &mut job);
     }
-    let info = job.info(state.config.job_latency, &user, version);
-    jobs.jobs.insert(job.id.clone(), job);
-    Resp::json(200, &info)
+    let info = job.info(state.config.job_latency, version);
+    jobs.insert(job);
+    Ok(Resp::json(200, &info))
 }
 
-fn list(state: &OrgState, version: &str) -> Resp {
-    let user = user(state);
-    let jobs = state.ingest_jobs.lock();
-    let mut all: Vec<&IngestJob> = jobs.jobs.values().collect();
-    all.sort_by_key(|j| j.created);
-    let records: Vec<Json> = all
-        .iter()
-        .map(|j| j.info(state.config.job_latency, &user, version))
-        .collect();
-    Resp::json(
-        200,
-        &json!({"done": true, "records": records, "nextRecordsUrl": null}),
-    )
+/// A job's info as it is now, for a request of this version.
+fn current_info<'a>(state: &'a OrgState, version: &'a str) -> impl Fn(&IngestJob) -> Json + 'a {
+    move |j| j.info(state.config.job_latency, version)
 }
 
-fn info(state: &OrgState, id: &str, version: &str) -> Resp {
-    let user = user(state);
-    let jobs = state.ingest_jobs.lock();
-    match jobs.jobs.get(id) {
-        Some(j) => Resp::json(200, &j.info(state.config.job_latency, &user, version)),
-        None => Resp::not_found(),
-    }
-}
-
-fn upload(state: &OrgState, req: &Req, id: &str) -> Resp {
+fn upload(state: &OrgState, req: &Req, id: &str) -> Answer {
     let mut jobs = state.ingest_jobs.lock();
-    let Some(j) = jobs.jobs.get_mut(id) else {
-        return Resp::not_found();
-    };
+    let j = jobs.get_mut(id)?;
     if !j.open {
-        return Resp::error(
+        return Err(ApiError::new(
             409,
             "INVALIDJOBSTATE",
             "Job is not in the Open state; data can only be uploaded to an open job",
-        );
+        ));
     }
     if j.upload.len() + req.body.len() > MAX_UPLOAD {
-        return api_error(
+        return Err(api_error(
             "ClientInputError : the data uploaded to a job may not exceed 150 MB (base64)",
-        );
+        ));
     }
     if j.upload.is_empty() {
         j.upload.extend_from_slice(&req.body);
@@ -298,45 +233,48 @@ fn upload(state: &OrgState, req: &Req, id: &str) -> Resp {
             .map(|i| i + 1)
             .unwrap_or(j.upload.len());
         if body[..split] != j.upload[..first] {
-            return api_error(
+            return Err(api_error(
                 "ClientInputError : every upload to a job must have the same header row",
-            );
+            ));
         }
         if !j.upload.ends_with(b"\n") {
             j.upload.push(b'\n');
         }
         j.upload.extend_from_slice(&body[split..]);
     }
-    Resp::empty(201)
+    Ok(Resp::empty(201))
 }
 
-fn change_state(state: &OrgState, req: &Req, version: &str, id: &str) -> Resp {
+fn change_state(state: &OrgState, req: &Req, version: &str, id: &str) -> Answer {
     let body = serde_json::from_slice::<Json>(&req.body).unwrap_or_default();
     if body
         .as_object()
         .is_some_and(|m| m.keys().any(|k| k != "state"))
     {
-        return api_error("InvalidJob : only the state may be sent when changing a job's state");
+        return Err(api_error(
+            "InvalidJob : only the state may be sent when changing a job's state",
+        ));
     }
     let wanted = body.get("state").and_then(Json::as_str).map(String::from);
-    let user = user(state);
     let mut jobs = state.ingest_jobs.lock();
-    let Some(j) = jobs.jobs.get_mut(id) else {
-        return Resp::not_found();
-    };
+    let j = jobs.get_mut(id)?;
     match wanted.as_deref() {
         Some("UploadComplete") => {
             if !j.open && j.multipart {
                 // A multipart job closed itself; closing it again is harmless.
-                return Resp::json(200, &j.info(state.config.job_latency, &user, version));
+                return Ok(Resp::json(200, &j.info(state.config.job_latency, version)));
             }
             if !j.open {
-                return Resp::error(409, "INVALIDJOBSTATE", "Job is not in the Open state");
+                return Err(ApiError::new(
+                    409,
+                    "INVALIDJOBSTATE",
+                    "Job is not in the Open state",
+                ));
             }
             close_and_process(state, j);
-            let mut info = j.info(state.config.job_latency, &user, version);
+            let mut info = j.info(state.config.job_latency, version);
             info["state"] = json!("UploadComplete");
-            Resp::json(200, &info)
+            Ok(Resp::json(200, &info))
         }
         Some("Aborted") => {
             if !j.open
@@ -345,7 +283,7 @@ fn change_state(state: &OrgState, req: &Req, version: &str, id: &str) -> Resp {
                 && j.closed_at
                     .is_some_and(|t| t.elapsed() >= state.config.job_latency)
             {
-                return api_error("Cannot abort a job that has finished");
+                return Err(api_error("Cannot abort a job that has finished"));
             }
             if j.open {
                 // Uploaded rows were never attempted: they are the unprocessed records.
@@ -359,9 +297,11 @@ fn change_state(state: &OrgState, req: &Req, version: &str, id: &str) -> Resp {
             }
             j.open = false;
             j.state = JobState::Aborted;
-            Resp::json(200, &j.info(state.config.job_latency, &user, version))
+            Ok(Resp::json(200, &j.info(state.config.job_latency, version)))
         }
-        _ => api_error("InvalidJobState : the state must be UploadComplete or Aborted"),
+        _ => Err(api_error(
+            "InvalidJobState : the state must be UploadComplete or Aborted",
+        )),
     }
 }
 
@@ -377,7 +317,14 @@ fn close_and_process(state: &OrgState, j: &mut IngestJob) {
         return;
     }
     let mut store = state.store.write();
-    match process(&mut store, j) {
+    let batch = Batch {
+        object: &j.header.object,
+        operation: j.operation,
+        external_id: j.external_id.as_deref(),
+        data: &j.upload,
+        dialect: j.dialect,
+    };
+    match process(&mut store, &batch) {
         Ok(o) => {
             let records = (o.successful.len() + o.failed.len()) as u64;
             state.usage.lock().bulk_batches += records.div_ceil(10_000).max(1);
@@ -391,241 +338,21 @@ fn close_and_process(state: &OrgState, j: &mut IngestJob) {
     }
 }
 
-fn delete(state: &OrgState, id: &str) -> Resp {
-    let mut jobs = state.ingest_jobs.lock();
-    let Some(j) = jobs.jobs.get(id) else {
-        return Resp::not_found();
-    };
-    if j.open {
-        return api_error(
-            "Error encountered when deleting the job because the job is not terminated",
-        );
-    }
-    jobs.jobs.remove(id);
-    Resp::empty(204)
-}
-
-fn parse_csv(data: &[u8], dialect: CsvDialect) -> Result<(Vec<String>, Vec<Vec<String>>), String> {
-    let mut reader = csv::ReaderBuilder::new()
-        .delimiter(dialect.delimiter)
-        .flexible(true)
-        .has_headers(true)
-        .from_reader(data);
-    let header: Vec<String> = reader
-        .headers()
-        .map_err(|e| format!("InvalidBatch : {e}"))?
-        .iter()
-        .map(|h| h.trim_start_matches('\u{feff}').to_string())
-        .collect();
-    let mut rows = Vec::new();
-    for rec in reader.records() {
-        let rec = rec.map_err(|e| format!("InvalidBatch : Failed to parse CSV: {e}"))?;
-        rows.push(rec.iter().map(String::from).collect());
-    }
-    Ok((header, rows))
-}
-
-/// `STATUS_CODE:message:Field1,Field2 --`, the `sf__Error` form.
-fn sf_error(e: &DmlError) -> String {
-    format!("{}:{}:{} --", e.code, e.message, e.fields.join(","))
-}
-
-fn process(store: &mut Store, job: &IngestJob) -> Result<Outcomes, String> {
-    let (header, rows) = parse_csv(&job.upload, job.dialect)?;
-    let table = store
-        .table_index(&job.object)
-        .ok_or_else(|| format!("InvalidBatch : Unknown object {}", job.object))?;
-    let id_col = header.iter().position(|h| h.eq_ignore_ascii_case("Id"));
-    let mut targets = Vec::with_capacity(header.len());
-    for h in &header {
-        if h.eq_ignore_ascii_case("Id") {
-            targets.push(None);
-            continue;
-        }
-        if matches!(job.operation, Operation::Delete | Operation::HardDelete) {
-            return Err(format!(
-                "InvalidBatch : The {} operation takes only an Id column; found: {h}",
-                job.operation.name()
-            ));
-        }
-        let t = resolve_column(store, table, h)
-            .map_err(|_| format!("InvalidBatch : Field name not found : {h}"))?;
-        targets.push(Some(t));
-    }
-    if job.operation != Operation::Insert && job.operation != Operation::Upsert && id_col.is_none()
-    {
-        return Err("InvalidBatch : Field name not found : Id".into());
-    }
-    let key = match (job.operation, &job.external_id) {
-        (Operation::Upsert, Some(ext)) => {
-            let def = &store.tables[table].def;
-            let k = def
-                .field_index(ext)
-                .filter(|&k| def.fields[k].external_id || def.fields[k].name == "Id")
-                .ok_or_else(|| format!("InvalidBatch : Field name provided, {ext} does not match an External ID, Salesforce Id, or indexed field for {}", def.name))?;
-            let col = header
-                .iter()
-                .position(|h| h.eq_ignore_ascii_case(ext))
-                .ok_or_else(|| {
-                    format!("InvalidBatch : The External ID field {ext} is not in the header")
-                })?;
-            Some((k, col))
-        }
-        _ => None,
-    };
-    let mut counts: HashMap<String, usize> = HashMap::new();
-    if let Some((_, col)) = key {
-        for r in &rows {
-            if let Some(v) = r.get(col).filter(|v| !v.is_empty()) {
-                *counts.entry(v.to_lowercase()).or_default() += 1;
-            }
-        }
-    }
-    let mut out = Outcomes {
-        header: header.clone(),
-        successful: Vec::new(),
-        failed: Vec::new(),
-        unprocessed: Vec::new(),
-    };
-    for row in rows {
-        let result = process_row(
-            store, job, table, &header, &targets, id_col, key, &counts, &row,
-        );
-        match result {
-            Ok((id, created)) => out.successful.push((id, created, row)),
-            Err((id, e)) => out.failed.push((id.unwrap_or_default(), sf_error(&e), row)),
-        }
-    }
-    Ok(out)
-}
-
-type RowResult = Result<(String, bool), (Option<String>, DmlError)>;
-
-#[allow(clippy::too_many_arguments)]
-fn process_row(
-    store: &mut Store,
-    job: &IngestJob,
-    table: usize,
-    header: &[String],
-    targets: &[Option<Target>],
-    id_col: Option<usize>,
-    key: Option<(usize, usize)>,
-    counts: &HashMap<String, usize>,
-    row: &[String],
-) -> RowResult {
-    if row.len() != header.len() {
-        return Err((
-            None,
-            DmlError::new(
-                "INVALID_FIELD",
-                format!(
-                    "The row has {} columns; the header has {}",
-                    row.len(),
-                    header.len()
-                ),
-                &[],
-            ),
-        ));
-    }
-    let given_id = id_col.map(|c| row[c].clone()).filter(|s| !s.is_empty());
-    let fail = |e: DmlError| (given_id.clone(), e);
-    let mut values = Vec::new();
-    if !matches!(job.operation, Operation::Delete | Operation::HardDelete) {
-        for (cell, target) in row.iter().zip(targets) {
-            if let Some(t) = target {
-                if let Some(v) = apply_target(store, table, *t, Raw::Csv(cell)).map_err(fail)? {
-                    values.push(v);
-                }
-            }
-        }
-    }
-    let need_id = || -> Result<u32, (Option<String>, DmlError)> {
-        let id = given_id.clone().ok_or_else(|| {
-            fail(DmlError::new(
-                "MISSING_ARGUMENT",
-                "Id not specified in an update call",
-                &[],
-            ))
-        })?;
-        store.resolve_id(table, &id).map_err(fail)
-    };
-    match job.operation {
-        Operation::Insert => {
-            if given_id.is_some() {
-                return Err(fail(DmlError::new("INVALID_FIELD_FOR_INSERT_UPDATE", "Unable to create/update fields: Id. Please check the security settings of this field and verify that it is read/write for your profile or permission set.", &["Id"])));
-            }
-            store
-                .insert(table, values)
-                .map(|(id, _)| (id, true))
-                .map_err(fail)
-        }
-        Operation::Update => {
-            let r = need_id()?;
-            store.update(table, r, values).map_err(fail)?;
-            Ok((store.tables[table].rows[r as usize].id().to_string(), false))
-        }
-        Operation::Upsert => {
-            let (k, col) =
-                key.ok_or_else(|| fail(DmlError::new("INVALID_FIELD", "no external id", &[])))?;
-            let kv = row[col].clone();
-            if counts.get(&kv.to_lowercase()).is_some_and(|n| *n > 1) {
-                return Err(fail(DmlError::new(
-                    "DUPLICATE_EXTERNAL_ID",
-                    format!("Duplicate external id specified: {kv}"),
-                    &[],
-                )));
-            }
-            dml::upsert(store, table, k, &kv, values)
-                .map(|u| (u.id, u.created))
-                .map_err(fail)
-        }
-        Operation::Delete => {
-            let r = need_id()?;
-            store.delete(table, r).map_err(fail)?;
-            Ok((store.tables[table].rows[r as usize].id().to_string(), false))
-        }
-        Operation::HardDelete => {
-            let r = need_id()?;
-            let id = store.tables[table].rows[r as usize].id().to_string();
-            store.purge(table, r).map_err(fail)?;
-            Ok((id, false))
-        }
-    }
-}
-
-fn csv_row(out: &mut String, dialect: CsvDialect, first: &[String], rest: &[String]) {
-    for (i, v) in first.iter().chain(rest).enumerate() {
-        if i > 0 {
-            out.push(dialect.delimiter as char);
-        }
-        // The sf__ columns are always quoted; uploaded values only when they must be.
-        let must_quote = v.contains([',', '"', '\n', '\r', dialect.delimiter as char]);
-        if i < first.len() || must_quote {
-            write_csv_quoted(out, v);
-        } else {
-            out.push_str(v);
-        }
-    }
-    out.push_str(if dialect.crlf { "\r\n" } else { "\n" });
-}
-
-fn results(state: &OrgState, id: &str, which: &str) -> Resp {
+fn results(state: &OrgState, id: &str, which: &str) -> Answer {
     let jobs = state.ingest_jobs.lock();
-    let Some(j) = jobs.jobs.get(id) else {
-        return Resp::not_found();
-    };
+    let j = jobs.get(id)?;
     let kind = which.to_ascii_lowercase();
     if !matches!(
         kind.as_str(),
         "successfulresults" | "failedresults" | "unprocessedrecords"
     ) {
-        return Resp::not_found();
+        return Err(ApiError::not_found());
     }
     let state_name = j.current_state(state.config.job_latency);
     if !matches!(state_name, "JobComplete" | "Failed" | "Aborted") {
-        return api_error(&format!(
+        return Err(api_error(format!(
             "InvalidJobState : results are not available while the job is {state_name}"
-        ));
+        )));
     }
     let empty = Outcomes {
         header: Vec::new(),
@@ -662,5 +389,5 @@ fn results(state: &OrgState, id: &str, which: &str) -> Resp {
             }
         }
     }
-    Resp::csv(200, out)
+    Ok(Resp::csv(200, out))
 }

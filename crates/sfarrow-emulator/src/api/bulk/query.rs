@@ -1,64 +1,42 @@
 //! Bulk API 2.0 query jobs (§5): create, state machine, CSV result pages by locator, parallel
 //! `resultPages` (v58.0+), abort, delete, list. Results are rendered page by page on request.
 
+use crate::api::answer::{Answer, Caller};
+use crate::api::bulk::jobs::{Job, JobHeader, JobState, JobTable};
 use crate::api::state::OrgState;
 use crate::data::store::now_millis;
-use crate::http::{Req, Resp};
+use crate::http::{ApiError, Req, Resp};
 use crate::soql::render::{csv_page, CsvDialect};
 use crate::soql::{self, ResultSet};
 use base64::Engine;
 use serde_json::{json, Value as Json};
-use sfarrow_soql::formats::{format_datetime, Zone};
-use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 const LOCATOR: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD_NO_PAD;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum JobState {
-    UploadComplete,
-    InProgress,
-    JobComplete,
-    Failed,
-    Aborted,
-}
-
-impl JobState {
-    pub fn name(self) -> &'static str {
-        match self {
-            JobState::UploadComplete => "UploadComplete",
-            JobState::InProgress => "InProgress",
-            JobState::JobComplete => "JobComplete",
-            JobState::Failed => "Failed",
-            JobState::Aborted => "Aborted",
-        }
-    }
-
-    pub fn terminal(self) -> bool {
-        matches!(
-            self,
-            JobState::JobComplete | JobState::Failed | JobState::Aborted
-        )
-    }
-}
-
 pub struct QueryJob {
-    id: String,
-    operation: String,
-    object: String,
-    version: String,
-    created: i64,
+    header: JobHeader,
     started: Instant,
     aborted: bool,
     rs: Arc<ResultSet>,
     dialect: CsvDialect,
-    delimiter: String,
-    line_ending: String,
+}
+
+pub type QueryJobs = JobTable<QueryJob>;
+
+impl Job for QueryJob {
+    fn header(&self) -> &JobHeader {
+        &self.header
+    }
+
+    fn terminated(&self, latency: Duration) -> bool {
+        self.state(latency).terminal()
+    }
 }
 
 impl QueryJob {
-    fn state(&self, latency: std::time::Duration) -> JobState {
+    fn state(&self, latency: Duration) -> JobState {
         if self.aborted {
             JobState::Aborted
         } else if self.started.elapsed() < latency {
@@ -68,69 +46,52 @@ impl QueryJob {
         }
     }
 
-    fn info(&self, state: JobState, user: &str) -> Json {
-        json!({
-            "id": self.id,
-            "operation": self.operation,
-            "object": self.object,
-            "createdById": user,
-            "createdDate": format_datetime(self.created, Zone::Rest),
-            "systemModstamp": format_datetime(self.created, Zone::Rest),
-            "state": state.name(),
-            "concurrencyMode": "Parallel",
-            "contentType": "CSV",
-            "apiVersion": self.version.parse::<f64>().unwrap_or(0.0),
-            "jobType": "V2Query",
-            "lineEnding": self.line_ending,
-            "columnDelimiter": self.delimiter,
-            "numberRecordsProcessed": if state == JobState::JobComplete { self.rs.len() } else { 0 },
-            "retries": 0,
-            "totalProcessingTime": 0,
-            "isPkChunkingSupported": true,
-        })
+    fn info(&self, state: JobState) -> Json {
+        let processed = if state == JobState::JobComplete {
+            self.rs.len()
+        } else {
+            0
+        };
+        self.header.info(
+            "V2Query",
+            state.name(),
+            processed,
+            json!({"isPkChunkingSupported": true}),
+        )
     }
 }
 
-#[derive(Default)]
-pub struct QueryJobs {
-    jobs: HashMap<String, QueryJob>,
-    sequence: u64,
-}
-
-pub fn route(state: &OrgState, req: &Req, version: &str, tail: &[&str]) -> Resp {
+pub fn route(state: &OrgState, req: &Req, caller: &Caller, version: &str, tail: &[&str]) -> Answer {
     match (req.method.as_str(), tail) {
-        ("POST", []) => create(state, req, version),
-        ("GET", []) => list(state),
-        ("GET", [id]) => info(state, id),
+        ("POST", []) => create(state, req, caller, version),
+        ("GET", []) => state.query_jobs.lock().list(current_info(state)),
+        ("GET", [id]) => state.query_jobs.lock().info(id, current_info(state)),
         ("PATCH", [id]) => abort(state, req, id),
-        ("DELETE", [id]) => delete(state, id),
+        ("DELETE", [id]) => state.query_jobs.lock().delete(id, state.config.job_latency),
         ("GET", [id, r]) if r.eq_ignore_ascii_case("results") => results(state, req, version, id),
         ("GET", [id, r]) if r.eq_ignore_ascii_case("resultPages") => {
             result_pages(state, req, version, id)
         }
-        (m, _) => Resp::method_not_allowed(m),
+        (m, _) => Err(ApiError::method_not_allowed(m)),
     }
 }
 
-fn api_error(message: &str) -> Resp {
-    Resp::error(400, "API_ERROR", message)
+fn api_error(message: impl Into<String>) -> ApiError {
+    ApiError::bad_request("API_ERROR", message)
 }
 
-fn create(state: &OrgState, req: &Req, version: &str) -> Resp {
-    let Ok(body) = serde_json::from_slice::<Json>(&req.body) else {
-        return Resp::error(
-            400,
-            "JSON_PARSER_ERROR",
-            "The request body is not valid JSON",
-        );
-    };
+fn create(state: &OrgState, req: &Req, caller: &Caller, version: &str) -> Answer {
+    let body = serde_json::from_slice::<Json>(&req.body).map_err(|_| {
+        ApiError::bad_request("JSON_PARSER_ERROR", "The request body is not valid JSON")
+    })?;
     let operation = body.get("operation").and_then(Json::as_str).unwrap_or("");
     if operation != "query" && operation != "queryAll" {
-        return api_error(&format!("Invalid operation: {operation}"));
+        return Err(api_error(format!("Invalid operation: {operation}")));
     }
-    let Some(soql) = body.get("query").and_then(Json::as_str) else {
-        return api_error("A query is required");
-    };
+    let soql = body
+        .get("query")
+        .and_then(Json::as_str)
+        .ok_or_else(|| api_error("A query is required"))?;
     let delimiter = body
         .get("columnDelimiter")
         .and_then(Json::as_str)
@@ -141,27 +102,25 @@ fn create(state: &OrgState, req: &Req, version: &str) -> Resp {
         .and_then(Json::as_str)
         .unwrap_or("LF")
         .to_string();
-    let Some(dialect) = CsvDialect::from_names(&delimiter, &line_ending) else {
-        return api_error("Invalid columnDelimiter or lineEnding");
-    };
+    let dialect = CsvDialect::from_names(&delimiter, &line_ending)
+        .ok_or_else(|| api_error("Invalid columnDelimiter or lineEnding"))?;
     if body
         .get("contentType")
         .and_then(Json::as_str)
         .is_some_and(|c| c != "CSV")
     {
-        return api_error("Only CSV content is supported");
+        return Err(api_error("Only CSV content is supported"));
     }
-    let (rs, object, user) = {
+    let (rs, object) = {
         let store = state.store.read();
-        let plan = match soql::parse(soql).and_then(|q| soql::compile(&store, &q)) {
-            Ok(p) => p,
-            Err(e) => return Resp::error(400, e.code, &e.message),
-        };
+        let plan = soql::compile(&store, &soql::parse(soql)?)?;
         if plan.has_compound {
-            return api_error("Selecting compound data not supported in Bulk Query");
+            return Err(api_error(
+                "Selecting compound data not supported in Bulk Query",
+            ));
         }
         if let Some(reason) = plan.bulk_unsupported {
-            return api_error(reason);
+            return Err(api_error(reason));
         }
         let mut plan = plan;
         let major: u32 = version
@@ -174,92 +133,56 @@ fn create(state: &OrgState, req: &Req, version: &str) -> Resp {
             plan.columns.sort_by_key(|c| c.written.to_lowercase());
         }
         let object = plan.object.clone();
-        (
-            soql::execute(&store, plan, operation == "queryAll"),
-            object,
-            store.user_id.clone(),
-        )
+        (soql::execute(&store, plan, operation == "queryAll"), object)
     };
     state.usage.lock().bulk_query_jobs += 1;
     let mut jobs = state.query_jobs.lock();
-    jobs.sequence += 1;
     let job = QueryJob {
-        id: sfarrow_soql::ids::make("750", "Dn0", jobs.sequence),
-        operation: operation.into(),
-        object,
-        version: version.into(),
-        created: now_millis(),
+        header: JobHeader {
+            id: jobs.next_id("Dn0"),
+            operation: if operation == "queryAll" {
+                "queryAll"
+            } else {
+                "query"
+            },
+            object,
+            created_by: caller.user_id.clone(),
+            created: now_millis(),
+            version: version.into(),
+            delimiter,
+            line_ending,
+        },
         started: Instant::now(),
         aborted: false,
         rs: Arc::new(rs),
         dialect,
-        delimiter,
-        line_ending,
     };
-    let info = job.info(JobState::UploadComplete, &user);
-    jobs.jobs.insert(job.id.clone(), job);
-    Resp::json(200, &info)
+    let info = job.info(JobState::UploadComplete);
+    jobs.insert(job);
+    Ok(Resp::json(200, &info))
 }
 
-fn user(state: &OrgState) -> String {
-    state.store.read().user_id.clone()
+/// A job's info as it is now.
+fn current_info(state: &OrgState) -> impl Fn(&QueryJob) -> Json + '_ {
+    |j| j.info(j.state(state.config.job_latency))
 }
 
-fn list(state: &OrgState) -> Resp {
-    let user = user(state);
-    let jobs = state.query_jobs.lock();
-    let mut all: Vec<&QueryJob> = jobs.jobs.values().collect();
-    all.sort_by_key(|j| j.created);
-    let records: Vec<Json> = all
-        .iter()
-        .map(|j| j.info(j.state(state.config.job_latency), &user))
-        .collect();
-    Resp::json(
-        200,
-        &json!({"done": true, "records": records, "nextRecordsUrl": null}),
-    )
-}
-
-fn info(state: &OrgState, id: &str) -> Resp {
-    let user = user(state);
-    let jobs = state.query_jobs.lock();
-    match jobs.jobs.get(id) {
-        Some(j) => Resp::json(200, &j.info(j.state(state.config.job_latency), &user)),
-        None => Resp::not_found(),
-    }
-}
-
-fn abort(state: &OrgState, req: &Req, id: &str) -> Resp {
+fn abort(state: &OrgState, req: &Req, id: &str) -> Answer {
     let wanted = serde_json::from_slice::<Json>(&req.body)
         .ok()
         .and_then(|b| b.get("state").and_then(Json::as_str).map(String::from));
     if wanted.as_deref() != Some("Aborted") {
-        return api_error("Only the Aborted state can be set on a query job");
+        return Err(api_error(
+            "Only the Aborted state can be set on a query job",
+        ));
     }
-    let user = user(state);
     let mut jobs = state.query_jobs.lock();
-    let Some(j) = jobs.jobs.get_mut(id) else {
-        return Resp::not_found();
-    };
+    let j = jobs.get_mut(id)?;
     if j.state(state.config.job_latency).terminal() && !j.aborted {
-        return api_error("Cannot abort a job that is already complete");
+        return Err(api_error("Cannot abort a job that is already complete"));
     }
     j.aborted = true;
-    Resp::json(200, &j.info(JobState::Aborted, &user))
-}
-
-fn delete(state: &OrgState, id: &str) -> Resp {
-    let mut jobs = state.query_jobs.lock();
-    let Some(j) = jobs.jobs.get(id) else {
-        return Resp::not_found();
-    };
-    if !j.state(state.config.job_latency).terminal() {
-        return api_error(
-            "Error encountered when deleting the job because the job is not terminated",
-        );
-    }
-    jobs.jobs.remove(id);
-    Resp::empty(204)
+    Ok(Resp::json(200, &j.info(JobState::Aborted)))
 }
 
 fn decode_locator(locator: &str) -> Option<usize> {
@@ -276,28 +199,26 @@ fn ready_job(
     state: &OrgState,
     version: &str,
     id: &str,
-) -> Result<(Arc<ResultSet>, CsvDialect), Resp> {
+) -> Result<(Arc<ResultSet>, CsvDialect), ApiError> {
     let jobs = state.query_jobs.lock();
-    let Some(j) = jobs.jobs.get(id) else {
-        return Err(Resp::not_found());
-    };
-    if j.version != version {
-        return Err(Resp::error(
+    let j = jobs.get(id)?;
+    if j.header.version != version {
+        return Err(ApiError::new(
             409,
             "API_ERROR",
-            &format!("The API version of the request (v{version}) does not match the version the job was created with (v{})", j.version),
+            format!("The API version of the request (v{version}) does not match the version the job was created with (v{})", j.header.version),
         ));
     }
     match j.state(state.config.job_latency) {
         JobState::JobComplete => Ok((j.rs.clone(), j.dialect)),
-        s => Err(api_error(&format!(
+        s => Err(api_error(format!(
             "The job is in state {}: results are only available for JobComplete jobs",
             s.name()
         ))),
     }
 }
 
-fn page_size(state: &OrgState, req: &Req) -> Result<usize, Resp> {
+fn page_size(state: &OrgState, req: &Req) -> Result<usize, ApiError> {
     match req.param("maxRecords") {
         None => Ok(state.config.bulk_page_size),
         Some(m) => m
@@ -308,24 +229,17 @@ fn page_size(state: &OrgState, req: &Req) -> Result<usize, Resp> {
     }
 }
 
-fn results(state: &OrgState, req: &Req, version: &str, id: &str) -> Resp {
-    let (rs, dialect) = match ready_job(state, version, id) {
-        Ok(r) => r,
-        Err(resp) => return resp,
-    };
-    let size = match page_size(state, req) {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
+fn results(state: &OrgState, req: &Req, version: &str, id: &str) -> Answer {
+    let (rs, dialect) = ready_job(state, version, id)?;
+    let size = page_size(state, req)?;
     let offset = match req
         .param("locator")
         .filter(|l| !l.is_empty() && l != "null")
     {
         None => 0,
-        Some(l) => match decode_locator(&l).filter(|o| *o <= rs.len()) {
-            Some(o) => o,
-            None => return Resp::error(400, "INVALID_LOCATOR", "Invalid locator"),
-        },
+        Some(l) => decode_locator(&l)
+            .filter(|o| *o <= rs.len())
+            .ok_or_else(|| ApiError::bad_request("INVALID_LOCATOR", "Invalid locator"))?,
     };
     let end = (offset + size).min(rs.len());
     let body = {
@@ -337,30 +251,24 @@ fn results(state: &OrgState, req: &Req, version: &str, id: &str) -> Resp {
     } else {
         "null".into()
     };
-    Resp::csv(200, body)
+    Ok(Resp::csv(200, body)
         .with_header("sforce-numberofrecords", (end - offset).to_string())
-        .with_header("sforce-locator", next)
+        .with_header("sforce-locator", next))
 }
 
 const PAGES_PER_CALL: usize = 5;
 
-fn result_pages(state: &OrgState, req: &Req, version: &str, id: &str) -> Resp {
+fn result_pages(state: &OrgState, req: &Req, version: &str, id: &str) -> Answer {
     let major: u32 = version
         .split('.')
         .next()
         .and_then(|m| m.parse().ok())
         .unwrap_or(0);
     if major < 58 {
-        return Resp::not_found();
+        return Err(ApiError::not_found());
     }
-    let (rs, _) = match ready_job(state, version, id) {
-        Ok(r) => r,
-        Err(resp) => return resp,
-    };
-    let size = match page_size(state, req) {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
+    let (rs, _) = ready_job(state, version, id)?;
+    let size = page_size(state, req)?;
     let start = req
         .param("locator")
         .and_then(|l| decode_locator(&l))
@@ -385,7 +293,7 @@ fn result_pages(state: &OrgState, req: &Req, version: &str, id: &str) -> Resp {
     } else {
         body["nextRecordsUrl"] = Json::Null;
     }
-    Resp::json(200, &body)
+    Ok(Resp::json(200, &body))
 }
 
 #[cfg(test)]

@@ -1,8 +1,9 @@
 //! describeGlobal and sObject describe (§2.3, §2.4), built from the object definitions.
 
+use crate::api::answer::Answer;
 use crate::api::state::OrgState;
 use crate::data::schema::{FieldDef, ObjectDef};
-use crate::http::Resp;
+use crate::http::{ApiError, Req, Resp};
 use serde_json::{json, Value};
 use sfarrow_soql::types::FieldType as T;
 
@@ -51,17 +52,17 @@ fn global_entry(def: &ObjectDef, version: &str) -> Value {
     })
 }
 
-pub fn global(state: &OrgState, version: &str) -> Resp {
+pub fn global(state: &OrgState, version: &str) -> Answer {
     let store = state.store.read();
     let sobjects: Vec<Value> = store
         .tables
         .iter()
         .map(|t| global_entry(&t.def, version))
         .collect();
-    Resp::json(
+    Ok(Resp::json(
         200,
         &json!({"encoding": "UTF-8", "maxBatchSize": 200, "sobjects": sobjects}),
-    )
+    ))
 }
 
 fn field_json(f: &FieldDef) -> Value {
@@ -143,17 +144,15 @@ fn field_json(f: &FieldDef) -> Value {
     })
 }
 
-pub fn object(state: &OrgState, req: &crate::http::Req, version: &str, name: &str) -> Resp {
+pub fn object(state: &OrgState, req: &Req, version: &str, name: &str) -> Answer {
     let store = state.store.read();
-    let Some(t) = store.table(name) else {
-        return Resp::not_found();
-    };
+    let t = store.table(name).ok_or_else(ApiError::not_found)?;
     let since = req
         .header("if-modified-since")
         .and_then(|h| chrono::DateTime::parse_from_rfc2822(h).ok())
         .map(|d| d.timestamp_millis());
     if since.is_some_and(|s| s >= store.schema_modified) {
-        return Resp::empty(304);
+        return Ok(Resp::empty(304));
     }
     let mut body = global_entry(&t.def, version);
     let fields: Vec<Value> = t.def.fields.iter().map(field_json).collect();
@@ -194,5 +193,5 @@ pub fn object(state: &OrgState, req: &crate::http::Req, version: &str, name: &st
     if let (Value::Object(b), Value::Object(e)) = (&mut body, extra) {
         b.extend(e);
     }
-    Resp::json(200, &body)
+    Ok(Resp::json(200, &body))
 }

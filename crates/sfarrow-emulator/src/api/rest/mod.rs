@@ -5,16 +5,17 @@ pub mod describe;
 pub mod query;
 pub mod records;
 
+use crate::api::answer::{Answer, Caller};
 use crate::api::state::{OrgState, MAX_VERSION, MIN_VERSION};
-use crate::http::{Req, Resp};
+use crate::http::{ApiError, Req, Resp};
 use serde_json::json;
 
 const RELEASES: [&str; 3] = ["Winter", "Spring", "Summer"];
 
 /// `GET /services/data/`: every version, ascending; no session needed.
-pub fn versions(req: &Req) -> Resp {
+pub fn versions(req: &Req) -> Answer {
     if req.method != "GET" {
-        return Resp::method_not_allowed(&req.method);
+        return Err(ApiError::method_not_allowed(&req.method));
     }
     let list: Vec<_> = (MIN_VERSION..=MAX_VERSION)
         .map(|v| {
@@ -25,10 +26,10 @@ pub fn versions(req: &Req) -> Resp {
             json!({"label": format!("{season} '{year:02}"), "url": format!("/services/data/v{v}.0"), "version": format!("{v}.0")})
         })
         .collect();
-    Resp::json(200, &json!(list))
+    Ok(Resp::json(200, &json!(list)))
 }
 
-pub fn resources(req: &Req, version: &str, state: &OrgState) -> Resp {
+pub fn resources(req: &Req, caller: &Caller, version: &str) -> Answer {
     let base = format!("/services/data/v{version}");
     let mut map = serde_json::Map::new();
     for name in [
@@ -68,15 +69,17 @@ pub fn resources(req: &Req, version: &str, state: &OrgState) -> Resp {
     ] {
         map.insert(name.into(), json!(format!("{base}/{name}")));
     }
-    let auth = state.auth.lock();
     map.insert(
         "identity".into(),
-        json!(format!("{}/id/{}/{}", req.base, auth.org_id, auth.user_id)),
+        json!(format!(
+            "{}/id/{}/{}",
+            req.base, caller.org_id, caller.user_id
+        )),
     );
-    Resp::json(200, &serde_json::Value::Object(map))
+    Ok(Resp::json(200, &serde_json::Value::Object(map)))
 }
 
-pub fn limits(state: &OrgState, version: &str) -> Resp {
+pub fn limits(state: &OrgState, version: &str) -> Answer {
     let c = state.usage.lock();
     let remaining = c.api_max.saturating_sub(c.api_used);
     let entry = |max: u64, remaining: u64| json!({"Max": max, "Remaining": remaining});
@@ -109,7 +112,7 @@ pub fn limits(state: &OrgState, version: &str) -> Resp {
             m.remove("DailyBulkV2QueryFileStorageMB");
         }
     }
-    Resp::json(200, &body)
+    Ok(Resp::json(200, &body))
 }
 
 #[cfg(test)]
@@ -126,7 +129,7 @@ mod tests {
             body: Default::default(),
             base: "http://x".into(),
         };
-        let v: serde_json::Value = serde_json::from_slice(&versions(&req).body).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&versions(&req).unwrap().body).unwrap();
         assert_eq!(v[0]["label"], "Winter '11");
         assert_eq!(v[0]["version"], "20.0");
         let v58 = v

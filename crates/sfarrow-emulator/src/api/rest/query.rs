@@ -5,8 +5,9 @@
 //! results in hand answers a `nextRecordsUrl` at once: a client that follows pages one by one
 //! waits neither for rendering nor for one emulator thread's pace.
 
+use crate::api::answer::Answer;
 use crate::api::state::OrgState;
-use crate::http::{Req, Resp};
+use crate::http::{ApiError, Req, Resp};
 use crate::soql::render::RecordCtx;
 use crate::soql::{self, ResultSet};
 use std::collections::HashMap;
@@ -168,30 +169,26 @@ fn render_ahead(
     });
 }
 
-fn query_error(e: soql::QueryError) -> Resp {
-    Resp::error(400, e.code, &e.message)
-}
-
-pub fn start(state: &OrgState, req: &Req, version: &str, all: bool) -> Resp {
+pub fn start(state: &OrgState, req: &Req, version: &str, all: bool) -> Answer {
     if req.method != "GET" {
-        return Resp::method_not_allowed(&req.method);
+        return Err(ApiError::method_not_allowed(&req.method));
     }
     let Some(soql) = req.param("q") else {
         if req.param("explain").is_some() {
-            return Resp::json(200, &serde_json::json!({"plans": []}));
+            return Ok(Resp::json(200, &serde_json::json!({"plans": []})));
         }
-        return Resp::error(400, "MALFORMED_QUERY", "A query string has to be specified");
+        return Err(ApiError::bad_request(
+            "MALFORMED_QUERY",
+            "A query string has to be specified",
+        ));
     };
-    let rs = {
-        let store = state.store.read();
-        match soql::run(&store, &soql, all) {
-            Ok(rs) => rs,
-            Err(e) => return query_error(e),
-        }
-    };
+    let rs = soql::run(&state.store.read(), &soql, all)?;
     let batch = batch_size(req);
     if rs.len() <= batch {
-        return Resp::json_text(200, render_page(state, &rs, version, 0, batch, None));
+        return Ok(Resp::json_text(
+            200,
+            render_page(state, &rs, version, 0, batch, None),
+        ));
     }
     let rs = Arc::new(rs);
     let locator = {
@@ -228,30 +225,27 @@ pub fn start(state: &OrgState, req: &Req, version: &str, all: bool) -> Resp {
         locator
     };
     let next = next_url(version, all, &locator, batch, rs.len());
-    Resp::json_text(200, render_page(state, &rs, version, 0, batch, next))
+    Ok(Resp::json_text(
+        200,
+        render_page(state, &rs, version, 0, batch, next),
+    ))
 }
 
-pub fn next_page(state: &OrgState, req: &Req, version: &str, all: bool, locator: &str) -> Resp {
+pub fn next_page(state: &OrgState, req: &Req, version: &str, all: bool, locator: &str) -> Answer {
     if req.method != "GET" {
-        return Resp::method_not_allowed(&req.method);
+        return Err(ApiError::method_not_allowed(&req.method));
     }
-    let invalid = || Resp::error(400, "INVALID_QUERY_LOCATOR", "invalid query locator");
-    let Some((id, offset)) = locator.rsplit_once('-') else {
-        return invalid();
-    };
-    let Ok(offset) = offset.parse::<usize>() else {
-        return invalid();
-    };
+    let invalid = || ApiError::bad_request("INVALID_QUERY_LOCATOR", "invalid query locator");
+    let (id, offset) = locator.rsplit_once('-').ok_or_else(invalid)?;
+    let offset = offset.parse::<usize>().map_err(|_| invalid())?;
     let (rs, batch, ready) = {
         let mut c = state.cursors.lock();
         let idle = state.config.cursor_idle;
         c.open.retain(|_, cur| cur.last_used.elapsed() < idle);
-        let Some(cur) = c.open.get_mut(id) else {
-            return invalid();
-        };
+        let cur = c.open.get_mut(id).ok_or_else(invalid)?;
         cur.last_used = Instant::now();
         if offset >= cur.rs.len() {
-            return invalid();
+            return Err(invalid());
         }
         cur.finished |= offset + cur.batch >= cur.rs.len();
         let ready = cur
@@ -272,8 +266,11 @@ pub fn next_page(state: &OrgState, req: &Req, version: &str, all: bool, locator:
         if req.wants_gzip() {
             resp.headers.push(("content-encoding", "gzip".into()));
         }
-        return resp;
+        return Ok(resp);
     }
     let next = next_url(version, all, id, offset + batch, rs.len());
-    Resp::json_text(200, render_page(state, &rs, version, offset, batch, next))
+    Ok(Resp::json_text(
+        200,
+        render_page(state, &rs, version, offset, batch, next),
+    ))
 }

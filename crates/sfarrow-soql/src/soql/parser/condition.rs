@@ -4,55 +4,9 @@
 
 use super::Parser;
 use crate::soql::ast::{CompareOp, Condition, Literal};
+use crate::soql::date_literal::DateLiteral;
 use crate::soql::error::SoqlError;
 use crate::soql::lexer::TokenKind;
-
-const DATE_KEYWORDS: [&str; 23] = [
-    "YESTERDAY",
-    "TODAY",
-    "TOMORROW",
-    "LAST_WEEK",
-    "THIS_WEEK",
-    "NEXT_WEEK",
-    "LAST_MONTH",
-    "THIS_MONTH",
-    "NEXT_MONTH",
-    "LAST_90_DAYS",
-    "NEXT_90_DAYS",
-    "THIS_QUARTER",
-    "LAST_QUARTER",
-    "NEXT_QUARTER",
-    "THIS_YEAR",
-    "LAST_YEAR",
-    "NEXT_YEAR",
-    "THIS_FISCAL_QUARTER",
-    "LAST_FISCAL_QUARTER",
-    "NEXT_FISCAL_QUARTER",
-    "THIS_FISCAL_YEAR",
-    "LAST_FISCAL_YEAR",
-    "NEXT_FISCAL_YEAR",
-];
-
-const DATE_KEYWORDS_WITH_N: [&str; 18] = [
-    "LAST_N_DAYS",
-    "NEXT_N_DAYS",
-    "LAST_N_WEEKS",
-    "NEXT_N_WEEKS",
-    "LAST_N_MONTHS",
-    "NEXT_N_MONTHS",
-    "LAST_N_QUARTERS",
-    "NEXT_N_QUARTERS",
-    "LAST_N_YEARS",
-    "NEXT_N_YEARS",
-    "LAST_N_FISCAL_QUARTERS",
-    "NEXT_N_FISCAL_QUARTERS",
-    "LAST_N_FISCAL_YEARS",
-    "NEXT_N_FISCAL_YEARS",
-    "N_DAYS_AGO",
-    "N_WEEKS_AGO",
-    "N_MONTHS_AGO",
-    "N_YEARS_AGO",
-];
 
 impl Parser<'_> {
     pub(super) fn condition(&mut self) -> Result<Condition, SoqlError> {
@@ -174,19 +128,17 @@ impl Parser<'_> {
                     "NULL" => Literal::Null,
                     "TRUE" => Literal::Bool(true),
                     "FALSE" => Literal::Bool(false),
-                    _ if DATE_KEYWORDS.contains(&upper.as_str()) => Literal::DateKeyword {
-                        keyword: upper,
-                        n: None,
-                    },
-                    _ if DATE_KEYWORDS_WITH_N.contains(&upper.as_str()) => {
-                        self.advance();
-                        let n = self.date_keyword_n()?;
-                        return Ok(Literal::DateKeyword {
-                            keyword: upper,
-                            n: Some(n),
-                        });
+                    _ => {
+                        if let Some(date) = DateLiteral::plain(&upper) {
+                            Literal::DateKeyword(date)
+                        } else if let Some(make) = DateLiteral::with_n(&upper) {
+                            self.advance();
+                            let n = self.date_keyword_n()?;
+                            return Ok(Literal::DateKeyword(make(n)));
+                        } else {
+                            return Err(self.unexpected());
+                        }
                     }
-                    _ => return Err(self.unexpected()),
                 }
             }
             _ => return Err(self.unexpected()),
@@ -195,8 +147,8 @@ impl Parser<'_> {
         Ok(literal)
     }
 
-    /// The `:n` of `LAST_N_DAYS:n`: a non-negative integer.
-    fn date_keyword_n(&mut self) -> Result<i64, SoqlError> {
+    /// The `:n` of `LAST_N_DAYS:n`: a non-negative integer that fits in 32 bits.
+    fn date_keyword_n(&mut self) -> Result<u32, SoqlError> {
         self.expect(&TokenKind::Colon)?;
         self.unsigned()
     }
