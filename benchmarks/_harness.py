@@ -3,6 +3,7 @@ so its peak RSS is its own."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import resource
@@ -39,6 +40,14 @@ def emulator(seed: dict[str, int]) -> Iterator[dict[str, str]]:
     finally:
         server.terminate()
         server.wait()
+
+
+def parser(doc: str | None) -> argparse.ArgumentParser:
+    """The script's options, with the hidden ones a parent process passes to a case."""
+    p = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    for hidden in ("--case", "--url", "--token", "--ca"):
+        p.add_argument(hidden, help=argparse.SUPPRESS)
+    return p
 
 
 def cpu_seconds(pid: str) -> float:

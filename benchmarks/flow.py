@@ -6,13 +6,12 @@ client process, for a seeded emulator with N Account rows (~30 columns of every 
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(__file__))
-from _harness import emulator, measure, run_in_process
+from _harness import emulator, measure, parser, run_in_process
 from read import FIELDS
 
 
@@ -29,12 +28,8 @@ def run_case(url: str, token: str, ca: str) -> int:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = parser(__doc__)
     p.add_argument("--rows", type=int, nargs="+", default=[100_000])
-    p.add_argument("--case", help=argparse.SUPPRESS)
-    p.add_argument("--url", help=argparse.SUPPRESS)
-    p.add_argument("--token", help=argparse.SUPPRESS)
-    p.add_argument("--ca", help=argparse.SUPPRESS)
     a = p.parse_args()
     if a.case:
         import pyarrow  # noqa: F401

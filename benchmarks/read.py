@@ -10,16 +10,16 @@ each case in a fresh process and prints wall time and peak RSS (the client proce
 
     python benchmarks/read.py --rows 100000 1000000
     python benchmarks/read.py --rows 1000000 --repeat 3   # medians, for a noisy machine
-    python benchmarks/read.py --rows 2000000 --cases sfarrow-batches sfarrow-batches-all   # streaming RSS
-      (sfarrow-batches: the 31 columns above, streamed; sfarrow-batches-all: every Account field,
-      as a flow with fields=None reads them)
+    python benchmarks/read.py --rows 2000000 --cases sfarrow-batches sfarrow-batches-async sfarrow-batches-all
+      (streaming RSS. sfarrow-batches: the 31 columns above, streamed; -async: the same through
+      query_batches_async; sfarrow-batches-all: every Account field, as a flow with
+      fields=None reads them)
 
 Build with ``maturin develop --release`` first.
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import statistics
 import sys
@@ -27,7 +27,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from _harness import emulator, measure, run_in_process, session
+from _harness import emulator, measure, parser, run_in_process, session
 
 FIELDS = (
     "Id, Name, Ext_Id__c, Type, ParentId, BillingStreet, BillingCity, BillingState, BillingPostalCode, "
@@ -48,6 +48,13 @@ def run_case(case: str, url: str, token: str, ca: str) -> int:
         api = "bulk" if "bulk" in case else "rest"
         if case == "sfarrow-batches":
             return sum(b.num_rows for b in conn.query_batches(SOQL, api="bulk"))
+        if case == "sfarrow-batches-async":
+            import asyncio
+
+            async def streamed() -> int:
+                return sum([b.num_rows async for b in conn.query_batches_async(SOQL, api="bulk")])
+
+            return asyncio.run(streamed())
         if case == "sfarrow-batches-all":
             every = ", ".join(conn.schema("Account").names)
             return sum(b.num_rows for b in conn.query_batches(f"SELECT {every} FROM Account", api="bulk"))
@@ -92,14 +99,10 @@ def run_case(case: str, url: str, token: str, ca: str) -> int:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = parser(__doc__)
     p.add_argument("--rows", type=int, nargs="+", default=[100_000])
     p.add_argument("--cases", nargs="+", default=CASES)
     p.add_argument("--repeat", type=int, default=1, help="runs of each case; figures are medians")
-    p.add_argument("--case", help=argparse.SUPPRESS)
-    p.add_argument("--url", help=argparse.SUPPRESS)
-    p.add_argument("--token", help=argparse.SUPPRESS)
-    p.add_argument("--ca", help=argparse.SUPPRESS)
     a = p.parse_args()
     if a.case:
         # Imports are not part of a case's time: each library is loaded before the clock starts.

@@ -5,6 +5,11 @@ A 100,000-row Account upsert by external id (sfarrow Bulk 2.0 vs simple-salesfor
 posting the same collections), each in its own process, with time and peak RSS.
 
     python benchmarks/write.py --upsert-rows 100000 --insert-rows 1000
+    python benchmarks/write.py --stream-rows 1000000   # also: write vs write_async, streamed
+
+``--stream-rows N`` adds an N-row Bulk insert from a stream of 20,000-row batches made as
+they are pulled, through ``write`` and through ``write_async``: the peak RSS of each says
+whether the input is held whole (it should not be, by either face).
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(__file__))
-from _harness import emulator, measure, run_in_process, session
+from _harness import emulator, measure, parser, run_in_process, session
 
 
 def data(n: int, kind: str):
@@ -34,8 +39,42 @@ def data(n: int, kind: str):
     )
 
 
+def stream(n: int):
+    import pyarrow as pa
+
+    schema = pa.schema([("Name", pa.string()), ("NumberOfEmployees", pa.int32()), ("Industry", pa.string())])
+
+    def batches():
+        for start in range(0, n, 20_000):
+            k = min(20_000, n - start)
+            names = pa.array([f"stream-{i}" for i in range(start, start + k)])
+            yield pa.record_batch([names, pa.array(range(k), pa.int32()), pa.array(["Energy"] * k)], schema=schema)
+
+    return pa.RecordBatchReader.from_batches(schema, batches())
+
+
+def run_stream_case(case: str, url: str, token: str, ca: str, n: int) -> None:
+    import asyncio
+
+    import sfarrow
+
+    conn = sfarrow.Connection(url, token, ca_file=ca)
+    conn.schema("Account")
+
+    def work() -> int:
+        if case.endswith("async"):
+            result = asyncio.run(conn.write_async("insert", "Account", stream(n), api="bulk"))
+        else:
+            result = conn.write("insert", "Account", stream(n), api="bulk")
+        return sum(result["success"].to_pylist())
+
+    measure(work)
+
+
 def run_case(case: str, url: str, token: str, ca: str, n: int) -> None:
     """Sets up outside the clock (data, connection, one warm-up call), then measures the write."""
+    if case.startswith("sfarrow-stream"):
+        return run_stream_case(case, url, token, ca, n)
     table = data(n, case)
     if case.startswith("sfarrow"):
         import sfarrow
@@ -76,14 +115,11 @@ def run_case(case: str, url: str, token: str, ca: str, n: int) -> None:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = parser(__doc__)
     p.add_argument("--upsert-rows", type=int, default=100_000)
     p.add_argument("--insert-rows", type=int, default=1_000)
-    p.add_argument("--case", help=argparse.SUPPRESS)
+    p.add_argument("--stream-rows", type=int, default=0)
     p.add_argument("--rows", type=int, help=argparse.SUPPRESS)
-    p.add_argument("--url", help=argparse.SUPPRESS)
-    p.add_argument("--token", help=argparse.SUPPRESS)
-    p.add_argument("--ca", help=argparse.SUPPRESS)
     a = p.parse_args()
     if a.case:
         import pyarrow  # noqa: F401
@@ -97,7 +133,10 @@ def main() -> None:
         return
     results = {}
     with emulator({}) as org:
-        for case, n in [("ssf-upsert", a.upsert_rows), ("sfarrow-upsert", a.upsert_rows), ("ssf-insert", a.insert_rows), ("sfarrow-insert", a.insert_rows)]:
+        cases = [("ssf-upsert", a.upsert_rows), ("sfarrow-upsert", a.upsert_rows), ("ssf-insert", a.insert_rows), ("sfarrow-insert", a.insert_rows)]
+        if a.stream_rows:
+            cases += [("sfarrow-stream", a.stream_rows), ("sfarrow-stream-async", a.stream_rows)]
+        for case, n in cases:
             r = run_in_process(__file__, case, org, ["--rows", str(n)])
             assert r["rows"] == n, (case, r)
             results[case] = r
@@ -106,6 +145,11 @@ def main() -> None:
         print(
             f"{op}: simple-salesforce / sfarrow = {results['ssf-' + op]['seconds'] / results['sfarrow-' + op]['seconds']:.2f}x time, "
             f"{results['ssf-' + op]['rss_mb'] / results['sfarrow-' + op]['rss_mb']:.2f}x peak RSS"
+        )
+    if a.stream_rows:
+        sync, asynchronous = results["sfarrow-stream"], results["sfarrow-stream-async"]
+        print(
+            f"streamed insert: write_async / write = {asynchronous['rss_mb'] / sync['rss_mb']:.2f}x peak RSS, {asynchronous['seconds'] / sync['seconds']:.2f}x time"
         )
 
 

@@ -132,23 +132,16 @@ impl Connection {
         parallel: usize,
         asynchronous: bool,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let opts = ReadOptions::new(
+        let start = self.start_read(
+            soql,
             api,
             include_deleted,
             bulk_threshold,
             bulk_page_size,
             parallel,
-        )
-        .map_err(to_py)?;
-        let (client, cache, soql) = (
-            self.client.clone(),
-            self.describes.clone(),
-            soql.to_string(),
-        );
+        )?;
         run(py, asynchronous, async move {
-            let mut stream = read::start(client, cache, &soql, opts)
-                .await
-                .map_err(to_py)?;
+            let mut stream = start.await?;
             let mut batches = Vec::new();
             while let Some(b) = stream.batches.recv().await {
                 batches.push(b.map_err(to_py)?);
@@ -170,24 +163,16 @@ impl Connection {
         parallel: usize,
         asynchronous: bool,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let opts = ReadOptions::new(
+        let start = self.start_read(
+            soql,
             api,
             include_deleted,
             bulk_threshold,
             bulk_page_size,
             parallel,
-        )
-        .map_err(to_py)?;
-        let (client, cache, soql) = (
-            self.client.clone(),
-            self.describes.clone(),
-            soql.to_string(),
-        );
+        )?;
         run(py, asynchronous, async move {
-            let stream = read::start(client, cache, &soql, opts)
-                .await
-                .map_err(to_py)?;
-            Ok(BatchStream::new(stream))
+            Ok(BatchStream::new(start.await?))
         })
     }
 
@@ -247,6 +232,36 @@ impl Connection {
             self.client.api_version(),
             self.client.grant_kind()
         )
+    }
+}
+
+impl Connection {
+    /// The read both `query` and `query_batches` begin with: options checked now, the request
+    /// made when the future runs.
+    fn start_read(
+        &self,
+        soql: &str,
+        api: &str,
+        include_deleted: bool,
+        bulk_threshold: u64,
+        bulk_page_size: usize,
+        parallel: usize,
+    ) -> PyResult<impl std::future::Future<Output = PyResult<read::ReadStream>> + Send + 'static>
+    {
+        let opts = ReadOptions::new(
+            api,
+            include_deleted,
+            bulk_threshold,
+            bulk_page_size,
+            parallel,
+        )
+        .map_err(to_py)?;
+        let (client, cache, soql) = (
+            self.client.clone(),
+            self.describes.clone(),
+            soql.to_string(),
+        );
+        Ok(async move { read::start(client, cache, &soql, opts).await.map_err(to_py) })
     }
 }
 

@@ -5,10 +5,9 @@ use pyo3::prelude::*;
 use sfarrow_client::client::Error;
 
 pub fn to_py(err: Error) -> PyErr {
-    Python::attach(|py| match build(py, &err) {
-        Ok(e) => e,
-        Err(e) => e,
-    })
+    crate::runtime::attach(|py| build(py, &err).unwrap_or_else(|e| e))
+        // The interpreter is exiting: no one will see the exception's attributes.
+        .unwrap_or_else(|| pyo3::exceptions::PyRuntimeError::new_err(err.to_string()))
 }
 
 fn build(py: Python<'_>, err: &Error) -> PyResult<PyErr> {

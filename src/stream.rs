@@ -50,6 +50,19 @@ async fn next(
     }
 }
 
+/// A batch on its way to Python: becomes a `pyarrow.RecordBatch` (no copy) when handed over.
+struct Batch(arrow_array::RecordBatch);
+
+impl<'py> IntoPyObject<'py> for Batch {
+    type Target = PyAny;
+    type Output = Bound<'py, PyAny>;
+    type Error = PyErr;
+
+    fn into_pyobject(self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        pyo3_arrow::PyRecordBatch::new(self.0).into_pyarrow(py)
+    }
+}
+
 #[pymethods]
 impl BatchStream {
     /// The schema every batch has (a `pyarrow.Schema`).
@@ -87,13 +100,10 @@ impl BatchStream {
     /// An awaitable of the next `pyarrow.RecordBatch`; `StopAsyncIteration` at the end.
     fn __anext__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let stream = self.stream.clone();
-        pyo3_async_runtimes::tokio::future_into_py(py, async move {
+        crate::runtime::awaitable(py, async move {
             match next(stream).await? {
-                Some(batch) => Python::attach(|py| {
-                    pyo3_arrow::PyRecordBatch::new(batch)
-                        .into_pyarrow(py)
-                        .map(Bound::unbind)
-                }),
+                // Made a pyarrow object on the loop's side, when the future is resolved.
+                Some(batch) => Ok(Batch(batch)),
                 None => Err(PyStopAsyncIteration::new_err(())),
             }
         })

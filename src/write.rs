@@ -120,7 +120,11 @@ async fn drive(
         // Pulled on the blocking pool: a Python-backed input takes the GIL there, and neither
         // the event loop nor a tokio worker waits on Python.
         let pulled = tokio::task::spawn_blocking(move || {
-            let next = Python::attach(|_| reader.next());
+            let next = crate::runtime::attach(|_| reader.next()).unwrap_or_else(|| {
+                Some(Err(arrow_schema::ArrowError::ExternalError(
+                    "the interpreter is exiting".into(),
+                )))
+            });
             (reader, next)
         })
         .await
@@ -138,19 +142,24 @@ async fn drive(
                 let rows = writer.rows();
                 let why = format!("reading the input failed after {rows} rows ({e})");
                 let finished = writer.stop(&why).await;
-                return Python::attach(|py| {
+                return crate::runtime::attach(|py| {
                     let n = finished.result.num_rows();
                     Err(input_failed(
                         py,
                         format!("{why}; the result table on .result says which of those {n} rows were written"),
                         table(finished.result)?,
                     ))
-                });
+                })
+                .unwrap_or_else(|| Err(exiting()));
             }
         }
     }
     let finished = writer.finish().await;
-    Python::attach(|py| ended(py, finished))
+    crate::runtime::attach(|py| ended(py, finished)).unwrap_or_else(|| Err(exiting()))
+}
+
+fn exiting() -> PyErr {
+    pyo3::exceptions::PyRuntimeError::new_err("the interpreter exited before the write ended")
 }
 
 /// Writes `data`, now or as an awaitable. Batches are pulled one at a time, so a large input
@@ -167,7 +176,7 @@ pub fn write<'py>(
     let slot = Arc::new(Mutex::new(None));
     let call = drive(client, cache, args, reader, slot.clone());
     if asynchronous {
-        return pyo3_async_runtimes::tokio::future_into_py(py, call);
+        return crate::runtime::awaitable(py, call);
     }
     match blocking_raw(py, call) {
         Ok(done) => done?.into_bound_py_any(py),

@@ -1,7 +1,8 @@
 """Shared helpers for the emulator wire-protocol tests (imported by conftest.py and the test modules).
 
 Every helper speaks raw HTTP with `requests`; the expectations come from
-/work/shared/SALESFORCE_API.md (the wire-protocol reference), not from the emulator.
+docs/wire-notes.md (the protocol facts, numbered as the code cites them), not from the
+emulator.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import csv
 import hashlib
 import io
 import re
+import socket
+import threading
 import time
 from typing import Any, Iterable
 from urllib.parse import parse_qs, urlparse
@@ -353,3 +356,25 @@ def unique_tag(prefix: str = "T") -> str:
     import uuid
 
     return f"{prefix}{uuid.uuid4().hex[:10]}"
+
+
+def follow_authorize(url: str, *, tamper=None) -> None:
+    """Plays the browser: the emulator's authorize endpoint consents and redirects to the
+    loopback listener, which this then calls. Runs in a thread, as a browser would."""
+
+    def run() -> None:
+        target = tamper(url) if tamper else url
+        r = requests.get(target, allow_redirects=False, timeout=10)
+        assert r.status_code == 302, r.text
+        location = r.headers["location"]
+        if tamper:
+            location = tamper(location)
+        requests.get(location, timeout=10)
+
+    threading.Thread(target=run, daemon=True).start()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

@@ -3,49 +3,22 @@
 from __future__ import annotations
 
 import datetime as dt
-import sys
-import webbrowser
-from collections.abc import AsyncIterator, Callable
-from typing import TYPE_CHECKING, Any, Optional, Union
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any, Optional
 
 from sfarrow import _defaults as D
 from sfarrow import _sfarrow
 from sfarrow._arrow import to_arrow
-from sfarrow._login import PathLike, _args, _authorization_code, _device, _jwt, _options
+from sfarrow._grants import Grants, TokenInfo
+from sfarrow._login import PathLike, _args, _options
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
 __all__ = ["Connection", "TokenInfo"]
 
-#: (access_token, refresh_token or None, instance_url), handed to ``on_token`` on every new token.
-TokenInfo = tuple[str, Optional[str], str]
 
-
-def _open_browser(url: str) -> None:
-    print(f"Open this URL to authorize sfarrow:\n  {url}", file=sys.stderr, flush=True)
-    try:
-        webbrowser.open(url)
-    except webbrowser.Error:
-        pass
-
-
-def _print_url(url: str) -> None:
-    print(f"Open this URL to authorize sfarrow:\n  {url}", file=sys.stderr, flush=True)
-
-
-def _print_device_prompt(prompt: tuple[str, str]) -> None:
-    code, uri = prompt
-    print(f"To connect, visit {uri} and enter the code {code}", file=sys.stderr, flush=True)
-
-
-def _opener(open_browser: Union[bool, Callable[[str], None]]) -> Callable[[str], None]:
-    if callable(open_browser):
-        return open_browser
-    return _open_browser if open_browser else _print_url
-
-
-class Connection:
+class Connection(Grants):
     """A session with one Salesforce org.
 
     Make one with a classmethod for your grant: :meth:`jwt`, :meth:`refresh_token`,
@@ -85,20 +58,6 @@ class Connection:
         self._raw = _sfarrow.Connection.connect(_args("session", instance_url=instance_url, access_token=access_token, **options), False)
 
     @classmethod
-    def _wrap(cls, raw: _sfarrow.Connection) -> Connection:
-        self = cls.__new__(cls)
-        self._raw = raw
-        return self
-
-    @classmethod
-    def _connect(cls, args: dict[str, Any]) -> Connection:
-        return cls._wrap(_sfarrow.Connection.connect(args, False))
-
-    @classmethod
-    async def _connect_async(cls, args: dict[str, Any]) -> Connection:
-        return cls._wrap(await _sfarrow.Connection.connect(args, True))
-
-    @classmethod
     async def from_session_async(
         cls,
         instance_url: str,
@@ -114,187 +73,6 @@ class Connection:
         """The awaitable twin of the constructor (an existing session)."""
         options = _options(api_version, ca_file, request_timeout, retries, gzip, api_budget)
         return await cls._connect_async(_args("session", instance_url=instance_url, access_token=access_token, **options))
-
-    # -- grants -----------------------------------------------------------------------------
-    # Each grant's sync and async constructors take the same arguments (a test holds them to
-    # it); the common options (api_version, ca_file, request_timeout, retries, gzip,
-    # api_budget) arrive in **options with the constructor's defaults.
-    @classmethod
-    def jwt(
-        cls,
-        client_id: str,
-        username: str,
-        private_key: Union[str, bytes, PathLike],
-        *,
-        environment: str = D.ENVIRONMENT,
-        audience: Optional[str] = None,
-        assertion_lifetime: float = D.JWT_ASSERTION_LIFETIME,
-        on_token: Optional[Callable[[TokenInfo], None]] = None,
-        **options: Any,
-    ) -> Connection:
-        """JWT bearer (server to server): an RS256 assertion signed with ``private_key`` (PEM
-        text or a file), whose certificate is uploaded to the connected app. ``audience``
-        defaults to login/test.salesforce.com per ``environment``; the assertion expires
-        ``assertion_lifetime`` seconds after it is made (Salesforce asks for at most 180)."""
-        return cls._connect(_jwt(client_id, username, private_key, environment, audience, assertion_lifetime, on_token, options))
-
-    @classmethod
-    async def jwt_async(
-        cls,
-        client_id: str,
-        username: str,
-        private_key: Union[str, bytes, PathLike],
-        *,
-        environment: str = D.ENVIRONMENT,
-        audience: Optional[str] = None,
-        assertion_lifetime: float = D.JWT_ASSERTION_LIFETIME,
-        on_token: Optional[Callable[[TokenInfo], None]] = None,
-        **options: Any,
-    ) -> Connection:
-        return await cls._connect_async(_jwt(client_id, username, private_key, environment, audience, assertion_lifetime, on_token, options))
-
-    @classmethod
-    def refresh_token(
-        cls,
-        client_id: str,
-        refresh_token: str,
-        *,
-        client_secret: Optional[str] = None,
-        environment: str = D.ENVIRONMENT,
-        on_token: Optional[Callable[[TokenInfo], None]] = None,
-        **options: Any,
-    ) -> Connection:
-        """Refresh token grant. ``on_token`` gets every new token, so a rotated refresh token
-        can be stored."""
-        return cls._connect(
-            _args(
-                "refresh_token",
-                environment=environment,
-                client_id=client_id,
-                client_secret=client_secret,
-                refresh_token=refresh_token,
-                on_token=on_token,
-                **_options(**options),
-            )
-        )
-
-    @classmethod
-    async def refresh_token_async(
-        cls,
-        client_id: str,
-        refresh_token: str,
-        *,
-        client_secret: Optional[str] = None,
-        environment: str = D.ENVIRONMENT,
-        on_token: Optional[Callable[[TokenInfo], None]] = None,
-        **options: Any,
-    ) -> Connection:
-        return await cls._connect_async(
-            _args(
-                "refresh_token",
-                environment=environment,
-                client_id=client_id,
-                client_secret=client_secret,
-                refresh_token=refresh_token,
-                on_token=on_token,
-                **_options(**options),
-            )
-        )
-
-    @classmethod
-    def client_credentials(
-        cls, client_id: str, client_secret: str, *, environment: str, on_token: Optional[Callable[[TokenInfo], None]] = None, **options: Any
-    ) -> Connection:
-        """Client credentials, for the app's "run as" user. ``environment`` must be the My
-        Domain URL: Salesforce refuses this grant on login/test."""
-        return cls._connect(
-            _args("client_credentials", environment=environment, client_id=client_id, client_secret=client_secret, on_token=on_token, **_options(**options))
-        )
-
-    @classmethod
-    async def client_credentials_async(
-        cls, client_id: str, client_secret: str, *, environment: str, on_token: Optional[Callable[[TokenInfo], None]] = None, **options: Any
-    ) -> Connection:
-        return await cls._connect_async(
-            _args("client_credentials", environment=environment, client_id=client_id, client_secret=client_secret, on_token=on_token, **_options(**options))
-        )
-
-    @classmethod
-    def authorization_code(
-        cls,
-        client_id: str,
-        *,
-        client_secret: Optional[str] = None,
-        environment: str = D.ENVIRONMENT,
-        port: int = D.OAUTH_PORT,
-        scope: str = D.OAUTH_SCOPE,
-        open_browser: Union[bool, Callable[[str], None]] = True,
-        token_cache: Optional[PathLike] = None,
-        on_token: Optional[Callable[[TokenInfo], None]] = None,
-        timeout: float = D.AUTHORIZATION_TIMEOUT,
-        **options: Any,
-    ) -> Connection:
-        """Authorization code with PKCE: the user logs in in a browser; the redirect comes back
-        to ``http://localhost:{port}/OauthRedirect`` (register it on the connected app).
-
-        ``open_browser``: True opens the system browser (the URL is also printed), False only
-        prints it, or a callable gets the URL. ``token_cache``: a file (written 0600) that
-        keeps the refresh token, so the next call needs no browser.
-        """
-        return cls._connect(
-            _authorization_code(client_id, client_secret, environment, port, scope, _opener(open_browser), token_cache, on_token, timeout, options)
-        )
-
-    @classmethod
-    async def authorization_code_async(
-        cls,
-        client_id: str,
-        *,
-        client_secret: Optional[str] = None,
-        environment: str = D.ENVIRONMENT,
-        port: int = D.OAUTH_PORT,
-        scope: str = D.OAUTH_SCOPE,
-        open_browser: Union[bool, Callable[[str], None]] = True,
-        token_cache: Optional[PathLike] = None,
-        on_token: Optional[Callable[[TokenInfo], None]] = None,
-        timeout: float = D.AUTHORIZATION_TIMEOUT,
-        **options: Any,
-    ) -> Connection:
-        return await cls._connect_async(
-            _authorization_code(client_id, client_secret, environment, port, scope, _opener(open_browser), token_cache, on_token, timeout, options)
-        )
-
-    @classmethod
-    def device(
-        cls,
-        client_id: str,
-        *,
-        environment: str = D.ENVIRONMENT,
-        scope: str = D.OAUTH_SCOPE,
-        prompt: Optional[Callable[[tuple[str, str]], None]] = None,
-        token_cache: Optional[PathLike] = None,
-        on_token: Optional[Callable[[TokenInfo], None]] = None,
-        timeout: float = D.DEVICE_TIMEOUT,
-        **options: Any,
-    ) -> Connection:
-        """Device flow, for headless notebooks: prints a code and a URL to visit on any device
-        (or hands ``(user_code, verification_uri)`` to ``prompt``), then waits for approval."""
-        return cls._connect(_device(client_id, environment, scope, prompt or _print_device_prompt, token_cache, on_token, timeout, options))
-
-    @classmethod
-    async def device_async(
-        cls,
-        client_id: str,
-        *,
-        environment: str = D.ENVIRONMENT,
-        scope: str = D.OAUTH_SCOPE,
-        prompt: Optional[Callable[[tuple[str, str]], None]] = None,
-        token_cache: Optional[PathLike] = None,
-        on_token: Optional[Callable[[TokenInfo], None]] = None,
-        timeout: float = D.DEVICE_TIMEOUT,
-        **options: Any,
-    ) -> Connection:
-        return await cls._connect_async(_device(client_id, environment, scope, prompt or _print_device_prompt, token_cache, on_token, timeout, options))
 
     # -- what it is -------------------------------------------------------------------------
     @property

@@ -13,6 +13,7 @@ import urllib.parse
 
 import pytest
 import requests
+from sf_helpers import follow_authorize, free_port
 
 import sfarrow
 from sfarrow import (
@@ -31,36 +32,12 @@ def org():
         yield o
 
 
-def follow_authorize(url: str, *, tamper=None) -> None:
-    """Plays the browser: the emulator's authorize endpoint consents and redirects to the
-    loopback listener, which this then calls. Runs in a thread, as a browser would."""
-
-    def run() -> None:
-        target = tamper(url) if tamper else url
-        r = requests.get(target, allow_redirects=False, timeout=10)
-        assert r.status_code == 302, r.text
-        location = r.headers["location"]
-        if tamper:
-            location = tamper(location)
-        requests.get(location, timeout=10)
-
-    threading.Thread(target=run, daemon=True).start()
-
-
 def replace_param(url: str, name: str, value: str) -> str:
     parts = urllib.parse.urlsplit(url)
     q = dict(urllib.parse.parse_qsl(parts.query))
     if name in q:
         q[name] = value
     return urllib.parse.urlunsplit(parts._replace(query=urllib.parse.urlencode(q)))
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def auth_code(org: Org, **kw):

@@ -246,6 +246,21 @@ def test_errors_are_typed(conn):
         conn.query("SELECT Id FROM Account", api="soap")
 
 
+@pytest.mark.parametrize("version", ["57.0", "58.0"])
+def test_bulk_pages_are_downloaded_once_on_every_version(org, version):
+    # Before v58.0 there is no resultPages listing: each page's Sforce-Locator names the next.
+    conn = sfarrow.Connection(org.url, org.access_token, api_version=version)
+    org.clear_requests()
+    table = conn.query("SELECT Id FROM Contact", api="bulk", bulk_page_size=100)
+    n = org.count("Contact")
+    assert n > 500 and table.num_rows == n and len(set(table["Id"].to_pylist())) == n
+    pages = [r for r in org.requests() if r["path"].endswith("/results")]
+    assert len(pages) == -(-n // 100), [r["query"] for r in pages]
+    assert len({r["query"] for r in pages}) == len(pages), "no page was fetched twice"
+    listed = [r for r in org.requests() if r["path"].endswith("/resultPages")]
+    assert len(listed) == (1 if version == "58.0" else 0)
+
+
 @pytest.fixture(scope="module")
 def paged_org():
     with Org(seed={"Contact": 4500}) as o:

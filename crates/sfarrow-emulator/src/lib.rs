@@ -1,6 +1,6 @@
 //! A local Salesforce org: OAuth, REST (metadata, SOQL, records, sObject Collections) and Bulk API
 //! 2.0 (query and ingest) on loopback, over plain HTTP and HTTPS, following the wire protocol
-//! reference in `shared/SALESFORCE_API.md`. Used by sfarrow's tests and benchmarks, and by users
+//! notes in `docs/wire-notes.md`. Used by sfarrow's tests and benchmarks, and by users
 //! to test their own pipelines offline.
 
 #![recursion_limit = "256"]

@@ -51,14 +51,15 @@ impl Drop for JobGuard {
 
 /// Fetches and decodes one result page, and checks it holds the rows its
 /// `Sforce-NumberOfRecords` promises: a page cut at a line boundary is still valid CSV, so
-/// only the count shows it. A short page is fetched again per the retry policy.
+/// only the count shows it. A short page is fetched again per the retry policy. Returns the
+/// page's `Sforce-Locator` too, which names the next page (none after the last).
 async fn bulk_page(
     client: &Arc<Client>,
     plan: &Arc<ReadPlan>,
     url: &str,
     bodies: &Arc<Recycler<Vec<u8>>>,
     cell_room: &Arc<Recycler<super::csv_cells::CellRoom>>,
-) -> Result<RecordBatch> {
+) -> Result<(RecordBatch, Option<String>)> {
     let policy = *client.retry_policy();
     let mut attempt = 0;
     loop {
@@ -75,6 +76,12 @@ async fn bulk_page(
             .get("sforce-numberofrecords")
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<usize>().ok());
+        let next = resp
+            .headers
+            .get("sforce-locator")
+            .and_then(|v| v.to_str().ok())
+            .filter(|l| *l != "null" && !l.is_empty())
+            .map(String::from);
         let (plan, cell_room) = (plan.clone(), cell_room.clone());
         let batch = tokio::task::spawn_blocking(move || {
             decode::bulk_page(&plan, &resp.body, b',', &cell_room)
@@ -92,7 +99,7 @@ async fn bulk_page(
                     batch.num_rows()
                 )));
             }
-            _ => return Ok(batch),
+            _ => return Ok((batch, next)),
         }
     }
 }
@@ -158,21 +165,54 @@ pub(super) async fn run(
             }
         }
     };
-    let pages = page_urls(client, &id, opts.bulk_page_size).await?;
     // Each page in flight holds a body and its inflated form, and cells.
     let in_flight = opts.parallel.max(1);
     let bodies = Recycler::new(in_flight * 2 + 1);
     let cell_room = Recycler::new(in_flight);
-    let mut stream = futures_util::stream::iter(pages.into_iter().map(|url| {
-        let (client, plan) = (client.clone(), plan.clone());
-        let (bodies, cell_room) = (bodies.clone(), cell_room.clone());
-        // Each page downloads, inflates and decodes in its own task, so pages use every core.
-        tokio::spawn(async move { bulk_page(&client, &plan, &url, &bodies, &cell_room).await })
-    }))
-    .buffered(opts.parallel.max(1));
+    let size = opts.bulk_page_size;
+    let mut stream = if client_major(client) >= 58 {
+        let pages = result_pages(client, &id, size).await?;
+        futures_util::stream::iter(pages.into_iter().map(move |url| {
+            let (client, plan) = (client.clone(), plan.clone());
+            let (bodies, cell_room) = (bodies.clone(), cell_room.clone());
+            // Each page downloads, inflates and decodes in its own task, so pages use every core.
+            async move {
+                tokio::spawn(
+                    async move { bulk_page(&client, &plan, &url, &bodies, &cell_room).await },
+                )
+                .await
+                .map_err(|e| Error::transport(e.to_string()))?
+                .map(|(batch, _)| batch)
+            }
+        }))
+        .buffered(in_flight)
+        .boxed()
+    } else {
+        // Before v58.0 only a page's locator names the next: pages come one after another,
+        // each downloaded once.
+        let (client, plan, id) = (client.clone(), plan.clone(), id.clone());
+        futures_util::stream::unfold(Some(None::<String>), move |locator| {
+            let (client, plan, id) = (client.clone(), plan.clone(), id.clone());
+            let (bodies, cell_room) = (bodies.clone(), cell_room.clone());
+            async move {
+                let locator = locator?;
+                let mut url = format!("jobs/query/{id}/results?maxRecords={size}");
+                if let Some(l) = &locator {
+                    url.push_str(&format!("&locator={}", sfarrow_soql::urlenc::encode(l)));
+                }
+                Some(
+                    match bulk_page(&client, &plan, &url, &bodies, &cell_room).await {
+                        Ok((batch, next)) => (Ok(batch), next.map(Some)),
+                        Err(e) => (Err(e), None),
+                    },
+                )
+            }
+        })
+        .boxed()
+    };
     let mut rows = 0u64;
-    while let Some(joined) = stream.next().await {
-        let batch = joined.map_err(|e| Error::transport(e.to_string()))??;
+    while let Some(batch) = stream.next().await {
+        let batch = batch?;
         rows += batch.num_rows() as u64;
         if !tx.emit(batch).await {
             return Ok(());
@@ -188,62 +228,40 @@ pub(super) async fn run(
     Ok(())
 }
 
-/// Every result page URL: `resultPages` on v58.0+, else following `Sforce-Locator`s.
-async fn page_urls(client: &Client, id: &str, size: usize) -> Result<Vec<String>> {
-    let major: u32 = client
+fn client_major(client: &Client) -> u32 {
+    client
         .api_version()
         .split('.')
         .next()
         .and_then(|m| m.parse().ok())
-        .unwrap_or(0);
+        .unwrap_or(0)
+}
+
+/// Every result page URL, from `resultPages` (v58.0+), so that pages download side by side.
+async fn result_pages(client: &Client, id: &str, size: usize) -> Result<Vec<String>> {
     let mut urls = Vec::new();
-    if major >= 58 {
-        let mut next = Some(format!("jobs/query/{id}/resultPages?maxRecords={size}"));
-        while let Some(path) = next.take() {
-            let v = client.json(reqwest::Method::GET, &path, None).await?;
-            for p in v
-                .get("resultPages")
-                .and_then(|r| r.as_array())
-                .map(Vec::as_slice)
-                .unwrap_or(&[])
-            {
-                if let Some(u) = p.get("resultUrl").and_then(|u| u.as_str()) {
-                    urls.push(u.to_string());
-                }
-            }
-            let done = v.get("done").and_then(|d| d.as_bool()).unwrap_or(true);
-            // The docs spell the continuation both ways.
-            let cont = v
-                .get("nextRecordsUrl")
-                .or_else(|| v.get("nextRecordUrl"))
-                .and_then(|u| u.as_str());
-            if !done {
-                next = cont.map(String::from);
-            }
-        }
-        return Ok(urls);
-    }
-    // Before v58.0 pages are only reachable one after another: learn each locator by fetching.
-    let mut locator: Option<String> = None;
-    loop {
-        let mut path = format!("jobs/query/{id}/results?maxRecords={size}");
-        if let Some(l) = &locator {
-            path.push_str(&format!("&locator={}", sfarrow_soql::urlenc::encode(l)));
-        }
-        let resp = client
-            .send(Request {
-                accept: "text/csv",
-                ..Request::get(path.clone())
-            })
-            .await?;
-        urls.push(path);
-        match resp
-            .headers
-            .get("sforce-locator")
-            .and_then(|v| v.to_str().ok())
+    let mut next = Some(format!("jobs/query/{id}/resultPages?maxRecords={size}"));
+    while let Some(path) = next.take() {
+        let v = client.json(reqwest::Method::GET, &path, None).await?;
+        for p in v
+            .get("resultPages")
+            .and_then(|r| r.as_array())
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
         {
-            Some(l) if l != "null" && !l.is_empty() => locator = Some(l.to_string()),
-            _ => return Ok(urls),
+            if let Some(u) = p.get("resultUrl").and_then(|u| u.as_str()) {
+                urls.push(u.to_string());
+            }
+        }
+        let done = v.get("done").and_then(|d| d.as_bool()).unwrap_or(true);
+        // The docs spell the continuation both ways.
+        let cont = v
+            .get("nextRecordsUrl")
+            .or_else(|| v.get("nextRecordUrl"))
+            .and_then(|u| u.as_str());
+        if !done {
+            next = cont.map(String::from);
         }
     }
+    Ok(urls)
 }

@@ -19,6 +19,24 @@ struct Outcome {
     result: Result<Vec<Undo>, DmlError>,
 }
 
+impl Outcome {
+    fn done(id: String, created: Option<bool>, undo: Undo) -> Self {
+        Outcome {
+            id: Some(id),
+            created,
+            result: Ok(vec![undo]),
+        }
+    }
+
+    fn failed(id: Option<String>, e: DmlError) -> Self {
+        Outcome {
+            id,
+            created: None,
+            result: Err(e),
+        }
+    }
+}
+
 fn outcome_json(o: &Outcome, rolled_back: bool) -> Json {
     let mut m = Map::new();
     match (&o.result, rolled_back) {
@@ -212,16 +230,8 @@ fn create(state: &OrgState, req: &Req) -> Answer {
             values.and_then(|v| store.insert(*t, v))
         };
         outcomes.push(match result {
-            Ok((id, undo)) => Outcome {
-                id: Some(id),
-                created: None,
-                result: Ok(vec![undo]),
-            },
-            Err(e) => Outcome {
-                id: None,
-                created: None,
-                result: Err(e),
-            },
+            Ok((id, undo)) => Outcome::done(id, None, undo),
+            Err(e) => Outcome::failed(None, e),
         });
     }
     finish(&mut store, outcomes, all_or_none)
@@ -366,15 +376,10 @@ fn upsert(state: &OrgState, req: &Req, object: &str, field: &str) -> Answer {
             values.and_then(|v| dml::upsert(&mut store, table, key, &k, v))
         };
         outcomes.push(match result {
-            Ok(u) => Outcome {
-                id: Some(u.id),
-                created: Some(u.created),
-                result: Ok(vec![u.undo]),
-            },
+            Ok(u) => Outcome::done(u.id, Some(u.created), u.undo),
             Err(e) => Outcome {
-                id: None,
                 created: Some(false),
-                result: Err(e),
+                ..Outcome::failed(None, e)
             },
         });
     }

@@ -121,6 +121,22 @@ pub fn by_id(state: &OrgState, req: &Req, version: &str, object: &str, id: &str)
     }
 }
 
+/// 300 Multiple Choices: an external id names several records; the body lists their URLs.
+fn multiple_choices(store: &Store, version: &str, table: usize, rows: &[u32]) -> Resp {
+    let t = &store.tables[table];
+    let urls: Vec<String> = rows
+        .iter()
+        .map(|r| {
+            format!(
+                "/services/data/v{version}/sobjects/{}/{}",
+                t.def.name,
+                t.rows[*r as usize].id()
+            )
+        })
+        .collect();
+    Resp::json(300, &json!(urls))
+}
+
 /// `/sobjects/{Type}/{ExtField}/{value}`: GET by external id, PATCH upsert, DELETE.
 pub fn by_external_id(
     state: &OrgState,
@@ -148,17 +164,7 @@ pub fn by_external_id(
             let body = parse_body(req)?;
             let existing = store.tables[table].rows_by_value(key, &value);
             if existing.len() > 1 {
-                let urls: Vec<String> = existing
-                    .iter()
-                    .map(|r| {
-                        format!(
-                            "/services/data/v{version}/sobjects/{}/{}",
-                            store.tables[table].def.name,
-                            store.tables[table].rows[*r as usize].id()
-                        )
-                    })
-                    .collect();
-                return Ok(Resp::json(300, &json!(urls)));
+                return Ok(multiple_choices(&store, version, table, &existing));
             }
             if req.param("updateOnly").as_deref() == Some("true") && existing.is_empty() {
                 return Err(ApiError::not_found());
@@ -190,19 +196,7 @@ pub fn by_external_id(
                     store.delete(table, *r)?;
                     Ok(Resp::empty(204))
                 }
-                (rows, _) => {
-                    let urls: Vec<String> = rows
-                        .iter()
-                        .map(|r| {
-                            format!(
-                                "/services/data/v{version}/sobjects/{}/{}",
-                                store.tables[table].def.name,
-                                store.tables[table].rows[*r as usize].id()
-                            )
-                        })
-                        .collect();
-                    Ok(Resp::json(300, &json!(urls)))
-                }
+                (rows, _) => Ok(multiple_choices(&store, version, table, rows)),
             }
         }
         m => Err(ApiError::method_not_allowed(m)),
