@@ -5,7 +5,7 @@ use pyo3::prelude::*;
 use sfarrow_client::client::Error;
 
 pub fn to_py(err: Error) -> PyErr {
-    crate::runtime::attach(|py| build(py, &err).unwrap_or_else(|e| e))
+    crate::gate::attach(|py| build(py, &err).unwrap_or_else(|e| e))
         // The interpreter is exiting: no one will see the exception's attributes.
         .unwrap_or_else(|| pyo3::exceptions::PyRuntimeError::new_err(err.to_string()))
 }

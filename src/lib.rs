@@ -7,6 +7,7 @@ mod connection;
 mod emulator;
 mod errors;
 mod files;
+mod gate;
 mod login;
 mod runtime;
 mod stream;
@@ -22,7 +23,7 @@ fn _sfarrow(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<stream::BatchStream>()?;
     m.add_function(wrap_pyfunction!(source_query, m)?)?;
     // Before the interpreter's threads are torn down, runtime threads stop touching Python.
-    let at_exit = wrap_pyfunction!(runtime::at_exit, m)?;
+    let at_exit = wrap_pyfunction!(gate::at_exit, m)?;
     m.py()
         .import("atexit")?
         .call_method1("register", (at_exit,))?;

@@ -44,7 +44,7 @@ pub struct LoginArgs {
 /// Calls a Python callable with one argument; a failing callback is reported, not raised, so a
 /// user's logging hook cannot break a running session.
 fn call_back(cb: &Py<PyAny>, arg: impl for<'py> IntoPyObject<'py>) {
-    crate::runtime::attach(|py| {
+    crate::gate::attach(|py| {
         if let Err(e) = cb.call1(py, (arg,)) {
             e.write_unraisable(py, Some(cb.bind(py)));
         }

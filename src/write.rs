@@ -120,7 +120,7 @@ async fn drive(
         // Pulled on the blocking pool: a Python-backed input takes the GIL there, and neither
         // the event loop nor a tokio worker waits on Python.
         let pulled = tokio::task::spawn_blocking(move || {
-            let next = crate::runtime::attach(|_| reader.next()).unwrap_or_else(|| {
+            let next = crate::gate::attach(|_| reader.next()).unwrap_or_else(|| {
                 Some(Err(arrow_schema::ArrowError::ExternalError(
                     "the interpreter is exiting".into(),
                 )))
@@ -142,7 +142,7 @@ async fn drive(
                 let rows = writer.rows();
                 let why = format!("reading the input failed after {rows} rows ({e})");
                 let finished = writer.stop(&why).await;
-                return crate::runtime::attach(|py| {
+                return crate::gate::attach(|py| {
                     let n = finished.result.num_rows();
                     Err(input_failed(
                         py,
@@ -155,7 +155,7 @@ async fn drive(
         }
     }
     let finished = writer.finish().await;
-    crate::runtime::attach(|py| ended(py, finished)).unwrap_or_else(|| Err(exiting()))
+    crate::gate::attach(|py| ended(py, finished)).unwrap_or_else(|| Err(exiting()))
 }
 
 fn exiting() -> PyErr {

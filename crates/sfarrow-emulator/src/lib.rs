@@ -13,10 +13,10 @@ mod http;
 mod server;
 mod soql;
 
-use crate::api::bulk::{ingest as bulk_ingest, query as bulk_query};
+use crate::api::bulk::jobs::{IngestJobs, QueryJobs};
 pub use crate::api::state::Config;
 use crate::api::state::OrgState;
-use crate::api::{oauth, rest::query as cursors};
+use crate::api::{oauth, rest::cursors::Cursors};
 pub use crate::controls::FaultSpec;
 use crate::data::objects::USERNAME;
 use crate::data::{objects, store};
@@ -99,9 +99,9 @@ impl Org {
         let state = Arc::new_cyclic(|this| OrgState {
             store: RwLock::new(data),
             auth: Mutex::new(auth),
-            cursors: Mutex::new(cursors::Cursors::default()),
-            query_jobs: Mutex::new(bulk_query::QueryJobs::default()),
-            ingest_jobs: Mutex::new(bulk_ingest::IngestJobs::default()),
+            cursors: Mutex::new(Cursors::default()),
+            query_jobs: Mutex::new(QueryJobs::default()),
+            ingest_jobs: Mutex::new(IngestJobs::default()),
             usage: Mutex::new(Default::default()),
             ingest_failures: Mutex::new(Default::default()),
             config,

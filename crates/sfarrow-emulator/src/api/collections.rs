@@ -159,7 +159,9 @@ fn record_tables(store: &Store, records: &[Map<String, Json>]) -> Result<Vec<usi
 
 /// Converts every record first: a request-level error (bad JSON type, unknown column) fails the
 /// whole call before anything is written, as on a real org.
-type Converted = Vec<Result<Vec<(usize, Value)>, DmlError>>;
+/// A record's field values, by field index.
+type Values = Vec<(usize, Value)>;
+type Converted = Vec<Result<Values, DmlError>>;
 
 fn convert(
     store: &Store,
@@ -213,13 +215,28 @@ pub fn route(state: &OrgState, req: &Req, version: &str, tail: &[&str]) -> Answe
     }
 }
 
-fn create(state: &OrgState, req: &Req) -> Answer {
+/// Create and update: the body's records, each with its table and converted values, written
+/// one by one by `write`, then committed or rolled back together (`finish`).
+fn each_record(
+    state: &OrgState,
+    req: &Req,
+    mut write: impl FnMut(&mut Store, &Map<String, Json>, usize, Result<Values, DmlError>) -> Outcome,
+) -> Answer {
     let (all_or_none, records) = parse(req)?;
     let mut store = state.store.write();
     let tables = record_tables(&store, &records)?;
     let converted = convert(&store, &tables, &records)?;
-    let mut outcomes = Vec::with_capacity(records.len());
-    for ((r, t), values) in records.iter().zip(&tables).zip(converted) {
+    let outcomes = records
+        .iter()
+        .zip(&tables)
+        .zip(converted)
+        .map(|((r, t), values)| write(&mut store, r, *t, values))
+        .collect();
+    finish(&mut store, outcomes, all_or_none)
+}
+
+fn create(state: &OrgState, req: &Req) -> Answer {
+    each_record(state, req, |store, r, t, values| {
         let result = if id_of(r).is_some() {
             Err(DmlError::new(
                 "INVALID_FIELD",
@@ -227,23 +244,17 @@ fn create(state: &OrgState, req: &Req) -> Answer {
                 &["Id"],
             ))
         } else {
-            values.and_then(|v| store.insert(*t, v))
+            values.and_then(|v| store.insert(t, v))
         };
-        outcomes.push(match result {
+        match result {
             Ok((id, undo)) => Outcome::done(id, None, undo),
             Err(e) => Outcome::failed(None, e),
-        });
-    }
-    finish(&mut store, outcomes, all_or_none)
+        }
+    })
 }
 
 fn update(state: &OrgState, req: &Req) -> Answer {
-    let (all_or_none, records) = parse(req)?;
-    let mut store = state.store.write();
-    let tables = record_tables(&store, &records)?;
-    let converted = convert(&store, &tables, &records)?;
-    let mut outcomes = Vec::with_capacity(records.len());
-    for ((r, t), values) in records.iter().zip(&tables).zip(converted) {
+    each_record(state, req, |store, r, t, values| {
         let id = id_of(r);
         let result = match &id {
             None => Err(DmlError::new(
@@ -252,18 +263,16 @@ fn update(state: &OrgState, req: &Req) -> Answer {
                 &[],
             )),
             Some(id) => values.and_then(|v| {
-                let row = store.resolve_id(*t, id)?;
-                store.update(*t, row, v)
+                let row = store.resolve_id(t, id)?;
+                store.update(t, row, v)
             }),
         };
-        let id = id.and_then(|i| sfarrow_soql::ids::normalize(&i).or(Some(i)));
-        outcomes.push(Outcome {
-            id,
+        Outcome {
+            id: id.and_then(|i| sfarrow_soql::ids::normalize(&i).or(Some(i))),
             created: None,
             result: result.map(|u| vec![u]),
-        });
-    }
-    finish(&mut store, outcomes, all_or_none)
+        }
+    })
 }
 
 fn delete(state: &OrgState, req: &Req) -> Answer {

@@ -1,9 +1,9 @@
 //! What every handler shares: the org's configuration, data, sessions, cursors, jobs and API
 //! allowance.
 
-use crate::api::bulk::{ingest as bulk_ingest, query as bulk_query};
+use crate::api::bulk::jobs::{IngestJobs, QueryJobs};
 use crate::api::usage::Usage;
-use crate::api::{oauth, rest::query as cursors};
+use crate::api::{oauth, rest::cursors::Cursors};
 use crate::data::store;
 use parking_lot::{Mutex, RwLock};
 use std::time::Duration;
@@ -53,9 +53,9 @@ impl Default for Config {
 pub struct OrgState {
     pub store: RwLock<store::Store>,
     pub auth: Mutex<oauth::Auth>,
-    pub cursors: Mutex<cursors::Cursors>,
-    pub query_jobs: Mutex<bulk_query::QueryJobs>,
-    pub ingest_jobs: Mutex<bulk_ingest::IngestJobs>,
+    pub cursors: Mutex<Cursors>,
+    pub query_jobs: Mutex<QueryJobs>,
+    pub ingest_jobs: Mutex<IngestJobs>,
     pub usage: Mutex<Usage>,
     /// Messages the next ingest jobs to close fail with (`Org::fail_ingest_jobs`).
     pub ingest_failures: Mutex<std::collections::VecDeque<String>>,

@@ -4,83 +4,15 @@
 
 use crate::api::answer::{Answer, Caller};
 use crate::api::bulk::ingest_rows::{csv_row, parse_csv, process, Batch, Operation, Outcomes};
-use crate::api::bulk::jobs::{Job, JobHeader, JobState, JobTable};
+use crate::api::bulk::jobs::{IngestJob, JobHeader, JobState};
 use crate::api::state::OrgState;
-use crate::data::store::now_millis;
 use crate::http::{ApiError, Req, Resp};
 use crate::soql::render::CsvDialect;
 use serde_json::{json, Value as Json};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// 150 MB of base64 is about 100 MB of CSV: the largest upload one job takes.
 const MAX_UPLOAD: usize = 100 * 1024 * 1024;
-
-pub struct IngestJob {
-    header: JobHeader,
-    /// The header's operation, for processing.
-    operation: Operation,
-    external_id: Option<String>,
-    state: JobState,
-    open: bool,
-    closed_at: Option<Instant>,
-    upload: Vec<u8>,
-    dialect: CsvDialect,
-    outcomes: Option<Outcomes>,
-    error_message: Option<String>,
-    /// Created with its data in one multipart request: it closes itself.
-    multipart: bool,
-}
-
-pub type IngestJobs = JobTable<IngestJob>;
-
-impl Job for IngestJob {
-    fn header(&self) -> &JobHeader {
-        &self.header
-    }
-
-    /// An ingest job may be deleted once it is closed, whether or not it has finished.
-    fn terminated(&self, _latency: Duration) -> bool {
-        !self.open
-    }
-}
-
-impl IngestJob {
-    fn current_state(&self, latency: Duration) -> &'static str {
-        if self.open {
-            return "Open";
-        }
-        match (self.state, self.closed_at) {
-            (JobState::JobComplete, Some(t)) if t.elapsed() < latency => "InProgress",
-            (s, _) => s.name(),
-        }
-    }
-
-    /// `version` is the request's: `contentUrl` names it.
-    fn info(&self, latency: Duration, version: &str) -> Json {
-        let state = self.current_state(latency);
-        let done = state == "JobComplete" || state == "Failed";
-        let (processed, failed) = match (&self.outcomes, done) {
-            (Some(o), true) => (o.successful.len() + o.failed.len(), o.failed.len()),
-            _ => (0, 0),
-        };
-        let mut info = self.header.info(
-            "V2Ingest",
-            state,
-            processed,
-            json!({
-                "externalIdFieldName": self.external_id,
-                "contentUrl": format!("services/data/v{version}/jobs/ingest/{}/batches", self.header.id),
-                "numberRecordsFailed": failed,
-                "apiActiveProcessingTime": 0,
-                "apexProcessingTime": 0,
-            }),
-        );
-        if let Some(e) = &self.error_message {
-            info["errorMessage"] = json!(e);
-        }
-        info
-    }
-}
 
 pub fn route(state: &OrgState, req: &Req, caller: &Caller, version: &str, tail: &[&str]) -> Answer {
     match (req.method.as_str(), tail) {
@@ -166,16 +98,14 @@ fn create(state: &OrgState, req: &Req, caller: &Caller, version: &str) -> Answer
         .ok_or_else(|| api_error("InvalidJob : Invalid columnDelimiter or lineEnding"))?;
     let mut jobs = state.ingest_jobs.lock();
     let mut job = IngestJob {
-        header: JobHeader {
-            id: jobs.next_id("In0"),
-            operation: operation.name(),
+        header: JobHeader::new(
+            jobs.next_id("In0"),
+            operation.name(),
             object,
-            created_by: caller.user_id.clone(),
-            created: now_millis(),
-            version: version.into(),
-            delimiter,
-            line_ending,
-        },
+            caller,
+            version,
+            (delimiter, line_ending),
+        ),
         operation,
         external_id,
         state: JobState::UploadComplete,

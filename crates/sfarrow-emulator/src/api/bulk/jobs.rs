@@ -1,13 +1,19 @@
 //! What Bulk API 2.0 query and ingest jobs share (§5, §6): the job header and its JSON, the table
-//! of jobs with its ids, and the list, info and delete endpoints. Each kind adds its own fields
-//! and state machine in `query` and `ingest`.
+//! of jobs with its ids, and the list, info and delete endpoints; and the two kinds of job, with
+//! their fields and states, so that the org's state (`api::state`) names them without importing
+//! the handlers in `query` and `ingest`, which import it.
 
-use crate::api::answer::Answer;
+use crate::api::answer::{Answer, Caller};
+use crate::api::bulk::ingest_rows::{Operation, Outcomes};
+use crate::data::store::now_millis;
 use crate::http::{ApiError, Resp};
+use crate::soql::render::CsvDialect;
+use crate::soql::ResultSet;
 use serde_json::{json, Value as Json};
 use sfarrow_soql::formats::{format_datetime, Zone};
 use std::collections::HashMap;
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 /// Where a job is in its life (§5.2, §6.4); an open ingest job reports `Open` besides these.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,6 +59,27 @@ pub struct JobHeader {
 }
 
 impl JobHeader {
+    /// A job created now by `caller`, with the CSV dialect its request asked for.
+    pub fn new(
+        id: String,
+        operation: &'static str,
+        object: String,
+        caller: &Caller,
+        version: &str,
+        (delimiter, line_ending): (String, String),
+    ) -> Self {
+        JobHeader {
+            id,
+            operation,
+            object,
+            created_by: caller.user_id.clone(),
+            created: now_millis(),
+            version: version.into(),
+            delimiter,
+            line_ending,
+        }
+    }
+
     /// The job info fields every job reports, with this job's state and type and the number of
     /// records processed; `extra` holds the fields of its kind.
     pub fn info(&self, job_type: &str, state: &str, processed: usize, extra: Json) -> Json {
@@ -148,6 +175,121 @@ impl<J: Job> JobTable<J> {
         }
         self.jobs.remove(id);
         Ok(Resp::empty(204))
+    }
+}
+
+/// A query job: its result set, rendered into CSV pages on request.
+pub(crate) struct QueryJob {
+    pub(crate) header: JobHeader,
+    pub(crate) started: Instant,
+    pub(crate) aborted: bool,
+    pub(crate) rs: Arc<ResultSet>,
+    pub(crate) dialect: CsvDialect,
+}
+
+pub type QueryJobs = JobTable<QueryJob>;
+
+impl Job for QueryJob {
+    fn header(&self) -> &JobHeader {
+        &self.header
+    }
+
+    fn terminated(&self, latency: Duration) -> bool {
+        self.state(latency).terminal()
+    }
+}
+
+impl QueryJob {
+    pub(crate) fn state(&self, latency: Duration) -> JobState {
+        if self.aborted {
+            JobState::Aborted
+        } else if self.started.elapsed() < latency {
+            JobState::InProgress
+        } else {
+            JobState::JobComplete
+        }
+    }
+
+    pub(crate) fn info(&self, state: JobState) -> Json {
+        let processed = if state == JobState::JobComplete {
+            self.rs.len()
+        } else {
+            0
+        };
+        self.header.info(
+            "V2Query",
+            state.name(),
+            processed,
+            json!({"isPkChunkingSupported": true}),
+        )
+    }
+}
+
+/// An ingest job: its upload until it is closed, then the outcome of every row.
+pub(crate) struct IngestJob {
+    pub(crate) header: JobHeader,
+    /// The header's operation, for processing.
+    pub(crate) operation: Operation,
+    pub(crate) external_id: Option<String>,
+    pub(crate) state: JobState,
+    pub(crate) open: bool,
+    pub(crate) closed_at: Option<Instant>,
+    pub(crate) upload: Vec<u8>,
+    pub(crate) dialect: CsvDialect,
+    pub(crate) outcomes: Option<Outcomes>,
+    pub(crate) error_message: Option<String>,
+    /// Created with its data in one multipart request: it closes itself.
+    pub(crate) multipart: bool,
+}
+
+pub type IngestJobs = JobTable<IngestJob>;
+
+impl Job for IngestJob {
+    fn header(&self) -> &JobHeader {
+        &self.header
+    }
+
+    /// An ingest job may be deleted once it is closed, whether or not it has finished.
+    fn terminated(&self, _latency: Duration) -> bool {
+        !self.open
+    }
+}
+
+impl IngestJob {
+    pub(crate) fn current_state(&self, latency: Duration) -> &'static str {
+        if self.open {
+            return "Open";
+        }
+        match (self.state, self.closed_at) {
+            (JobState::JobComplete, Some(t)) if t.elapsed() < latency => "InProgress",
+            (s, _) => s.name(),
+        }
+    }
+
+    /// `version` is the request's: `contentUrl` names it.
+    pub(crate) fn info(&self, latency: Duration, version: &str) -> Json {
+        let state = self.current_state(latency);
+        let done = state == "JobComplete" || state == "Failed";
+        let (processed, failed) = match (&self.outcomes, done) {
+            (Some(o), true) => (o.successful.len() + o.failed.len(), o.failed.len()),
+            _ => (0, 0),
+        };
+        let mut info = self.header.info(
+            "V2Ingest",
+            state,
+            processed,
+            json!({
+                "externalIdFieldName": self.external_id,
+                "contentUrl": format!("services/data/v{version}/jobs/ingest/{}/batches", self.header.id),
+                "numberRecordsFailed": failed,
+                "apiActiveProcessingTime": 0,
+                "apexProcessingTime": 0,
+            }),
+        );
+        if let Some(e) = &self.error_message {
+            info["errorMessage"] = json!(e);
+        }
+        info
     }
 }
 

@@ -1,5 +1,5 @@
 //! Bulk API 2.0: query jobs and ingest jobs, and what they share (`jobs`).
 pub mod ingest;
-mod ingest_rows;
+pub mod ingest_rows;
 pub mod jobs;
 pub mod query;

@@ -2,64 +2,17 @@
 //! `resultPages` (v58.0+), abort, delete, list. Results are rendered page by page on request.
 
 use crate::api::answer::{Answer, Caller};
-use crate::api::bulk::jobs::{Job, JobHeader, JobState, JobTable};
+use crate::api::bulk::jobs::{JobHeader, JobState, QueryJob};
 use crate::api::state::OrgState;
-use crate::data::store::now_millis;
 use crate::http::{ApiError, Req, Resp};
 use crate::soql::render::{csv_page, CsvDialect};
 use crate::soql::{self, ResultSet};
 use base64::Engine;
 use serde_json::{json, Value as Json};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 const LOCATOR: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD_NO_PAD;
-
-pub struct QueryJob {
-    header: JobHeader,
-    started: Instant,
-    aborted: bool,
-    rs: Arc<ResultSet>,
-    dialect: CsvDialect,
-}
-
-pub type QueryJobs = JobTable<QueryJob>;
-
-impl Job for QueryJob {
-    fn header(&self) -> &JobHeader {
-        &self.header
-    }
-
-    fn terminated(&self, latency: Duration) -> bool {
-        self.state(latency).terminal()
-    }
-}
-
-impl QueryJob {
-    fn state(&self, latency: Duration) -> JobState {
-        if self.aborted {
-            JobState::Aborted
-        } else if self.started.elapsed() < latency {
-            JobState::InProgress
-        } else {
-            JobState::JobComplete
-        }
-    }
-
-    fn info(&self, state: JobState) -> Json {
-        let processed = if state == JobState::JobComplete {
-            self.rs.len()
-        } else {
-            0
-        };
-        self.header.info(
-            "V2Query",
-            state.name(),
-            processed,
-            json!({"isPkChunkingSupported": true}),
-        )
-    }
-}
 
 pub fn route(state: &OrgState, req: &Req, caller: &Caller, version: &str, tail: &[&str]) -> Answer {
     match (req.method.as_str(), tail) {
@@ -138,20 +91,18 @@ fn create(state: &OrgState, req: &Req, caller: &Caller, version: &str) -> Answer
     state.usage.lock().bulk_query_jobs += 1;
     let mut jobs = state.query_jobs.lock();
     let job = QueryJob {
-        header: JobHeader {
-            id: jobs.next_id("Dn0"),
-            operation: if operation == "queryAll" {
+        header: JobHeader::new(
+            jobs.next_id("Dn0"),
+            if operation == "queryAll" {
                 "queryAll"
             } else {
                 "query"
             },
             object,
-            created_by: caller.user_id.clone(),
-            created: now_millis(),
-            version: version.into(),
-            delimiter,
-            line_ending,
-        },
+            caller,
+            version,
+            (delimiter, line_ending),
+        ),
         started: Instant::now(),
         aborted: false,
         rs: Arc::new(rs),

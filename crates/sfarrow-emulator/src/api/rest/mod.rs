@@ -1,6 +1,7 @@
 //! The REST API: discovery (`/services/data/`, the resource list, `/limits`), describe, records
 //! one at a time, and SOQL queries with their cursors.
 
+pub mod cursors;
 pub mod describe;
 pub mod query;
 pub mod records;

@@ -6,69 +6,14 @@
 //! waits neither for rendering nor for one emulator thread's pace.
 
 use crate::api::answer::Answer;
+use crate::api::rest::cursors::{Ahead, Cursor, Pending, FINISHED_KEPT, MAX_CURSORS, RENDER_AHEAD};
 use crate::api::state::OrgState;
 use crate::http::{ApiError, Req, Resp};
 use crate::soql::render::RecordCtx;
 use crate::soql::{self, ResultSet};
-use std::collections::HashMap;
 use std::fmt::Write;
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::Arc;
 use std::time::Instant;
-
-const MAX_CURSORS: usize = 10;
-/// Pages rendered ahead of the one served.
-const RENDER_AHEAD: usize = 2;
-
-/// How long a cursor whose last page was served stays for that page to be asked again.
-const FINISHED_KEPT: std::time::Duration = std::time::Duration::from_secs(60);
-
-struct Cursor {
-    rs: Arc<ResultSet>,
-    batch: usize,
-    last_used: Instant,
-    created: u64,
-    ahead: Vec<Ahead>,
-    /// Its last page was served: it no longer counts toward the ten a user may hold open, but
-    /// stays a minute, for a client that asks for that page again after a lost answer.
-    finished: bool,
-}
-
-/// A page after the one served, being rendered (and gzipped when the client asked for gzip).
-struct Ahead {
-    offset: usize,
-    gzip: bool,
-    page: Arc<Pending>,
-}
-
-/// A page another thread is rendering (`OnceLock::wait` needs a newer Rust than our MSRV).
-#[derive(Default)]
-struct Pending {
-    page: Mutex<Option<Vec<u8>>>,
-    ready: Condvar,
-}
-
-impl Pending {
-    fn set(&self, page: Vec<u8>) {
-        *self.page.lock().unwrap_or_else(|e| e.into_inner()) = Some(page);
-        self.ready.notify_all();
-    }
-
-    fn wait(&self) -> Vec<u8> {
-        let mut slot = self.page.lock().unwrap_or_else(|e| e.into_inner());
-        loop {
-            if let Some(page) = slot.as_ref() {
-                return page.clone();
-            }
-            slot = self.ready.wait(slot).unwrap_or_else(|e| e.into_inner());
-        }
-    }
-}
-
-#[derive(Default)]
-pub struct Cursors {
-    open: HashMap<String, Cursor>,
-    sequence: u64,
-}
 
 fn batch_size(req: &Req) -> usize {
     req.header("sforce-query-options")
