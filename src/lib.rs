@@ -33,7 +33,6 @@ fn _sfarrow(m: &Bound<'_, PyModule>) -> PyResult<()> {
 /// The SOQL of a flow's Salesforce source, built as a syntax tree: `filter` must parse as one
 /// condition and the window's bounds as datetimes (see `sfarrow_soql::soql::source_query`).
 #[pyfunction]
-#[pyo3(signature = (object, fields, filter=None, window=None))]
 fn source_query(
     object: &str,
     fields: Vec<String>,

@@ -10,8 +10,8 @@ __version__: str
 def source_query(
     object: str,
     fields: list[str],
-    filter: Optional[str] = None,
-    window: Optional[tuple[str, Optional[str], str]] = None,
+    filter: Optional[str],
+    window: Optional[tuple[str, Optional[str], str]],
 ) -> str: ...
 
 @final
