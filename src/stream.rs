@@ -50,7 +50,8 @@ async fn next(
     }
 }
 
-/// A batch on its way to Python: becomes a `pyarrow.RecordBatch` (no copy) when handed over.
+/// A batch on its way to Python: becomes a `pyarrow.RecordBatch` (no copy) once the GIL is
+/// held, whichever face hands it over.
 struct Batch(arrow_array::RecordBatch);
 
 impl<'py> IntoPyObject<'py> for Batch {
@@ -76,18 +77,13 @@ impl BatchStream {
     }
 
     fn __next__<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
-        let stream = self.stream.clone();
-        match blocking_raw(py, next(stream.clone())) {
-            Ok(Ok(Some(batch))) => Ok(Some(
-                pyo3_arrow::PyRecordBatch::new(batch).into_pyarrow(py)?,
-            )),
+        match blocking_raw(py, next(self.stream.clone())) {
+            Ok(Ok(Some(batch))) => Ok(Some(Batch(batch).into_pyobject(py)?)),
             Ok(Ok(None)) => Ok(None),
             Ok(Err(e)) => Err(e),
             // Ctrl-C: the read is over, as a failed one is.
             Err(interrupt) => {
-                py.detach(|| {
-                    crate::runtime::runtime().block_on(async { *stream.lock().await = None })
-                });
+                self.close(py);
                 Err(interrupt)
             }
         }
@@ -102,7 +98,6 @@ impl BatchStream {
         let stream = self.stream.clone();
         crate::runtime::awaitable(py, async move {
             match next(stream).await? {
-                // Made a pyarrow object on the loop's side, when the future is resolved.
                 Some(batch) => Ok(Batch(batch)),
                 None => Err(PyStopAsyncIteration::new_err(())),
             }

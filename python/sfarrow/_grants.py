@@ -3,42 +3,17 @@ awaitable twin. They only gather arguments; the Rust client builds and runs the 
 
 from __future__ import annotations
 
-import sys
-import webbrowser
 from collections.abc import Callable
 from typing import Any, Optional, TypeVar, Union
 
 from sfarrow import _defaults as D
 from sfarrow import _sfarrow
-from sfarrow._login import PathLike, _args, _authorization_code, _device, _jwt, _options
+from sfarrow._login import PathLike, _authorization_code, _client_credentials, _device, _jwt, _refresh_token
 
 #: (access_token, refresh_token or None, instance_url), handed to ``on_token`` on every new token.
 TokenInfo = tuple[str, Optional[str], str]
 
 _C = TypeVar("_C", bound="Grants")
-
-
-def _print_url(url: str) -> None:
-    print(f"Open this URL to authorize sfarrow:\n  {url}", file=sys.stderr, flush=True)
-
-
-def _open_browser(url: str) -> None:
-    _print_url(url)
-    try:
-        webbrowser.open(url)
-    except webbrowser.Error:
-        pass
-
-
-def _print_device_prompt(prompt: tuple[str, str]) -> None:
-    code, uri = prompt
-    print(f"To connect, visit {uri} and enter the code {code}", file=sys.stderr, flush=True)
-
-
-def _opener(open_browser: Union[bool, Callable[[str], None]]) -> Callable[[str], None]:
-    if callable(open_browser):
-        return open_browser
-    return _open_browser if open_browser else _print_url
 
 
 class Grants:
@@ -111,17 +86,7 @@ class Grants:
     ) -> _C:
         """Refresh token grant. ``on_token`` gets every new token, so a rotated refresh token
         can be stored."""
-        return cls._connect(
-            _args(
-                "refresh_token",
-                environment=environment,
-                client_id=client_id,
-                client_secret=client_secret,
-                refresh_token=refresh_token,
-                on_token=on_token,
-                **_options(**options),
-            )
-        )
+        return cls._connect(_refresh_token(client_id, refresh_token, client_secret, environment, on_token, options))
 
     @classmethod
     async def refresh_token_async(
@@ -134,17 +99,7 @@ class Grants:
         on_token: Optional[Callable[[TokenInfo], None]] = None,
         **options: Any,
     ) -> _C:
-        return await cls._connect_async(
-            _args(
-                "refresh_token",
-                environment=environment,
-                client_id=client_id,
-                client_secret=client_secret,
-                refresh_token=refresh_token,
-                on_token=on_token,
-                **_options(**options),
-            )
-        )
+        return await cls._connect_async(_refresh_token(client_id, refresh_token, client_secret, environment, on_token, options))
 
     @classmethod
     def client_credentials(
@@ -152,17 +107,13 @@ class Grants:
     ) -> _C:
         """Client credentials, for the app's "run as" user. ``environment`` must be the My
         Domain URL: Salesforce refuses this grant on login/test."""
-        return cls._connect(
-            _args("client_credentials", environment=environment, client_id=client_id, client_secret=client_secret, on_token=on_token, **_options(**options))
-        )
+        return cls._connect(_client_credentials(client_id, client_secret, environment, on_token, options))
 
     @classmethod
     async def client_credentials_async(
         cls: type[_C], client_id: str, client_secret: str, *, environment: str, on_token: Optional[Callable[[TokenInfo], None]] = None, **options: Any
     ) -> _C:
-        return await cls._connect_async(
-            _args("client_credentials", environment=environment, client_id=client_id, client_secret=client_secret, on_token=on_token, **_options(**options))
-        )
+        return await cls._connect_async(_client_credentials(client_id, client_secret, environment, on_token, options))
 
     @classmethod
     def authorization_code(
@@ -186,9 +137,7 @@ class Grants:
         prints it, or a callable gets the URL. ``token_cache``: a file (written 0600) that
         keeps the refresh token, so the next call needs no browser.
         """
-        return cls._connect(
-            _authorization_code(client_id, client_secret, environment, port, scope, _opener(open_browser), token_cache, on_token, timeout, options)
-        )
+        return cls._connect(_authorization_code(client_id, client_secret, environment, port, scope, open_browser, token_cache, on_token, timeout, options))
 
     @classmethod
     async def authorization_code_async(
@@ -206,7 +155,7 @@ class Grants:
         **options: Any,
     ) -> _C:
         return await cls._connect_async(
-            _authorization_code(client_id, client_secret, environment, port, scope, _opener(open_browser), token_cache, on_token, timeout, options)
+            _authorization_code(client_id, client_secret, environment, port, scope, open_browser, token_cache, on_token, timeout, options)
         )
 
     @classmethod
@@ -224,7 +173,7 @@ class Grants:
     ) -> _C:
         """Device flow, for headless notebooks: prints a code and a URL to visit on any device
         (or hands ``(user_code, verification_uri)`` to ``prompt``), then waits for approval."""
-        return cls._connect(_device(client_id, environment, scope, prompt or _print_device_prompt, token_cache, on_token, timeout, options))
+        return cls._connect(_device(client_id, environment, scope, prompt, token_cache, on_token, timeout, options))
 
     @classmethod
     async def device_async(
@@ -239,4 +188,4 @@ class Grants:
         timeout: float = D.DEVICE_TIMEOUT,
         **options: Any,
     ) -> _C:
-        return await cls._connect_async(_device(client_id, environment, scope, prompt or _print_device_prompt, token_cache, on_token, timeout, options))
+        return await cls._connect_async(_device(client_id, environment, scope, prompt, token_cache, on_token, timeout, options))

@@ -4,6 +4,9 @@ arguments the compiled ``connect`` takes for each grant."""
 from __future__ import annotations
 
 import os
+import sys
+import webbrowser
+from collections.abc import Callable
 from typing import Any, Optional, Union
 
 from sfarrow import _defaults as D
@@ -92,13 +95,59 @@ def _jwt(
     )
 
 
+def _print_url(url: str) -> None:
+    print(f"Open this URL to authorize sfarrow:\n  {url}", file=sys.stderr, flush=True)
+
+
+def _open_browser(url: str) -> None:
+    _print_url(url)
+    try:
+        webbrowser.open(url)
+    except webbrowser.Error:
+        pass
+
+
+def _print_device_prompt(prompt: tuple[str, str]) -> None:
+    code, uri = prompt
+    print(f"To connect, visit {uri} and enter the code {code}", file=sys.stderr, flush=True)
+
+
+def _opener(open_browser: Union[bool, Callable[[str], None]]) -> Callable[[str], None]:
+    if callable(open_browser):
+        return open_browser
+    return _open_browser if open_browser else _print_url
+
+
+def _session(instance_url: str, access_token: str, options: dict[str, Any]) -> dict[str, Any]:
+    """An existing session; ``options`` already made by ``_options``."""
+    return _args("session", instance_url=instance_url, access_token=access_token, **options)
+
+
+def _refresh_token(
+    client_id: str, refresh_token: str, client_secret: Optional[str], environment: str, on_token: Any, options: dict[str, Any]
+) -> dict[str, Any]:
+    return _args(
+        "refresh_token",
+        environment=environment,
+        client_id=client_id,
+        client_secret=client_secret,
+        refresh_token=refresh_token,
+        on_token=on_token,
+        **_options(**options),
+    )
+
+
+def _client_credentials(client_id: str, client_secret: str, environment: str, on_token: Any, options: dict[str, Any]) -> dict[str, Any]:
+    return _args("client_credentials", environment=environment, client_id=client_id, client_secret=client_secret, on_token=on_token, **_options(**options))
+
+
 def _authorization_code(
     client_id: str,
     client_secret: Optional[str],
     environment: str,
     port: int,
     scope: str,
-    opener: Any,
+    open_browser: Union[bool, Callable[[str], None]],
     token_cache: Optional[PathLike],
     on_token: Any,
     timeout: float,
@@ -111,7 +160,7 @@ def _authorization_code(
         client_secret=client_secret,
         port=port,
         scope=scope,
-        open_url=opener,
+        open_url=_opener(open_browser),
         token_cache=token_cache,
         on_token=on_token,
         timeout=timeout,
@@ -120,14 +169,21 @@ def _authorization_code(
 
 
 def _device(
-    client_id: str, environment: str, scope: str, prompt: Any, token_cache: Optional[PathLike], on_token: Any, timeout: float, options: dict[str, Any]
+    client_id: str,
+    environment: str,
+    scope: str,
+    prompt: Optional[Callable[[tuple[str, str]], None]],
+    token_cache: Optional[PathLike],
+    on_token: Any,
+    timeout: float,
+    options: dict[str, Any],
 ) -> dict[str, Any]:
     return _args(
         "device",
         environment=environment,
         client_id=client_id,
         scope=scope,
-        open_url=prompt,
+        open_url=prompt or _print_device_prompt,
         token_cache=token_cache,
         on_token=on_token,
         timeout=timeout,

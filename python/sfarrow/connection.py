@@ -10,7 +10,7 @@ from sfarrow import _defaults as D
 from sfarrow import _sfarrow
 from sfarrow._arrow import to_arrow
 from sfarrow._grants import Grants, TokenInfo
-from sfarrow._login import PathLike, _args, _options
+from sfarrow._login import PathLike, _options, _session
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -55,7 +55,7 @@ class Connection(Grants):
         api_budget: Optional[float] = None,
     ) -> None:
         options = _options(api_version, ca_file, request_timeout, retries, gzip, api_budget)
-        self._raw = _sfarrow.Connection.connect(_args("session", instance_url=instance_url, access_token=access_token, **options), False)
+        self._raw = _sfarrow.Connection.connect(_session(instance_url, access_token, options), False)
 
     @classmethod
     async def from_session_async(
@@ -72,7 +72,7 @@ class Connection(Grants):
     ) -> Connection:
         """The awaitable twin of the constructor (an existing session)."""
         options = _options(api_version, ca_file, request_timeout, retries, gzip, api_budget)
-        return await cls._connect_async(_args("session", instance_url=instance_url, access_token=access_token, **options))
+        return await cls._connect_async(_session(instance_url, access_token, options))
 
     # -- what it is -------------------------------------------------------------------------
     @property

@@ -103,13 +103,13 @@ def test_login_fills_the_token_cache_then_query_uses_it(tmp_path, monkeypatch, c
 
     from sf_helpers import follow_authorize, free_port
 
-    import sfarrow._grants
+    import sfarrow._login
 
     with Org(seed={"Account": 7}, https=False) as org:
         port = free_port()
         org.add_redirect_uri(f"http://localhost:{port}/OauthRedirect")
         # --no-browser prints the URL; here the test plays the user who opens it.
-        monkeypatch.setattr(sfarrow._grants, "_print_url", follow_authorize)
+        monkeypatch.setattr(sfarrow._login, "_print_url", follow_authorize)
         cache = tmp_path / "token.json"
         args = ["--client-id", org.client_id, "--environment", org.url, "--token-cache", str(cache)]
         assert main(["login", *args, "--port", str(port), "--no-browser"]) == 0
@@ -120,7 +120,7 @@ def test_login_fills_the_token_cache_then_query_uses_it(tmp_path, monkeypatch, c
         def no_browser(url: str) -> None:
             raise AssertionError("the token cache should make the browser unnecessary")
 
-        monkeypatch.setattr(sfarrow._grants, "_print_url", no_browser)
+        monkeypatch.setattr(sfarrow._login, "_print_url", no_browser)
         out = tmp_path / "a.parquet"
         query = ["query", "SELECT Id FROM Account", "-o", str(out), "--token-cache", str(cache), "--client-id", org.client_id]
         assert main([*query, "--environment", org.url]) == 0
