@@ -7,6 +7,7 @@
 //! Python signatures only: every argument here is required.
 
 use crate::errors::to_py;
+use crate::events::EventStream;
 use crate::login::LoginArgs;
 use crate::runtime::run;
 use crate::stream::BatchStream;
@@ -21,6 +22,7 @@ use std::sync::Arc;
 pub struct Connection {
     client: Arc<Client>,
     describes: Arc<DescribeCache>,
+    pubsub: Arc<sfarrow_client::events::PubSub>,
 }
 
 /// A JSON answer handed to Python through `json.loads`, so types follow the standard library.
@@ -46,11 +48,21 @@ impl Connection {
     #[staticmethod]
     fn connect(py: Python<'_>, args: LoginArgs, asynchronous: bool) -> PyResult<Bound<'_, PyAny>> {
         let (login, options, hooks) = args.into_parts()?;
+        let (pubsub_url, ca_pem) = (options.pubsub_url.clone(), options.ca_pem.clone());
         run(py, asynchronous, async move {
-            let client = connect(login, options, hooks).await.map_err(to_py)?;
+            let client = Arc::new(connect(login, options, hooks).await.map_err(to_py)?);
+            let describes = Arc::new(DescribeCache::default());
+            let pubsub = sfarrow_client::events::PubSub::new(
+                client.clone(),
+                describes.clone(),
+                &pubsub_url,
+                ca_pem,
+            )
+            .map_err(to_py)?;
             Ok(Connection {
-                client: Arc::new(client),
-                describes: Arc::new(DescribeCache::default()),
+                client,
+                describes,
+                pubsub: Arc::new(pubsub),
             })
         })
     }
@@ -174,6 +186,47 @@ impl Connection {
         run(py, asynchronous, async move {
             Ok(BatchStream::new(start.await?))
         })
+    }
+
+    /// Subscribes to a Pub/Sub topic: an `EventStream` of event batches (see `crate::events`).
+    #[allow(clippy::too_many_arguments)]
+    fn subscribe(
+        &self,
+        topic: &str,
+        replay: &str,
+        replay_id: Option<Vec<u8>>,
+        batch_size: usize,
+        on_invalid_replay: &str,
+        max_events: Option<u64>,
+        idle_timeout: Option<f64>,
+    ) -> PyResult<EventStream> {
+        crate::events::open(
+            self.pubsub.clone(),
+            topic,
+            replay,
+            replay_id,
+            batch_size,
+            on_invalid_replay,
+            max_events,
+            idle_timeout,
+        )
+    }
+
+    /// Publishes platform events from Arrow data; returns one result row per input row.
+    fn publish<'py>(
+        &self,
+        py: Python<'py>,
+        topic: String,
+        data: pyo3_arrow::input::AnyRecordBatch,
+        asynchronous: bool,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        crate::events::publish(py, self.pubsub.clone(), topic, data, asynchronous)
+    }
+
+    /// The Pub/Sub endpoint this connection subscribes and publishes through.
+    #[getter]
+    fn pubsub_url(&self) -> String {
+        self.pubsub.target().uri.clone()
     }
 
     /// Writes a stream of Arrow data; returns the per-row result table (see `crate::write`).

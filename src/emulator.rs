@@ -39,7 +39,7 @@ impl Emulator {
 #[pymethods]
 impl Emulator {
     #[new]
-    #[pyo3(signature = (*, host, port, https, https_port, redirect_uris, job_latency, cursor_idle, bulk_page_size))]
+    #[pyo3(signature = (*, host, port, https, https_port, redirect_uris, job_latency, cursor_idle, bulk_page_size, pubsub, pubsub_port, pubsub_plain_port, pubsub_keepalive, event_retention))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -51,6 +51,11 @@ impl Emulator {
         job_latency: f64,
         cursor_idle: f64,
         bulk_page_size: usize,
+        pubsub: bool,
+        pubsub_port: u16,
+        pubsub_plain_port: u16,
+        pubsub_keepalive: f64,
+        event_retention: f64,
     ) -> PyResult<Self> {
         if bulk_page_size == 0 {
             return Err(PyValueError::new_err("bulk_page_size must be at least 1"));
@@ -62,6 +67,10 @@ impl Emulator {
             job_latency: seconds(job_latency, "job_latency")?,
             cursor_idle: seconds(cursor_idle, "cursor_idle")?,
             bulk_page_size,
+            pubsub_port: pubsub.then_some(pubsub_port),
+            pubsub_plain_port: pubsub.then_some(pubsub_plain_port),
+            pubsub_keepalive: seconds(pubsub_keepalive, "pubsub_keepalive")?,
+            event_retention: seconds(event_retention, "event_retention")?,
             ..Config::default()
         };
         if let Some(uris) = redirect_uris {
@@ -88,6 +97,14 @@ impl Emulator {
     #[getter]
     fn ca_pem(&self) -> Option<&str> {
         self.identity.ca_pem.as_deref()
+    }
+    #[getter]
+    fn pubsub_url(&self) -> Option<&str> {
+        self.identity.pubsub_url.as_deref()
+    }
+    #[getter]
+    fn pubsub_plain_url(&self) -> Option<&str> {
+        self.identity.pubsub_plain_url.as_deref()
     }
     #[getter]
     fn org_id(&self) -> &str {
@@ -250,6 +267,55 @@ impl Emulator {
 
     fn clear_requests(&self) -> PyResult<()> {
         self.with_org(|o| o.clear_requests())
+    }
+
+    /// `fields_json`: a JSON array of custom field definitions, as for `define_object`.
+    fn define_event(&self, name: &str, fields_json: &str) -> PyResult<()> {
+        let fields: Vec<serde_json::Value> = serde_json::from_str(fields_json)
+            .map_err(|e| PyValueError::new_err(format!("fields must be a list of dicts: {e}")))?;
+        self.with_org(|o| o.define_event(name, &fields))?
+            .map_err(value_error)
+    }
+
+    fn select_change_events(&self, objects: Vec<String>) -> PyResult<()> {
+        self.with_org(|o| o.select_change_events(&objects))?
+            .map_err(value_error)
+    }
+
+    fn change_events_selected(&self) -> PyResult<Vec<String>> {
+        self.with_org(|o| o.change_events_selected())
+    }
+
+    fn expire_events(&self, age: f64) -> PyResult<()> {
+        let age = seconds(age, "age")?;
+        self.with_org(|o| o.expire_events(age))
+    }
+
+    fn publish_gap(&self, object: &str, change_type: &str, ids: Vec<String>) -> PyResult<()> {
+        self.with_org(|o| o.publish_gap(object, change_type, &ids))?
+            .map_err(value_error)
+    }
+
+    fn set_overflow_threshold(&self, changes: u64) -> PyResult<()> {
+        self.with_org(|o| o.set_overflow_threshold(changes))
+    }
+
+    fn set_pubsub_keepalive(&self, every: f64) -> PyResult<()> {
+        let every = seconds(every, "keepalive")?;
+        self.with_org(|o| o.set_pubsub_keepalive(every))
+    }
+
+    fn inject_pubsub_fault(&self, kind: &str, after_events: u64, times: u64) -> PyResult<()> {
+        self.with_org(|o| o.inject_pubsub_fault(kind, after_events, times))?
+            .map_err(value_error)
+    }
+
+    fn clear_pubsub_faults(&self) -> PyResult<()> {
+        self.with_org(|o| o.clear_pubsub_faults())
+    }
+
+    fn event_count(&self) -> PyResult<usize> {
+        self.with_org(|o| o.event_count())
     }
 
     /// Stops the server; the emulator cannot be restarted.

@@ -19,6 +19,7 @@ fn build(py: Python<'_>, err: &Error) -> PyResult<PyErr> {
         Error::Transport { .. } => "TransportError",
         Error::Configuration { .. } => "ConfigurationError",
         Error::Protocol { .. } => "ProtocolError",
+        Error::ReplayId { .. } => "ReplayIdError",
     };
     let kwargs = pyo3::types::PyDict::new(py);
     kwargs.set_item("error_code", err.code())?;

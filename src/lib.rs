@@ -6,6 +6,7 @@ use pyo3::prelude::*;
 mod connection;
 mod emulator;
 mod errors;
+mod events;
 mod files;
 mod gate;
 mod login;
@@ -21,6 +22,7 @@ fn _sfarrow(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<connection::Connection>()?;
     m.add_class::<files::ObjectStore>()?;
     m.add_class::<stream::BatchStream>()?;
+    m.add_class::<events::EventStream>()?;
     m.add_function(wrap_pyfunction!(source_query, m)?)?;
     // Before the interpreter's threads are torn down, runtime threads stop touching Python.
     let at_exit = wrap_pyfunction!(gate::at_exit, m)?;

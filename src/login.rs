@@ -39,6 +39,7 @@ pub struct LoginArgs {
     retries: u32,
     gzip: bool,
     api_budget: Option<f64>,
+    pubsub_url: String,
 }
 
 /// Calls a Python callable with one argument; a failing callback is reported, not raised, so a
@@ -62,7 +63,7 @@ impl LoginArgs {
     }
 
     fn parts(self) -> Result<(Login, Options, Hooks), Error> {
-        let options = Options::new(
+        let mut options = Options::new(
             &self.api_version,
             self.ca_pem,
             self.request_timeout,
@@ -70,6 +71,9 @@ impl LoginArgs {
             self.gzip,
             self.api_budget,
         )?;
+        // Checked now, so a mistyped endpoint fails the connection, not the first subscribe.
+        sfarrow_client::events::channel::parse_url(&self.pubsub_url)?;
+        options.pubsub_url = self.pubsub_url;
         let text = |v: Option<String>| v.unwrap_or_default();
         let secret = |v: Option<String>| Secret::new(v.unwrap_or_default());
         let environment = || match &self.environment {

@@ -20,6 +20,7 @@ from sfarrow.exceptions import (
     AuthenticationError,
     ConfigurationError,
     ProtocolError,
+    ReplayIdError,
     SalesforceError,
     TransportError,
     WriteError,
@@ -48,5 +49,6 @@ __all__ = [
     "TransportError",
     "ConfigurationError",
     "ProtocolError",
+    "ReplayIdError",
     "WriteError",
 ]

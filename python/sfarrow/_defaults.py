@@ -10,6 +10,8 @@ REQUEST_TIMEOUT = 300.0
 RETRIES = 4
 GZIP = True
 ENVIRONMENT = "production"
+# Salesforce's Pub/Sub API endpoint, the same for every org.
+PUBSUB_URL = "api.pubsub.salesforce.com:7443"
 JWT_ASSERTION_LIFETIME = 180.0
 OAUTH_PORT = 1717
 OAUTH_SCOPE = "api refresh_token"
@@ -21,6 +23,11 @@ READ_API = "auto"
 BULK_THRESHOLD = 1_000_000
 BULK_PAGE_SIZE = 25_000
 PARALLEL = 4
+
+# Events.
+EVENT_REPLAY = "latest"
+EVENT_BATCH_SIZE = 100
+ON_INVALID_REPLAY = "raise"
 
 # Writes.
 WRITE_API = "auto"

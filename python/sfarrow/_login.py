@@ -60,9 +60,11 @@ def _options(
     retries: int = D.RETRIES,
     gzip: bool = D.GZIP,
     api_budget: Optional[float] = None,
+    pubsub_url: str = D.PUBSUB_URL,
 ) -> dict[str, Any]:
     """The options every constructor takes (an unknown one is a TypeError, as Python's own)."""
     return {
+        "pubsub_url": pubsub_url,
         "api_version": api_version,
         "ca_pem": _read_ca(ca_file),
         "request_timeout": request_timeout,

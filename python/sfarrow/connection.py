@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, Optional
 from sfarrow import _defaults as D
 from sfarrow import _sfarrow
 from sfarrow._arrow import to_arrow
+from sfarrow._events import Events
 from sfarrow._grants import Grants, TokenInfo
 from sfarrow._login import PathLike, _options, _session
 
@@ -18,7 +19,7 @@ if TYPE_CHECKING:
 __all__ = ["Connection", "TokenInfo"]
 
 
-class Connection(Grants):
+class Connection(Grants, Events):
     """A session with one Salesforce org.
 
     Make one with a classmethod for your grant: :meth:`jwt`, :meth:`refresh_token`,
@@ -37,7 +38,9 @@ class Connection(Grants):
     ``gzip`` (compressed responses; on by default) and ``api_budget``: the share of the org's
     daily API allowance this connection may use (``0.8``: stop at 80%, judged by the
     ``Sforce-Limit-Info`` header of the last answer); past it, calls raise
-    :class:`ApiLimitError` before they are sent.
+    :class:`ApiLimitError` before they are sent; and ``pubsub_url``, the Pub/Sub API endpoint
+    for :meth:`subscribe` and :meth:`publish` (Salesforce's ``api.pubsub.salesforce.com:7443``
+    by default; an emulator's ``org.pubsub_url``).
     """
 
     _raw: _sfarrow.Connection
@@ -53,8 +56,9 @@ class Connection(Grants):
         retries: int = D.RETRIES,
         gzip: bool = D.GZIP,
         api_budget: Optional[float] = None,
+        pubsub_url: str = D.PUBSUB_URL,
     ) -> None:
-        options = _options(api_version, ca_file, request_timeout, retries, gzip, api_budget)
+        options = _options(api_version, ca_file, request_timeout, retries, gzip, api_budget, pubsub_url)
         self._raw = _sfarrow.Connection.connect(_session(instance_url, access_token, options), False)
 
     @classmethod
@@ -69,9 +73,10 @@ class Connection(Grants):
         retries: int = D.RETRIES,
         gzip: bool = D.GZIP,
         api_budget: Optional[float] = None,
+        pubsub_url: str = D.PUBSUB_URL,
     ) -> Connection:
         """The awaitable twin of the constructor (an existing session)."""
-        options = _options(api_version, ca_file, request_timeout, retries, gzip, api_budget)
+        options = _options(api_version, ca_file, request_timeout, retries, gzip, api_budget, pubsub_url)
         return await cls._connect_async(_session(instance_url, access_token, options))
 
     # -- what it is -------------------------------------------------------------------------

@@ -15,6 +15,7 @@ __all__ = [
     "TransportError",
     "ConfigurationError",
     "ProtocolError",
+    "ReplayIdError",
     "WriteError",
 ]
 
@@ -67,6 +68,12 @@ class ConfigurationError(SalesforceError, ValueError):
 
 class ProtocolError(SalesforceError):
     """The server answered in a shape Salesforce does not use."""
+
+
+class ReplayIdError(SalesforceError):
+    """A subscription's replay id cannot be resumed from: it is malformed, from another org, or
+    older than the event bus keeps (72 hours). Subscribe from ``"earliest"`` (and resync from a
+    query), or pass ``on_invalid_replay="earliest"``."""
 
 
 class WriteError(SalesforceError):

@@ -26,6 +26,8 @@ pub enum Error {
     Configuration { message: String },
     /// The server answered in a shape Salesforce does not use.
     Protocol { message: String },
+    /// A subscription's replay id is malformed, unknown or older than the event bus keeps.
+    ReplayId { message: String },
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
@@ -54,6 +56,9 @@ impl Error {
         match self {
             Error::Authentication { code, .. } | Error::Api { code, .. } => Some(code),
             Error::ApiLimit { .. } => Some("REQUEST_LIMIT_EXCEEDED"),
+            Error::ReplayId { .. } => {
+                Some("sfdc.platform.eventbus.grpc.subscription.fetch.replayid.corrupted")
+            }
             _ => None,
         }
     }
@@ -97,6 +102,10 @@ impl fmt::Display for Error {
             Error::Transport { message } => write!(f, "network error: {message}"),
             Error::Configuration { message } => f.write_str(message),
             Error::Protocol { message } => write!(f, "unexpected response from Salesforce: {message}"),
+            Error::ReplayId { message } => write!(
+                f,
+                "{message} (the replay id is not one this topic can resume from: it is malformed, from another org, or older than the 72-hour retention; subscribe from \"earliest\" or pass on_invalid_replay=\"earliest\")"
+            ),
         }
     }
 }

@@ -4,6 +4,7 @@
 
 pub mod client;
 mod error;
+pub mod events;
 #[cfg(any(test, feature = "internals"))]
 #[doc(hidden)]
 pub mod internals;

@@ -34,6 +34,10 @@ pub struct Identity {
     pub url: String,
     pub https_url: Option<String>,
     pub ca_pem: Option<String>,
+    /// The Pub/Sub endpoint over TLS, `host:port` like `api.pubsub.salesforce.com:7443`.
+    pub pubsub_url: Option<String>,
+    /// The Pub/Sub endpoint in plaintext: `http://host:port`.
+    pub pubsub_plain_url: Option<String>,
     pub org_id: String,
     pub user_id: String,
     pub username: String,
@@ -80,6 +84,8 @@ impl Org {
         };
         let plain = bind(config.port)?;
         let secure = config.https_port.map(bind).transpose()?;
+        let grpc_tls = config.pubsub_port.map(bind).transpose()?;
+        let grpc_plain = config.pubsub_plain_port.map(bind).transpose()?;
         let addr = |l: &std::net::TcpListener| l.local_addr().map_err(|e| e.to_string());
         let host_part = |a: SocketAddr| match a {
             SocketAddr::V6(v6) => format!("[{}]:{}", v6.ip(), v6.port()),
@@ -90,9 +96,18 @@ impl Org {
             .as_ref()
             .map(|l| addr(l).map(|a| format!("https://{}", host_part(a))))
             .transpose()?;
-        let tls = match &secure {
-            Some(_) => Some(tls::make_tls(&config.host)?),
-            None => None,
+        let pubsub_url = grpc_tls
+            .as_ref()
+            .map(|l| addr(l).map(host_part))
+            .transpose()?;
+        let pubsub_plain_url = grpc_plain
+            .as_ref()
+            .map(|l| addr(l).map(|a| format!("http://{}", host_part(a))))
+            .transpose()?;
+        let tls = if secure.is_some() || grpc_tls.is_some() {
+            Some(tls::make_tls(&config.host)?)
+        } else {
+            None
         };
         let ca_pem = tls.as_ref().map(|t| t.ca_pem.clone());
 
@@ -104,6 +119,12 @@ impl Org {
             ingest_jobs: Mutex::new(IngestJobs::default()),
             usage: Mutex::new(Default::default()),
             ingest_failures: Mutex::new(Default::default()),
+            events: crate::api::pubsub::Events::new(
+                config.event_retention,
+                config.pubsub_keepalive,
+                config.pubsub_idle,
+                config.cdc_overflow_threshold,
+            ),
             config,
             urls: Mutex::new(
                 std::iter::once(url.clone())
@@ -134,16 +155,30 @@ impl Org {
                 None,
                 stop.clone(),
             ));
-            if let (Some(l), Some(t), Some(u)) = (secure, tls, https_url.clone()) {
+            if let (Some(l), Some(t), Some(u)) = (secure, &tls, https_url.clone()) {
                 let l = tokio::net::TcpListener::from_std(l).map_err(|e| e.to_string())?;
-                let acceptor = tokio_rustls::TlsAcceptor::from(t.server);
+                let acceptor = tokio_rustls::TlsAcceptor::from(t.server.clone());
                 runtime.spawn(server::accept_loop(
                     server.clone(),
                     u.into(),
                     l,
                     Some(acceptor),
-                    stop,
+                    stop.clone(),
                 ));
+            }
+            if let (Some(l), Some(t)) = (grpc_tls, &tls) {
+                let l = tokio::net::TcpListener::from_std(l).map_err(|e| e.to_string())?;
+                let acceptor = tokio_rustls::TlsAcceptor::from(t.grpc.clone());
+                runtime.spawn(server::grpc::accept_loop(
+                    server.clone(),
+                    l,
+                    Some(acceptor),
+                    stop.clone(),
+                ));
+            }
+            if let Some(l) = grpc_plain {
+                let l = tokio::net::TcpListener::from_std(l).map_err(|e| e.to_string())?;
+                runtime.spawn(server::grpc::accept_loop(server.clone(), l, None, stop));
             }
         }
         Ok(Org {
@@ -153,6 +188,8 @@ impl Org {
                 url,
                 https_url,
                 ca_pem,
+                pubsub_url,
+                pubsub_plain_url,
                 org_id,
                 user_id,
                 username: USERNAME.into(),

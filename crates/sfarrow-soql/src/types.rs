@@ -158,6 +158,21 @@ impl FieldType {
         })
     }
 
+    /// The Avro type of the field in change and platform events (docs/wire-notes.md §10.5):
+    /// date, time and datetime travel as epoch or day milliseconds (`long`), numbers other than
+    /// int and long as `double`. Compounds are nested records, so they return `None`.
+    pub fn avro_type(self) -> Option<&'static str> {
+        Some(match self {
+            FieldType::Boolean => "boolean",
+            FieldType::Int => "int",
+            FieldType::Long => "long",
+            FieldType::Double | FieldType::Percent | FieldType::Currency => "double",
+            FieldType::Date | FieldType::DateTime | FieldType::Time => "long",
+            FieldType::Address | FieldType::Location => return None,
+            _ => "string",
+        })
+    }
+
     pub fn all() -> impl Iterator<Item = FieldType> {
         TABLE.iter().map(|(t, _, _)| *t)
     }

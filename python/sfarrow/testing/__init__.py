@@ -1,7 +1,8 @@
 """A local Salesforce org for tests, demos and benchmarks.
 
 ``Org`` starts an emulated org on loopback that speaks Salesforce's real wire protocol (OAuth,
-REST, sObject Collections, Bulk API 2.0), over plain HTTP and HTTPS::
+REST, sObject Collections, Bulk API 2.0, the SOAP ``login`` and ``undelete`` calls, and the gRPC
+Pub/Sub API with change data capture and platform events), over plain HTTP and HTTPS::
 
     from sfarrow.testing import Org
 
@@ -45,6 +46,12 @@ class Org:
         cursor_idle: seconds a REST query cursor lives without being used.
         bulk_page_size: rows per Bulk query result page when the client sets no ``maxRecords``.
         token_lifetime: seconds an issued access token lives (``None``: until revoked).
+        pubsub: serve the Pub/Sub API (gRPC) over TLS (:attr:`pubsub_url`) and in plaintext
+            (:attr:`pubsub_plain_url`).
+        pubsub_port, pubsub_plain_port: their ports; 0 picks free ones.
+        pubsub_keepalive: seconds between the empty responses an idle subscription gets
+            (Salesforce: 270).
+        event_retention: seconds events stay on the bus (Salesforce: 72 hours).
     """
 
     def __init__(
@@ -61,6 +68,11 @@ class Org:
         cursor_idle: float = 900.0,
         bulk_page_size: int = 100_000,
         token_lifetime: Optional[float] = None,
+        pubsub: bool = True,
+        pubsub_port: int = 0,
+        pubsub_plain_port: int = 0,
+        pubsub_keepalive: float = 270.0,
+        event_retention: float = 72 * 3600.0,
     ) -> None:
         self._emulator = Emulator(
             host=host,
@@ -71,6 +83,11 @@ class Org:
             job_latency=job_latency,
             cursor_idle=cursor_idle,
             bulk_page_size=bulk_page_size,
+            pubsub=pubsub,
+            pubsub_port=pubsub_port,
+            pubsub_plain_port=pubsub_plain_port,
+            pubsub_keepalive=pubsub_keepalive,
+            event_retention=event_retention,
         )
         self.api_version = api_version
         self._tmpdir: Optional[str] = None
@@ -146,6 +163,17 @@ class Org:
             with open(path, "w", encoding="ascii") as f:
                 f.write(pem)
         return path
+
+    @property
+    def pubsub_url(self) -> Optional[str]:
+        """``127.0.0.1:PORT``: the Pub/Sub API over TLS (trust :attr:`ca_pem`), as Salesforce's
+        ``api.pubsub.salesforce.com:7443``; pass it as ``pubsub_url=`` to a connection."""
+        return self._emulator.pubsub_url
+
+    @property
+    def pubsub_plain_url(self) -> Optional[str]:
+        """``http://127.0.0.1:PORT``: the Pub/Sub API in plaintext."""
+        return self._emulator.pubsub_plain_url
 
     @property
     def org_id(self) -> str:
@@ -298,3 +326,56 @@ class Org:
 
     def clear_requests(self) -> None:
         self._emulator.clear_requests()
+
+    # -- events ---------------------------------------------------------------------------
+    def define_event(self, name: str, fields: Sequence[Mapping[str, Any]] = ()) -> None:
+        """Defines a platform event ``Name__e`` with custom fields (dicts as for
+        :meth:`define_object`). It has ``CreatedDate``, ``CreatedById``, ``ReplayId`` and
+        ``EventUuid`` besides, shows in describe, and is published on ``/event/Name__e``."""
+        self._emulator.define_event(name, json.dumps(list(map(dict, fields))))
+
+    def select_change_events(self, objects: Sequence[str]) -> None:
+        """Selects the objects that emit change events (``["all"]`` for every object), as
+        Setup's Change Data Capture page does; a new org selects none."""
+        if isinstance(objects, str):
+            objects = [objects]
+        self._emulator.select_change_events(list(objects))
+
+    def change_events_selected(self) -> list[str]:
+        return self._emulator.change_events_selected()
+
+    def expire_events(self, older_than: float = 0.0) -> None:
+        """Drops events older than ``older_than`` seconds from the bus now, as the retention
+        window does; their replay ids then fail with ``replayid.corrupted``."""
+        self._emulator.expire_events(older_than)
+
+    def publish_gap(self, object: str, change_type: str, ids: Sequence[str]) -> None:
+        """Publishes a header-only gap event (``GAP_CREATE``, ``GAP_UPDATE``, ``GAP_DELETE``,
+        ``GAP_UNDELETE`` or ``GAP_OVERFLOW``), as an org does for changes it could not capture."""
+        self._emulator.publish_gap(object, change_type, list(ids))
+
+    def set_overflow_threshold(self, changes: int) -> None:
+        """Changes past this many in one transaction become one ``GAP_OVERFLOW`` event per
+        object (Salesforce: 100,000)."""
+        if changes < 0:
+            raise ValueError(f"changes must be >= 0, got {changes}")
+        self._emulator.set_overflow_threshold(changes)
+
+    def set_pubsub_keepalive(self, every: float) -> None:
+        self._emulator.set_pubsub_keepalive(every)
+
+    def inject_pubsub_fault(self, kind: str, *, after_events: int = 0, times: int = 1) -> None:
+        """Breaks subscriptions: ``"drop"`` (the connection is cut), ``"end"`` (the stream ends
+        UNAVAILABLE), ``"expire_token"`` (the stream's session ends: it fails UNAUTHENTICATED and
+        the token stops working) once a stream has delivered ``after_events`` events; or
+        ``"unavailable"`` (the next call fails with ``service.unavailable``). ``times`` times."""
+        if after_events < 0 or times < 1:
+            raise ValueError("after_events must be >= 0 and times >= 1")
+        self._emulator.inject_pubsub_fault(kind, after_events, times)
+
+    def clear_pubsub_faults(self) -> None:
+        self._emulator.clear_pubsub_faults()
+
+    def event_count(self) -> int:
+        """How many events the bus holds."""
+        return self._emulator.event_count()

@@ -49,6 +49,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f"seeding took {time.perf_counter() - started:.1f} s", flush=True)
     # These are the emulator's own throwaway credentials: printing them is how a user gets them.
     print(f"instance_url  {org.url}")
+    if org.pubsub_url:
+        print(f"pubsub_url    {org.pubsub_url}   (plaintext: {org.pubsub_plain_url})")
     if org.https_url:
         print(f"https_url     {org.https_url}   (CA: {org.ca_file})")
     print(f"username      {org.username}")

@@ -26,6 +26,8 @@ pub struct Options {
     /// The share (0-1] of the org's daily API allowance this connection may spend, judged by
     /// `Sforce-Limit-Info`: past it, calls fail with `ApiLimit` before they are sent.
     pub api_budget: Option<f64>,
+    /// The Pub/Sub API endpoint (see `events::channel::parse_url`).
+    pub pubsub_url: String,
 }
 
 impl Options {
@@ -70,6 +72,7 @@ impl Default for Options {
             timeout: Duration::from_secs(300),
             gzip: true,
             api_budget: None,
+            pubsub_url: crate::events::channel::DEFAULT_URL.to_string(),
         }
     }
 }
@@ -274,6 +277,17 @@ impl Client {
 
     pub fn renewals(&self) -> u64 {
         self.session.renewals()
+    }
+
+    /// The token, instance URL and session generation, for calling another API (Pub/Sub).
+    pub fn credentials(&self) -> (super::Secret, String, u64) {
+        self.session.current()
+    }
+
+    /// Renews the session after another API refused the token of generation `seen`: the same
+    /// one renewal the REST calls share.
+    pub async fn renew(&self, seen: u64) -> Result<()> {
+        self.session.renew(&self.http, seen).await
     }
 
     pub fn http(&self) -> &reqwest::Client {

@@ -151,13 +151,13 @@ async fn resolve(
     })
 }
 
-fn scalar_type(f: &FieldInfo) -> DataType {
+pub(crate) fn scalar_type(f: &FieldInfo) -> DataType {
     f.ftype
         .arrow_type(f.precision, f.scale)
         .unwrap_or(DataType::Utf8)
 }
 
-fn compound_fields(obj: &ObjectInfo, f: &FieldInfo) -> Vec<(Field, String, String)> {
+pub(crate) fn compound_fields(obj: &ObjectInfo, f: &FieldInfo) -> Vec<(Field, String, String)> {
     obj.components(&f.name)
         .into_iter()
         .map(|c| {

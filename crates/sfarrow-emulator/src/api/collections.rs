@@ -43,7 +43,10 @@ fn outcome_json(o: &Outcome, rolled_back: bool) -> Json {
         (Ok(_), false) => {
             m.insert("id".into(), json!(o.id));
             m.insert("success".into(), json!(true));
-            m.insert("errors".into(), json!([]));
+            let errors =
+                o.id.as_deref()
+                    .map_or_else(|| json!([]), crate::api::pubsub::cdc::save_errors);
+            m.insert("errors".into(), errors);
             if let Some(c) = o.created {
                 m.insert("created".into(), json!(c));
             }

@@ -6,7 +6,9 @@ pub mod bulk;
 pub mod collections;
 pub mod composite;
 pub mod oauth;
+pub mod pubsub;
 pub mod rest;
+pub mod soap;
 pub mod state;
 pub mod usage;
 
@@ -24,6 +26,7 @@ pub fn route(state: &OrgState, req: &Req) -> Resp {
         ["services", "oauth2", "userinfo"] => oauth::userinfo(state, req),
         ["id", org, user] => oauth::identity(state, req, org, user),
         ["setup", "connect"] => oauth::device_approve(state, req),
+        ["services", "Soap", "u", version, ..] => soap::handle(state, req, version),
         ["services", "data"] => rest::versions(req).unwrap_or_else(Resp::from),
         ["services", "data", version, rest @ ..] => api(state, req, version, rest),
         _ => ApiError::not_found().into(),
@@ -59,7 +62,19 @@ fn api(state: &OrgState, req: &Req, version: &str, rest: &[&str]) -> Resp {
     };
     let allowed = state.usage.lock().charge_api_call();
     let resp = if allowed {
-        dispatch(state, req, &caller, &version, rest)
+        let resp = dispatch(state, req, &caller, &version, rest);
+        let api = if rest.first() == Some(&"jobs") {
+            "bulkapi"
+        } else {
+            "rest"
+        };
+        let change_origin = change_origin(req, api, &version);
+        let origin = pubsub::cdc::Origin {
+            change_origin: &change_origin,
+            user: &caller.user_id,
+        };
+        pubsub::cdc::commit(state, &origin);
+        resp
     } else {
         ApiError::new(
             403,
@@ -70,6 +85,21 @@ fn api(state: &OrgState, req: &Req, version: &str, rest: &[&str]) -> Resp {
     };
     let info = state.usage.lock().limit_info();
     resp.with_header("sforce-limit-info", info)
+}
+
+/// `com/salesforce/api/rest/62.0;client=etl`: the API, its version and the client named in
+/// `Sforce-Call-Options` (docs/wire-notes.md §10.7).
+pub fn change_origin(req: &Req, api: &str, version: &str) -> String {
+    let client = req.headers.get("sforce-call-options").and_then(|o| {
+        o.split(',')
+            .filter_map(|kv| kv.trim().split_once('='))
+            .find(|(k, _)| k.trim() == "client")
+            .map(|(_, v)| v.trim().to_string())
+    });
+    match client {
+        Some(c) => format!("com/salesforce/api/{api}/{version};client={c}"),
+        None => format!("com/salesforce/api/{api}/{version}"),
+    }
 }
 
 /// A versioned API route, for a caller already authenticated and counted. The one place a

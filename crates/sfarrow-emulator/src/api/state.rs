@@ -30,6 +30,17 @@ pub struct Config {
     pub job_latency: Duration,
     /// Default Bulk query result page size when `maxRecords` is not given.
     pub bulk_page_size: usize,
+    /// The Pub/Sub listeners: over TLS (as Salesforce serves it) and in plaintext. None: off.
+    pub pubsub_port: Option<u16>,
+    pub pubsub_plain_port: Option<u16>,
+    /// An idle subscription gets an empty response this often (270 s at Salesforce).
+    pub pubsub_keepalive: Duration,
+    /// A subscription with no credit left ends after this long without a request (60 s).
+    pub pubsub_idle: Duration,
+    /// How long events stay on the bus (72 hours).
+    pub event_retention: Duration,
+    /// Changes in one transaction past this many become one GAP_OVERFLOW event per object.
+    pub cdc_overflow_threshold: u64,
 }
 
 impl Default for Config {
@@ -45,6 +56,12 @@ impl Default for Config {
             cursor_idle: Duration::from_secs(15 * 60),
             job_latency: Duration::ZERO,
             bulk_page_size: 100_000,
+            pubsub_port: Some(0),
+            pubsub_plain_port: Some(0),
+            pubsub_keepalive: Duration::from_secs(270),
+            pubsub_idle: Duration::from_secs(60),
+            event_retention: Duration::from_secs(72 * 3600),
+            cdc_overflow_threshold: 100_000,
         }
     }
 }
@@ -59,6 +76,7 @@ pub struct OrgState {
     pub usage: Mutex<Usage>,
     /// Messages the next ingest jobs to close fail with (`Org::fail_ingest_jobs`).
     pub ingest_failures: Mutex<std::collections::VecDeque<String>>,
+    pub events: crate::api::pubsub::Events,
     pub config: Config,
     pub(crate) urls: Mutex<Vec<String>>,
     /// For work a handler starts and leaves running (a cursor rendering its next page).

@@ -1,4 +1,5 @@
 //! The org's data: object definitions, the record store, values and their rules.
+pub mod changes;
 pub mod dml;
 pub mod objects;
 pub mod rng;

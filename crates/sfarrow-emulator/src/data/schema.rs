@@ -135,6 +135,11 @@ impl ObjectDef {
         self.field_index(name).map(|i| &self.fields[i])
     }
 
+    /// A platform event (`Order__e`): published, never stored or queried.
+    pub fn is_event(&self) -> bool {
+        self.name.ends_with("__e")
+    }
+
     /// The reference field whose `relationshipName` is `rel` (`Owner` -> `OwnerId`).
     pub fn relationship(&self, rel: &str) -> Option<usize> {
         self.fields.iter().position(|f| {

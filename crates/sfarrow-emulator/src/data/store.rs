@@ -2,6 +2,7 @@
 //! fields, recycle bin, undo) shared by REST single-record calls, sObject Collections and Bulk
 //! API 2.0 ingest. What a record must satisfy to be written is in `validate`.
 
+use crate::data::changes::{Capture, Kind};
 use crate::data::schema::ObjectDef;
 use crate::data::value::{DmlError, Value};
 use sfarrow_soql::ids;
@@ -166,9 +167,28 @@ impl Table {
 /// What a successful write did, for undo (allOrNone) and for results.
 #[derive(Debug, Clone)]
 pub enum Undo {
-    Insert { table: usize, row: u32 },
-    Update { table: usize, row: u32, old: Row },
-    Delete { table: usize, row: u32 },
+    Insert {
+        table: usize,
+        row: u32,
+    },
+    Update {
+        table: usize,
+        row: u32,
+        old: Row,
+    },
+    Delete {
+        table: usize,
+        row: u32,
+    },
+    Undelete {
+        table: usize,
+        row: u32,
+    },
+    /// A platform event: nothing is stored, and it is published only if the request commits.
+    Event {
+        table: usize,
+        id: Box<str>,
+    },
 }
 
 pub struct Store {
@@ -184,6 +204,8 @@ pub struct Store {
     pub started: i64,
     /// Writes made by threads running an all-or-none composite request, to undo together.
     journals: HashMap<std::thread::ThreadId, Vec<Undo>>,
+    /// Changes to objects selected for change data capture, until their transaction commits.
+    pub changes: Capture,
 }
 
 pub fn now_millis() -> i64 {
@@ -205,6 +227,7 @@ impl Store {
             schema_modified: now_millis(),
             started: now_millis(),
             journals: HashMap::new(),
+            changes: Capture::default(),
         };
         for o in objects {
             s.add_object(o);
@@ -351,6 +374,15 @@ impl Store {
         let t = &mut self.tables[table];
         let id = t.new_id(&pod);
         row[IDX_ID] = Value::text(id.as_str());
+        if t.def.is_event() {
+            self.changes.record(table, Kind::Create, &id, None, &row);
+            let undo = Undo::Event {
+                table,
+                id: id.as_str().into(),
+            };
+            self.note(&undo);
+            return Ok((id, undo));
+        }
         let r = t.rows.len() as u32;
         t.rows.push(Row {
             values: row,
@@ -359,6 +391,8 @@ impl Store {
         });
         t.by_id.insert(id.clone().into_boxed_str(), r);
         t.index_unique(r);
+        self.changes
+            .record(table, Kind::Create, &id, None, &t.rows[r as usize].values);
         let undo = Undo::Insert { table, row: r };
         self.note(&undo);
         Ok((id, undo))
@@ -416,6 +450,9 @@ impl Store {
         t.unindex_unique(row);
         t.rows[row as usize].values = new;
         t.index_unique(row);
+        let r = &t.rows[row as usize];
+        self.changes
+            .record(table, Kind::Update, r.id(), Some(&old.values), &r.values);
         let undo = Undo::Update { table, row, old };
         self.note(&undo);
         Ok(undo)
@@ -437,6 +474,9 @@ impl Store {
         if let Some(i) = modstamp {
             r.values[i] = Value::DateTime(stamp);
         }
+        let r = &t.rows[row as usize];
+        self.changes
+            .record(table, Kind::Delete, r.id(), None, &r.values);
         let undo = Undo::Delete { table, row };
         self.note(&undo);
         Ok(undo)
@@ -451,15 +491,65 @@ impl Store {
         t.unindex_unique(row);
         let r = &mut t.rows[row as usize];
         let id = r.id().to_string();
+        if !r.deleted {
+            self.changes
+                .record(table, Kind::Delete, &id, None, &r.values);
+        }
         r.purged = true;
         r.values.clear();
         t.by_id.remove(id.as_str());
         Ok(())
     }
 
-    /// Reverts writes, newest first (allOrNone rollback).
+    /// Restores a record from the recycle bin (SOAP `undelete`).
+    pub fn undelete(&mut self, table: usize, row: u32) -> Result<Undo, DmlError> {
+        let stamp = self.stamp();
+        let user = self.user_id.clone();
+        let t = &mut self.tables[table];
+        let r = &t.rows[row as usize];
+        if r.purged {
+            return Err(DmlError::new("ENTITY_IS_DELETED", "entity is deleted", &[]));
+        }
+        if !r.deleted {
+            return Err(DmlError::new(
+                "UNDELETE_FAILED",
+                "Entity is not in the recycle bin",
+                &[],
+            ));
+        }
+        let audit = t.audit;
+        let r = &mut t.rows[row as usize];
+        r.deleted = false;
+        r.values[IDX_IS_DELETED] = Value::Bool(false);
+        for idx in [audit.modified_date, audit.modstamp].into_iter().flatten() {
+            r.values[idx] = Value::DateTime(stamp);
+        }
+        if let Some(idx) = audit.modified_by {
+            r.values[idx] = Value::text(user.as_str());
+        }
+        t.index_unique(row);
+        let r = &t.rows[row as usize];
+        self.changes
+            .record(table, Kind::Undelete, r.id(), None, &r.values);
+        let undo = Undo::Undelete { table, row };
+        self.note(&undo);
+        Ok(undo)
+    }
+
+    /// Reverts writes, newest first (allOrNone rollback); their changes are never published.
     pub fn undo(&mut self, log: Vec<Undo>) {
         for u in log.into_iter().rev() {
+            let (table, id) = match &u {
+                Undo::Event { table, id } => (*table, id.to_string()),
+                Undo::Insert { table, row }
+                | Undo::Update { table, row, .. }
+                | Undo::Delete { table, row }
+                | Undo::Undelete { table, row } => (
+                    *table,
+                    self.tables[*table].rows[*row as usize].id().to_string(),
+                ),
+            };
+            self.changes.forget(table, &id);
             match u {
                 Undo::Insert { table, row } => {
                     let t = &mut self.tables[table];
@@ -486,6 +576,14 @@ impl Store {
                     r.deleted = false;
                     r.values[IDX_IS_DELETED] = Value::Bool(false);
                     t.index_unique(row);
+                }
+                Undo::Event { .. } => {}
+                Undo::Undelete { table, row } => {
+                    let t = &mut self.tables[table];
+                    t.unindex_unique(row);
+                    let r = &mut t.rows[row as usize];
+                    r.deleted = true;
+                    r.values[IDX_IS_DELETED] = Value::Bool(true);
                 }
             }
         }

@@ -4,6 +4,7 @@
 
 pub mod casing;
 pub mod control;
+pub mod grpc;
 pub mod tls;
 
 use crate::api::state::OrgState;

@@ -6,6 +6,9 @@ use std::sync::Arc;
 pub struct Tls {
     pub ca_pem: String,
     pub server: Arc<rustls::ServerConfig>,
+    /// The same certificate offering HTTP/2 by ALPN, for the Pub/Sub listener: gRPC clients
+    /// refuse a TLS server that does not.
+    pub grpc: Arc<rustls::ServerConfig>,
 }
 
 fn tls_err(e: impl std::fmt::Display) -> String {
@@ -50,9 +53,12 @@ pub fn make_tls(host: &str) -> Result<Tls, String> {
         .with_no_client_auth()
         .with_single_cert(vec![leaf.der().clone()], key_der)
         .map_err(tls_err)?;
+    let mut grpc = server.clone();
+    grpc.alpn_protocols = vec![b"h2".to_vec()];
     Ok(Tls {
         ca_pem: ca_cert.pem(),
         server: Arc::new(server),
+        grpc: Arc::new(grpc),
     })
 }
 

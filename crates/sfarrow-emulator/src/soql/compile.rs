@@ -23,7 +23,9 @@ fn no_such_column(name: &str, object: &str) -> QueryError {
 }
 
 pub fn compile(store: &Store, q: &Query) -> Result<Plan, QueryError> {
-    let table = store.table_index(&q.from).ok_or_else(|| {
+    // Platform events are published, never stored: they cannot be queried.
+    let queryable = |t: &usize| !store.tables[*t].def.is_event();
+    let table = store.table_index(&q.from).filter(queryable).ok_or_else(|| {
         err(
             "INVALID_TYPE",
             format!(

@@ -141,7 +141,11 @@ pub fn process(store: &mut Store, job: &Batch) -> Result<Outcomes, String> {
         failed: Vec::new(),
         unprocessed: Vec::new(),
     };
-    for row in rows {
+    for (n, row) in rows.into_iter().enumerate() {
+        // Salesforce runs an ingest job's rows in transactions of 200 (docs/wire-notes.md §10.7).
+        if n > 0 && n % 200 == 0 {
+            store.changes.end_transaction();
+        }
         let result = process_row(
             store, job, table, &header, &targets, id_col, key, &counts, &row,
         );

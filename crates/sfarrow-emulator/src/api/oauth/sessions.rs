@@ -139,6 +139,11 @@ impl Auth {
         (token, issued_at)
     }
 
+    /// Ends a session (a test control: the token stops working at once).
+    pub fn end_session(&mut self, token: &str) -> bool {
+        self.sessions.remove(token).is_some()
+    }
+
     /// The session behind a bearer token, if it is known and not expired.
     pub fn session(&self, token: &str) -> Option<&Session> {
         let s = self.sessions.get(token)?;

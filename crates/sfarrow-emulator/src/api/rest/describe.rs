@@ -20,6 +20,8 @@ fn urls(version: &str, name: &str) -> Value {
 
 fn global_entry(def: &ObjectDef, version: &str) -> Value {
     let user = def.name == "User";
+    // A platform event can only be published (created); it is never stored.
+    let event = def.is_event();
     json!({
         "activateable": false,
         "associateEntityType": null,
@@ -28,26 +30,26 @@ fn global_entry(def: &ObjectDef, version: &str) -> Value {
         "custom": def.custom,
         "customSetting": false,
         "deepCloneable": false,
-        "deletable": !user,
+        "deletable": !user && !event,
         "deprecatedAndHidden": false,
-        "feedEnabled": !def.custom,
+        "feedEnabled": !def.custom && !event,
         "hasSubtypes": false,
         "isInterface": false,
         "isSubtype": false,
         "keyPrefix": def.key_prefix,
         "label": def.label,
         "labelPlural": def.label_plural,
-        "layoutable": true,
+        "layoutable": !event,
         "mergeable": matches!(def.name.as_str(), "Account" | "Contact" | "Lead" | "Case"),
         "mruEnabled": true,
         "name": def.name,
-        "queryable": true,
-        "replicateable": true,
-        "retrieveable": true,
-        "searchable": true,
+        "queryable": !event,
+        "replicateable": !event,
+        "retrieveable": !event,
+        "searchable": !event,
         "triggerable": true,
-        "undeletable": !user,
-        "updateable": true,
+        "undeletable": !user && !event,
+        "updateable": !event,
         "urls": urls(version, &def.name),
     })
 }

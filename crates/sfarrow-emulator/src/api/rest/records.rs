@@ -45,7 +45,7 @@ pub fn collection_root(state: &OrgState, req: &Req, version: &str, object: &str)
             let (id, _) = store.insert(table, values)?;
             Ok(Resp::json(
                 201,
-                &json!({"id": id, "success": true, "errors": []}),
+                &json!({"id": id, "success": true, "errors": crate::api::pubsub::cdc::save_errors(&id)}),
             ))
         }
         m => Err(ApiError::method_not_allowed(m)),

@@ -8,6 +8,8 @@ use serde_json::Value as Json;
 use sfarrow_soql::types::FieldType;
 use std::time::Duration;
 
+mod events;
+
 /// A fault to inject; see `control::FaultRule` for when it fires.
 #[derive(Debug, Clone, Default)]
 pub struct FaultSpec {

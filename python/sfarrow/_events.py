@@ -1,0 +1,100 @@
+"""Events over the Pub/Sub API: :meth:`Events.subscribe` and :meth:`Events.publish`, mixed
+into :class:`sfarrow.Connection`."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Optional, Union
+
+from sfarrow import _defaults as D
+from sfarrow import _sfarrow
+from sfarrow._arrow import to_arrow
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+__all__ = ["Events"]
+
+
+def _replay(replay: Union[str, bytes, bytearray, memoryview]) -> tuple[str, Optional[bytes]]:
+    if isinstance(replay, (bytes, bytearray, memoryview)):
+        data = bytes(replay)
+        if not data:
+            raise ValueError('replay is an empty replay id: pass "latest", "earliest" or the bytes saved from stream.replay_id')
+        return "custom", data
+    if replay in ("latest", "earliest"):
+        return replay, None
+    if isinstance(replay, str):
+        try:
+            return "custom", bytes.fromhex(replay)
+        except ValueError:
+            pass
+    raise ValueError(f'replay is "latest", "earliest", or a replay id (bytes, or their hex text), not {replay!r}')
+
+
+class Events:
+    """Change data capture and platform events as Arrow (see the README's "Events")."""
+
+    _raw: _sfarrow.Connection
+
+    @property
+    def pubsub_url(self) -> str:
+        """The Pub/Sub API endpoint this connection uses."""
+        return self._raw.pubsub_url
+
+    def subscribe(
+        self,
+        topic: str,
+        *,
+        replay: Union[str, bytes] = D.EVENT_REPLAY,
+        batch_size: int = D.EVENT_BATCH_SIZE,
+        on_invalid_replay: str = D.ON_INVALID_REPLAY,
+        max_events: Optional[int] = None,
+        idle_timeout: Optional[float] = None,
+    ) -> _sfarrow.EventStream:
+        """Subscribes to a topic: ``/data/AccountChangeEvent`` (one object's change events),
+        ``/data/ChangeEvents`` (every selected object's) or ``/event/Order__e`` (a platform
+        event). Returns a stream of ``pyarrow.RecordBatch``, one row per event, to iterate with
+        ``for`` or ``async for``; use it as a context manager to close it.
+
+        ``replay`` is ``"latest"`` (events from now on), ``"earliest"`` (every retained
+        event, up to 72 hours back) or a replay id saved from :attr:`EventStream.replay_id`:
+        the stream resumes right after it. Save ``stream.replay_id`` after each batch you have
+        processed; it also advances on an idle stream's keepalives. A dropped stream reconnects
+        from there by itself. An unusable replay id (malformed, or older than the retention)
+        raises :class:`ReplayIdError`, unless ``on_invalid_replay="earliest"``: then the stream
+        starts from the earliest event and ``stream.fell_back`` is True.
+
+        ``batch_size`` (1-100) caps the events requested at once and so a batch's rows;
+        ``max_events`` ends the stream after that many events; ``idle_timeout`` (seconds) ends
+        it when no event arrives for that long.
+
+        Change events have the header as columns (``change_type``, ``entity``,
+        ``record_ids``, ``changed_fields``, ``nulled_fields``, ``diff_fields``,
+        ``commit_timestamp``, ``commit_user``, ``transaction_key``, ``sequence_number``, ...)
+        and then the record's fields, typed as :meth:`query` types them. A batch holds events of
+        one schema: ``/data/ChangeEvents`` gives a batch per object.
+        """
+        kind, replay_id = _replay(replay)
+        if not isinstance(batch_size, int) or not 1 <= batch_size <= 100:
+            raise ValueError(f"batch_size is between 1 and 100 (the Pub/Sub API's limit), got {batch_size!r}")
+        if on_invalid_replay not in ("raise", "earliest"):
+            raise ValueError(f'on_invalid_replay is "raise" or "earliest", got {on_invalid_replay!r}')
+        if max_events is not None and max_events < 1:
+            raise ValueError(f"max_events must be at least 1, got {max_events!r}")
+        return self._raw.subscribe(topic, kind, replay_id, batch_size, on_invalid_replay, max_events, idle_timeout)
+
+    def publish(self, topic: str, data: Any) -> pa.Table:
+        """Publishes platform events to ``/event/Name__e``: one per row of ``data`` (Arrow,
+        pandas, polars, or a list of dicts), columns named as the event's fields.
+        ``CreatedDate`` and ``CreatedById`` are filled in when absent. Returns one result row
+        per input row: ``replay_id``, ``success``, ``error`` and ``correlation_key`` (the id
+        subscribers see as ``event_id``)."""
+        import pyarrow as pa
+
+        return pa.Table.from_batches([self._raw.publish(topic, to_arrow(data, "publish"), False)])
+
+    async def publish_async(self, topic: str, data: Any) -> pa.Table:
+        """The awaitable twin of :meth:`publish`."""
+        import pyarrow as pa
+
+        return pa.Table.from_batches([await self._raw.publish(topic, to_arrow(data, "publish"), True)])

@@ -1,0 +1,224 @@
+//! Events from the Pub/Sub API: `EventStream` hands Python one `pyarrow.RecordBatch` of events
+//! at a time, as an iterator (each wait releases the GIL and looks for Ctrl-C every 100 ms) or
+//! an async iterator, and keeps the replay id to resume from; `publish` sends platform events
+//! and returns their per-row results.
+
+use crate::errors::to_py;
+use crate::runtime::blocking_raw;
+use pyo3::exceptions::{PyStopAsyncIteration, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::PyBytes;
+use sfarrow_client::client::Error;
+use sfarrow_client::events::{self, OnInvalidReplay, Progress, PubSub, Replay, SubscribeOptions};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Mutex;
+
+type Slot = Arc<Mutex<Option<events::EventStream>>>;
+
+#[pyclass(module = "sfarrow._sfarrow", name = "EventStream", frozen)]
+pub struct EventStream {
+    topic: String,
+    /// `None` once the subscription ended, failed or was closed: dropping it ends the call.
+    stream: Slot,
+    progress: Arc<Progress>,
+}
+
+/// The arguments of `subscribe`, checked.
+#[allow(clippy::too_many_arguments)]
+pub fn open(
+    pubsub: Arc<PubSub>,
+    topic: &str,
+    replay: &str,
+    replay_id: Option<Vec<u8>>,
+    batch_size: usize,
+    on_invalid_replay: &str,
+    max_events: Option<u64>,
+    idle_timeout: Option<f64>,
+) -> PyResult<EventStream> {
+    let replay =
+        match (replay, replay_id) {
+            ("latest", None) => Replay::Latest,
+            ("earliest", None) => Replay::Earliest,
+            ("custom", Some(id)) => Replay::After(id),
+            _ => return Err(PyValueError::new_err(
+                "replay is \"latest\", \"earliest\" or the bytes of a replay id to resume after",
+            )),
+        };
+    let on_invalid_replay = match on_invalid_replay {
+        "raise" => OnInvalidReplay::Raise,
+        "earliest" => OnInvalidReplay::Earliest,
+        other => {
+            return Err(PyValueError::new_err(format!(
+                "on_invalid_replay is \"raise\" or \"earliest\", got {other:?}"
+            )))
+        }
+    };
+    let idle_timeout = idle_timeout
+        .map(|s| {
+            Duration::try_from_secs_f64(s)
+                .ok()
+                .filter(|d| !d.is_zero())
+                .ok_or_else(|| {
+                    to_py(Error::config(
+                        "idle_timeout must be a positive number of seconds",
+                    ))
+                })
+        })
+        .transpose()?;
+    if max_events == Some(0) {
+        return Err(PyValueError::new_err("max_events must be at least 1"));
+    }
+    let options = SubscribeOptions {
+        topic: topic.to_string(),
+        replay,
+        batch_size,
+        on_invalid_replay,
+        max_events,
+        idle_timeout,
+    };
+    // The subscription's task runs on the module's runtime.
+    let stream = {
+        let _guard = crate::runtime::runtime().enter();
+        events::subscribe::subscribe(pubsub, options).map_err(to_py)?
+    };
+    Ok(EventStream {
+        topic: topic.to_string(),
+        progress: stream.progress(),
+        stream: Arc::new(Mutex::new(Some(stream))),
+    })
+}
+
+async fn next(stream: Slot) -> PyResult<Option<arrow_array::RecordBatch>> {
+    let mut slot = stream.lock().await;
+    let Some(s) = slot.as_mut() else {
+        return Ok(None);
+    };
+    match s.next().await {
+        Some(Ok(b)) => Ok(Some(b)),
+        Some(Err(e)) => {
+            *slot = None;
+            Err(to_py(e))
+        }
+        None => {
+            *slot = None;
+            Ok(None)
+        }
+    }
+}
+
+struct Batch(arrow_array::RecordBatch);
+
+impl<'py> IntoPyObject<'py> for Batch {
+    type Target = PyAny;
+    type Output = Bound<'py, PyAny>;
+    type Error = PyErr;
+
+    fn into_pyobject(self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        pyo3_arrow::PyRecordBatch::new(self.0).into_pyarrow(py)
+    }
+}
+
+#[pymethods]
+impl EventStream {
+    #[getter]
+    fn topic(&self) -> &str {
+        &self.topic
+    }
+
+    /// The replay id to resume from (bytes): the last event handed out, or the position an
+    /// idle stream's keepalive reported. Empty before anything arrived.
+    #[getter]
+    fn replay_id<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, &self.progress.replay_id())
+    }
+
+    /// Whether an invalid replay id made the subscription start from the earliest event.
+    #[getter]
+    fn fell_back(&self) -> bool {
+        self.progress.fell_back()
+    }
+
+    /// How many times the stream was opened again after it dropped.
+    #[getter]
+    fn reconnects(&self) -> u64 {
+        self.progress.reconnects()
+    }
+
+    fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    fn __next__<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
+        match blocking_raw(py, next(self.stream.clone())) {
+            Ok(Ok(Some(b))) => Ok(Some(Batch(b).into_pyobject(py)?)),
+            Ok(Ok(None)) => Ok(None),
+            Ok(Err(e)) => Err(e),
+            // Ctrl-C ends the subscription; the replay id still says where it stood.
+            Err(interrupt) => {
+                self.close(py);
+                Err(interrupt)
+            }
+        }
+    }
+
+    fn __aiter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    fn __anext__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let stream = self.stream.clone();
+        crate::runtime::awaitable(py, async move {
+            match next(stream).await? {
+                Some(b) => Ok(Batch(b)),
+                None => Err(PyStopAsyncIteration::new_err(())),
+            }
+        })
+    }
+
+    /// Ends the subscription now.
+    fn close(&self, py: Python<'_>) {
+        let stream = self.stream.clone();
+        py.detach(|| crate::runtime::runtime().block_on(async { *stream.lock().await = None }));
+    }
+
+    fn __enter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    fn __exit__(
+        &self,
+        py: Python<'_>,
+        _kind: Option<Bound<'_, PyAny>>,
+        _value: Option<Bound<'_, PyAny>>,
+        _tb: Option<Bound<'_, PyAny>>,
+    ) {
+        self.close(py);
+    }
+
+    fn __repr__(&self) -> String {
+        format!("EventStream(topic={:?})", self.topic)
+    }
+}
+
+/// Publishes the rows of `data` to a platform event topic; the result table has a row each.
+pub fn publish<'py>(
+    py: Python<'py>,
+    pubsub: Arc<PubSub>,
+    topic: String,
+    data: pyo3_arrow::input::AnyRecordBatch,
+    asynchronous: bool,
+) -> PyResult<Bound<'py, PyAny>> {
+    let reader = data.into_reader()?;
+    let batches = reader.collect::<Result<Vec<_>, _>>().map_err(|e| {
+        to_py(Error::config(format!(
+            "could not read the data to publish: {e}"
+        )))
+    })?;
+    crate::runtime::run(py, asynchronous, async move {
+        let result = events::publish::publish(&pubsub, &topic, &batches)
+            .await
+            .map_err(to_py)?;
+        Ok(Batch(result))
+    })
+}
