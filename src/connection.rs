@@ -192,6 +192,7 @@ impl Connection {
     #[allow(clippy::too_many_arguments)]
     fn subscribe(
         &self,
+        py: Python<'_>,
         topic: &str,
         replay: &str,
         replay_id: Option<Vec<u8>>,
@@ -201,6 +202,7 @@ impl Connection {
         idle_timeout: Option<f64>,
     ) -> PyResult<EventStream> {
         crate::events::open(
+            py,
             self.pubsub.clone(),
             topic,
             replay,

@@ -5,6 +5,7 @@
 
 use crate::errors::to_py;
 use crate::runtime::blocking_raw;
+use crate::stream::Batch;
 use pyo3::exceptions::{PyStopAsyncIteration, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
@@ -27,6 +28,7 @@ pub struct EventStream {
 /// The arguments of `subscribe`, checked.
 #[allow(clippy::too_many_arguments)]
 pub fn open(
+    py: Python<'_>,
     pubsub: Arc<PubSub>,
     topic: &str,
     replay: &str,
@@ -78,10 +80,15 @@ pub fn open(
         idle_timeout,
     };
     // The subscription's task runs on the module's runtime.
-    let stream = {
+    let mut stream = {
         let _guard = crate::runtime::runtime().enter();
         events::subscribe::subscribe(pubsub, options).map_err(to_py)?
     };
+    // Returns once the subscription is live: a write made after `subscribe` is then delivered.
+    let stream = blocking_raw(py, async move {
+        stream.ready().await;
+        stream
+    })?;
     Ok(EventStream {
         topic: topic.to_string(),
         progress: stream.progress(),
@@ -104,18 +111,6 @@ async fn next(stream: Slot) -> PyResult<Option<arrow_array::RecordBatch>> {
             *slot = None;
             Ok(None)
         }
-    }
-}
-
-struct Batch(arrow_array::RecordBatch);
-
-impl<'py> IntoPyObject<'py> for Batch {
-    type Target = PyAny;
-    type Output = Bound<'py, PyAny>;
-    type Error = PyErr;
-
-    fn into_pyobject(self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        pyo3_arrow::PyRecordBatch::new(self.0).into_pyarrow(py)
     }
 }
 

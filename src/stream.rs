@@ -51,8 +51,8 @@ async fn next(
 }
 
 /// A batch on its way to Python: becomes a `pyarrow.RecordBatch` (no copy) once the GIL is
-/// held, whichever face hands it over.
-struct Batch(arrow_array::RecordBatch);
+/// held, whichever face (or stream: reads and events) hands it over.
+pub(crate) struct Batch(pub(crate) arrow_array::RecordBatch);
 
 impl<'py> IntoPyObject<'py> for Batch {
     type Target = PyAny;

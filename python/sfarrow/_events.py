@@ -64,6 +64,9 @@ class Events:
         raises :class:`ReplayIdError`, unless ``on_invalid_replay="earliest"``: then the stream
         starts from the earliest event and ``stream.fell_back`` is True.
 
+        It returns once the subscription is live, so with ``"latest"`` a write made after it
+        returns is delivered.
+
         ``batch_size`` (1-100) caps the events requested at once and so a batch's rows;
         ``max_events`` ends the stream after that many events; ``idle_timeout`` (seconds) ends
         it when no event arrives for that long.

@@ -368,3 +368,14 @@ def test_ctrl_c_ends_a_blocking_subscribe_cleanly(tmp_path):
     out, err = p.communicate(timeout=30)
     assert "interrupted" in out, err
     assert p.returncode == 0, err
+
+
+def test_latest_delivers_a_write_made_right_after_subscribe_returns():
+    with Org(pubsub_keepalive=0.2) as org:
+        org.select_change_events(["Account"])
+        conn = connect(org)
+        for i in range(5):
+            with conn.subscribe("/data/AccountChangeEvent", replay="latest", max_events=1, idle_timeout=5) as s:
+                rid = conn.insert("Account", [{"Name": f"right after {i}"}])["id"][0].as_py()
+                t = drain(s, 1)
+            assert t["record_ids"].to_pylist() == [[rid]]

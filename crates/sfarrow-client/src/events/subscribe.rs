@@ -79,6 +79,8 @@ impl Progress {
 
 pub struct EventStream {
     rx: mpsc::Receiver<Result<Item>>,
+    /// Fires once the first call is open (or has failed).
+    ready: Option<tokio::sync::oneshot::Receiver<()>>,
     progress: Arc<Progress>,
     task: tokio::task::JoinHandle<()>,
     idle_timeout: Option<Duration>,
@@ -93,6 +95,14 @@ impl Drop for EventStream {
 impl EventStream {
     pub fn progress(&self) -> Arc<Progress> {
         self.progress.clone()
+    }
+
+    /// Waits until the service has started the subscription, so that with `Replay::Latest` a
+    /// write made after this returns is delivered. A failed start shows at `next`.
+    pub async fn ready(&mut self) {
+        if let Some(rx) = self.ready.take() {
+            let _ = rx.await;
+        }
     }
 
     /// The next batch of events; `None` when the subscription has ended.
@@ -147,12 +157,14 @@ pub fn subscribe(pubsub: Arc<PubSub>, options: SubscribeOptions) -> Result<Event
         *progress.checkpoint.lock() = id.clone();
     }
     let (tx, rx) = mpsc::channel(2);
+    let (ready_tx, ready) = tokio::sync::oneshot::channel();
     let idle_timeout = options.idle_timeout;
     let run = Run {
         pubsub,
         options,
         progress: progress.clone(),
         tx,
+        ready: Mutex::new(Some(ready_tx)),
     };
     let task = tokio::spawn(async move {
         if let Err(e) = run.run().await {
@@ -161,6 +173,7 @@ pub fn subscribe(pubsub: Arc<PubSub>, options: SubscribeOptions) -> Result<Event
     });
     Ok(EventStream {
         rx,
+        ready: Some(ready),
         progress,
         task,
         idle_timeout,
@@ -172,6 +185,7 @@ struct Run {
     options: SubscribeOptions,
     progress: Arc<Progress>,
     tx: mpsc::Sender<Result<Item>>,
+    ready: Mutex<Option<tokio::sync::oneshot::Sender<()>>>,
 }
 
 /// How one call ended.
@@ -253,7 +267,11 @@ impl Run {
             .request(tokio_stream::wrappers::ReceiverStream::new(inbound))
             .await?;
         let mut stub = self.pubsub.stub().await?;
-        let mut stream = match stub.subscribe(req).await {
+        let opened = stub.subscribe(req).await;
+        if let Some(ready) = self.ready.lock().take() {
+            let _ = ready.send(());
+        }
+        let mut stream = match opened {
             Ok(r) => r.into_inner(),
             Err(s) => return Ok((Ended::Again(s, generation), false)),
         };

@@ -17,32 +17,18 @@ pub async fn accept_loop(
     server: Arc<Server>,
     listener: tokio::net::TcpListener,
     tls: Option<tokio_rustls::TlsAcceptor>,
-    mut stop: tokio::sync::watch::Receiver<bool>,
+    stop: tokio::sync::watch::Receiver<bool>,
 ) {
     let service = PubSubServer::new(Service {
         state: Arc::downgrade(&server.org),
     })
     .max_decoding_message_size(MAX_MESSAGE)
     .max_encoding_message_size(MAX_MESSAGE);
-    loop {
-        let accepted = tokio::select! {
-            a = listener.accept() => a,
-            _ = stop.changed() => return,
-        };
-        let Ok((stream, _)) = accepted else { continue };
-        let _ = stream.set_nodelay(true);
-        let (service, tls, stop) = (service.clone(), tls.clone(), stop.clone());
-        tokio::spawn(async move {
-            match tls {
-                Some(acceptor) => {
-                    if let Ok(s) = acceptor.accept(stream).await {
-                        serve(service, s, stop).await;
-                    }
-                }
-                None => serve(service, stream, stop).await,
-            }
-        });
-    }
+    let on_stop = stop.clone();
+    crate::server::accept(listener, tls, stop, move |io| {
+        serve(service.clone(), io, on_stop.clone())
+    })
+    .await;
 }
 
 async fn serve<S>(

@@ -212,14 +212,22 @@ pub struct Server {
     pub control: Mutex<Control>,
 }
 
-/// Accepts connections until told to stop, each served on its own task.
-pub async fn accept_loop(
-    server: Arc<Server>,
-    base: Arc<str>,
+/// An accepted connection, plain or after its TLS handshake.
+pub trait Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static> Io for T {}
+
+/// Accepts connections until told to stop, each served by `serve` on its own task once its
+/// TLS handshake (if any) is done: the one accept loop of the HTTP and gRPC listeners.
+pub async fn accept<F, Fut>(
     listener: tokio::net::TcpListener,
     tls: Option<tokio_rustls::TlsAcceptor>,
     mut stop: tokio::sync::watch::Receiver<bool>,
-) {
+    serve: F,
+) where
+    F: Fn(Box<dyn Io>) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let serve = Arc::new(serve);
     loop {
         let accepted = tokio::select! {
             a = listener.accept() => a,
@@ -227,16 +235,30 @@ pub async fn accept_loop(
         };
         let Ok((stream, _)) = accepted else { continue };
         let _ = stream.set_nodelay(true);
-        let (server, base, tls) = (server.clone(), base.clone(), tls.clone());
+        let (serve, tls) = (serve.clone(), tls.clone());
         tokio::spawn(async move {
             match tls {
                 Some(acceptor) => {
                     if let Ok(s) = acceptor.accept(stream).await {
-                        serve_connection(server, base, s).await;
+                        serve(Box::new(s)).await;
                     }
                 }
-                None => serve_connection(server, base, stream).await,
+                None => serve(Box::new(stream)).await,
             }
         });
     }
+}
+
+/// The REST, Bulk and OAuth listener.
+pub async fn accept_loop(
+    server: Arc<Server>,
+    base: Arc<str>,
+    listener: tokio::net::TcpListener,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    stop: tokio::sync::watch::Receiver<bool>,
+) {
+    accept(listener, tls, stop, move |io| {
+        serve_connection(server.clone(), base.clone(), io)
+    })
+    .await;
 }

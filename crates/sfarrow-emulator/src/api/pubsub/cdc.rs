@@ -59,16 +59,11 @@ struct Draft {
 /// `OPERATION_ENQUEUED` answer and the delivered event agree (docs/wire-notes.md §10.8).
 pub fn event_uuid(record_id: &str) -> String {
     use md5::Digest;
-    let d = md5::Md5::digest(record_id.as_bytes());
-    let h: String = d.iter().map(|b| format!("{b:02x}")).collect();
-    format!(
-        "{}-{}-4{}-a{}-{}",
-        &h[..8],
-        &h[8..12],
-        &h[13..16],
-        &h[17..20],
-        &h[20..32]
-    )
+    let mut d: [u8; 16] = md5::Md5::digest(record_id.as_bytes()).into();
+    // Version 4 and the RFC 4122 variant, so it reads as the UUIDs Salesforce hands out.
+    d[6] = (d[6] & 0x0f) | 0x40;
+    d[8] = (d[8] & 0x3f) | 0x80;
+    crate::api::pubsub::status::uuid_text(&d)
 }
 
 /// The `errors` of a successful save: empty, except for a platform event, which reports

@@ -10,6 +10,11 @@ pub fn rpc_id() -> String {
     let mut b = [0u8; 16];
     // The system RNG does not fail on supported platforms; a zeroed id is still well formed.
     let _ = aws_lc_rs::rand::fill(&mut b);
+    uuid_text(&b)
+}
+
+/// Sixteen bytes as UUID text: `8-4-4-4-12` lowercase hex digits.
+pub fn uuid_text(b: &[u8; 16]) -> String {
     let t: String = b.iter().map(|x| format!("{x:02x}")).collect();
     format!(
         "{}-{}-{}-{}-{}",
