@@ -379,3 +379,28 @@ def test_latest_delivers_a_write_made_right_after_subscribe_returns():
                 rid = conn.insert("Account", [{"Name": f"right after {i}"}])["id"][0].as_py()
                 t = drain(s, 1)
             assert t["record_ids"].to_pylist() == [[rid]]
+
+
+def test_custom_objects_and_hard_deletes_emit_change_events():
+    with Org(pubsub_keepalive=0.2) as org:
+        org.define_object("Invoice__c", [{"name": "Amount__c", "type": "currency", "precision": 18, "scale": 2}])
+        org.select_change_events(["Invoice__c", "Account"])
+        assert sorted(org.change_events_selected()) == ["Account", "Invoice__c"]
+        conn = connect(org)
+        inv = conn.insert("Invoice__c", [{"Name": "INV-1", "Amount__c": 12.5}])["id"][0].as_py()
+        assert inv.startswith("a0")
+        acc = conn.insert("Account", [{"Name": "gone"}, {"Name": "gone too"}])["id"].to_pylist()
+        hard = conn.delete("Account", acc, hard=True, api="bulk")
+        assert all(hard["success"].to_pylist())
+        with conn.subscribe("/data/Invoice__ChangeEvent", replay="earliest", max_events=1) as s:
+            t = drain(s, 1)
+        assert t["entity"].to_pylist() == ["Invoice__c"] and t["Name"].to_pylist() == ["INV-1"]
+        q = conn.query("SELECT Amount__c FROM Invoice__c")
+        assert t.schema.field("Amount__c").type == q.schema.field("Amount__c").type
+        with conn.subscribe("/data/AccountChangeEvent", replay="earliest", max_events=2) as s:
+            t = drain(s, 2)
+        # Two creates, then the hard delete of both in one transaction: one merged DELETE.
+        with conn.subscribe("/data/AccountChangeEvent", replay=t["replay_id"][1].as_py(), max_events=1) as s:
+            d = drain(s, 1)
+        assert d["change_type"].to_pylist() == ["DELETE"] and sorted(d["record_ids"][0].as_py()) == sorted(acc)
+        assert d["change_origin"][0].as_py().startswith("com/salesforce/api/bulkapi/")
