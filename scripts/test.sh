@@ -18,7 +18,7 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 # The decoders' entry points and their benchmarks (a feature the workspace build leaves out).
 cargo clippy -p sfarrow-client --all-targets --features internals --locked -- -D warnings
 echo "== cargo test"
-cargo test --locked -p sfarrow-soql -p sfarrow-client -p sfarrow-files -p sfarrow-emulator
+cargo test --locked -p sfarrow-soql -p sfarrow-client -p sfarrow-files -p sfarrow-emulator -p sfarrow-pubsub-proto
 
 echo "== fuzz (15 s a target; a long run: bash scripts/fuzz.sh 600 --grow)"
 bash scripts/fuzz.sh 15
