@@ -358,6 +358,39 @@ def test_pysfpubsub_unmodified(porg, monkeypatch):
     assert [s["Sku__c"] for s in seen] == ["PY-1", "PY-2"]
     assert seen[0]["Qty__c"] == 1.5 and seen[0]["Rush__c"] is True
 
+    # Change events through the same client: its Avro library decodes the header and bitmaps.
+    cdc: list[dict] = []
+
+    def on_change(event, c):
+        for e in event.events:
+            cdc.append(c.decode(c.get_schema_json(e.event.schema_id), e.event.payload))
+        if event.pending_num_requested == 0:
+            c.release_subscription_semaphore()
+        if cdc:
+            raise Done
+
+    def run_cdc():
+        try:
+            client.subscribe("/data/AccountChangeEvent", "LATEST", b"", 5, on_change)
+        except Done:
+            pass
+        except BaseException as e:
+            errors.append(e)
+
+    t = threading.Thread(target=run_cdc, daemon=True)
+    t.start()
+    time.sleep(1.0)
+    h = {"Authorization": f"Bearer {client.session_id}"}
+    rid = requests.post(f"{porg.api_url}/sobjects/Account", json={"Name": "Seen by pysfpubsub", "BillingCity": "Oslo"}, headers=h).json()["id"]
+    t.join(timeout=20)
+    client.release_subscription_semaphore()
+    assert not errors and not t.is_alive()
+    (change,) = cdc
+    header = change["ChangeEventHeader"]
+    assert header["changeType"] == "CREATE" and header["recordIds"] == [rid] and header["entityName"] == "Account"
+    assert change["Name"] == "Seen by pysfpubsub" and change["BillingAddress"]["City"] == "Oslo"
+    assert isinstance(header["commitTimestamp"], int) and header["changedFields"] == []
+
 
 def test_soap_undelete_emits_an_undelete_event(porg):
     stub = plain_stub(porg)
