@@ -223,9 +223,12 @@ def test_exactly_once_across_twenty_dropped_streams():
         t.start()
         time.sleep(0.5)  # subscribed at LATEST before the first publish
         keys: list[str] = []
+        # Published through a connection of its own: a "drop" cuts the subscriber's connection,
+        # and a publish in flight on it would (rightly) come back UNKNOWN_OUTCOME.
+        publisher = connect(org)
         for chunk in range(20):
             rows = [{"Sku__c": f"S{chunk}-{i}", "Seq__c": float(chunk * 500 + i)} for i in range(500)]
-            res = conn.publish("/event/Order__e", rows)
+            res = publisher.publish("/event/Order__e", rows)
             assert all(res["success"].to_pylist())
             keys.extend(res["correlation_key"].to_pylist())
         t.join(timeout=120)
