@@ -56,3 +56,15 @@ def org():
 def fresh_org():
     with _new_org(FRESH_SEED) as o:
         yield o
+
+
+@pytest.fixture(scope="session")
+def postgres_uri():
+    """A PostgreSQL server of its own for the test session (see tests/pg_server.py)."""
+    from pg_server import Server
+
+    server = Server().start()
+    try:
+        yield server.uri
+    finally:
+        server.stop()

@@ -10,9 +10,16 @@ from sfarrow.connection import Connection
 from sfarrow.destinations import (
     ArrowDestination,
     CsvDestination,
+    DatabaseDestination,
+    Delivered,
+    DeltaDestination,
+    Destination,
+    DuckDBDestination,
     JsonLinesDestination,
     ParquetDestination,
+    Run,
     SalesforceDestination,
+    StatefulDestination,
 )
 from sfarrow.exceptions import (
     ApiError,
@@ -26,7 +33,7 @@ from sfarrow.exceptions import (
     WriteError,
 )
 from sfarrow.flow import Flow, FlowRun
-from sfarrow.sources import ArrowSource, FileSource, SalesforceSource
+from sfarrow.sources import ArrowSource, DatabaseSource, DeltaSource, FileSource, Opened, SalesforceSource, Source
 
 __all__ = [
     "__version__",
@@ -36,11 +43,22 @@ __all__ = [
     "SalesforceSource",
     "FileSource",
     "ArrowSource",
+    "DeltaSource",
+    "DatabaseSource",
+    "Source",
+    "Opened",
     "ParquetDestination",
     "CsvDestination",
     "JsonLinesDestination",
     "ArrowDestination",
     "SalesforceDestination",
+    "DeltaDestination",
+    "DatabaseDestination",
+    "DuckDBDestination",
+    "Destination",
+    "StatefulDestination",
+    "Run",
+    "Delivered",
     "exceptions",
     "SalesforceError",
     "AuthenticationError",

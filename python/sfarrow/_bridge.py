@@ -21,7 +21,7 @@ class _Stop:
         self.error = error
 
 
-async def deliver_on_thread(deliver: Callable[[Any, Iterator[Any], str], T], schema: Any, batches: AsyncIterator[Any], key: str) -> T:
+async def deliver_on_thread(deliver: Callable[[Any, Iterator[Any], Any], T], schema: Any, batches: AsyncIterator[Any], run: Any) -> T:
     handoff: queue.Queue[Any] = queue.Queue(maxsize=2)
 
     def items() -> Iterator[Any]:
@@ -33,7 +33,7 @@ async def deliver_on_thread(deliver: Callable[[Any, Iterator[Any], str], T], sch
                 raise item.error
             yield item
 
-    worker = asyncio.ensure_future(asyncio.to_thread(deliver, schema, items(), key))
+    worker = asyncio.ensure_future(asyncio.to_thread(deliver, schema, items(), run))
 
     async def put(item: Any) -> None:
         while True:

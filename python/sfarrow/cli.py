@@ -80,36 +80,62 @@ def build_flow(config: Mapping[str, Any], connections: Mapping[str, Connection],
 
     src = dict(config.get("source", {}))
     dst = dict(config.get("destination", {}))
-    kind = src.pop("type", "salesforce")
+    kind = _kind(src, "source", "salesforce")
     src.pop("connection", None)
     try:
         if kind == "salesforce":
             source: Any = s.SalesforceSource(_connection(connections, "source"), _need(src, "object", "source"), **src)
         elif kind in ("parquet", "csv"):
             source = s.FileSource(base / _need(src, "path", "source"), format=kind)
+        elif kind == "delta":
+            source = s.DeltaSource(_local(base, _need(src, "uri", "source")), **src)
+        elif kind in ("database", "duckdb"):
+            uri = _need(src, "uri", "source") if kind == "database" else f"duckdb:///{_local(base, _need(src, 'path', 'source'))}"
+            source = s.DatabaseSource(uri, _need(src, "query", "source"), **src)
         else:
-            raise ConfigurationError(f"unknown source type {kind!r}: salesforce, parquet or csv")
-        kind = dst.pop("type", "parquet")
+            raise ConfigurationError(f"unknown source kind {kind!r}: salesforce, parquet, csv, delta, database or duckdb")
+        kind = _kind(dst, "destination", "parquet")
         dst.pop("connection", None)
         files = {"parquet": d.ParquetDestination, "csv": d.CsvDestination, "jsonl": d.JsonLinesDestination}
         if kind in files:
             destination: Any = files[kind](base / _need(dst, "path", "destination"), **dst)
         elif kind == "salesforce":
             destination = d.SalesforceDestination(_connection(connections, "destination"), _need(dst, "object", "destination"), **dst)
+        elif kind == "delta":
+            destination = d.DeltaDestination(_local(base, _need(dst, "uri", "destination")), **dst)
+        elif kind == "database":
+            destination = d.DatabaseDestination(_need(dst, "uri", "destination"), _need(dst, "table", "destination"), **dst)
+        elif kind == "duckdb":
+            destination = d.DuckDBDestination(_local(base, _need(dst, "path", "destination")), _need(dst, "table", "destination"), **dst)
         else:
-            raise ConfigurationError(f"unknown destination type {kind!r}: parquet, csv, jsonl or salesforce")
+            raise ConfigurationError(f"unknown destination kind {kind!r}: parquet, csv, jsonl, salesforce, delta, database or duckdb")
     except TypeError as e:
         # An unknown key in [source] or [destination] arrives as an unexpected keyword.
         raise ConfigurationError(f"the flow file has an unknown setting: {e}") from None
     flow = dict(config.get("flow", {}))
     state = flow.get("state")
+    if state and not isinstance(destination, d.StatefulDestination):
+        state = base / state  # a file beside the flow file; a stateful destination takes a name
     return Flow(
         source,
         destination,
         mapping=config.get("mapping"),
-        state=base / state if state else None,
+        state=state or None,
         progress=flow.get("progress", True),
     )
+
+
+def _kind(table: dict[str, Any], where: str, default: str) -> str:
+    """``kind = "delta"`` (``type`` is its older spelling)."""
+    kind, old = table.pop("kind", None), table.pop("type", None)
+    if kind is not None and old is not None and kind != old:
+        raise ConfigurationError(f"[{where}] has kind = {kind!r} and type = {old!r}: keep one")
+    return str(kind or old or default)
+
+
+def _local(base: Path, uri: str) -> str:
+    """A relative path is relative to the flow file; URLs stay as they are."""
+    return uri if "://" in uri else str(base / uri)
 
 
 def _need(table: dict[str, Any], key: str, where: str) -> Any:

@@ -3,6 +3,7 @@ incrementally (reading only what changed since its last successful run)."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import os
@@ -13,7 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional, Union
 
-from sfarrow.destinations import Delivered, Destination
+from sfarrow._bridge import deliver_on_thread
+from sfarrow.destinations import Delivered, Destination, Run, StatefulDestination
 from sfarrow.exceptions import ConfigurationError
 from sfarrow.sources import Opened, SalesforceSource, Source, batches, watermark_literal
 
@@ -56,49 +58,25 @@ class State:
     def __init__(self, path: Union[str, Path]) -> None:
         self.path = Path(path)
 
-    def _broken(self, why: str) -> ConfigurationError:
-        return ConfigurationError(f"the flow state file {self.path} {why}; fix or delete it (deleting it makes the next run read everything)")
-
     def load(self, shape: Optional[Mapping[str, Any]] = None) -> Optional[str]:
+        where = f"the flow state file {self.path}"
         try:
             data = json.loads(self.path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             return None
         except (OSError, ValueError) as e:
-            raise self._broken(f"cannot be read ({e})") from None
-        if not isinstance(data, dict):
-            raise self._broken(f"holds {type(data).__name__}, not a flow state (a JSON object)")
-        recorded = data.get("source")
-        if shape is not None and recorded is not None and recorded != dict(shape):
-            raise ConfigurationError(
-                f"the flow state file {self.path} belongs to another flow (it read {_describe(recorded)}; this one reads "
-                f"{_describe(shape)}); give this flow its own state file, or delete it to read everything again"
-            )
-        watermark = data.get("watermark")
-        if watermark is None:
-            return None
-        if not isinstance(watermark, str) or not _WATERMARK.fullmatch(watermark):
-            raise self._broken(f"has a watermark that is not a UTC datetime like 2026-11-28T10:00:00.000Z: {str(watermark)[:60]!r}")
-        try:
-            # One spelling (milliseconds, Z), so that watermarks compare as text.
-            whole, _, frac = watermark[:-1].partition(".")
-            stamp = dt.datetime.strptime(whole, "%Y-%m-%dT%H:%M:%S").replace(microsecond=int(frac.ljust(3, "0")) * 1000)
-        except ValueError:
-            raise self._broken(f"has a watermark that is not a real date: {watermark!r}") from None
-        return watermark_literal(stamp)
+            raise _broken(where, f"cannot be read ({e})") from None
+        return checked_watermark(data, shape, where, "give this flow its own state file")
 
     def save(self, watermark: Optional[str], run: FlowRun, shape: Optional[Mapping[str, Any]] = None) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        record = {
-            "watermark": watermark,
-            "source": dict(shape) if shape is not None else None,
-            "last_run": {
-                "ended": run.ended.isoformat(),
-                "records_read": run.records_read,
-                "records_written": run.records_written,
-                "records_failed": run.records_failed,
-                "api": run.api,
-            },
+        record = state_record(watermark, shape)
+        record["last_run"] = {
+            "ended": run.ended.isoformat(),
+            "records_read": run.records_read,
+            "records_written": run.records_written,
+            "records_failed": run.records_failed,
+            "api": run.api,
         }
         fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.")
         try:
@@ -110,6 +88,39 @@ class State:
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
+
+
+def state_record(watermark: Optional[str], shape: Optional[Mapping[str, Any]]) -> dict[str, Any]:
+    """What a flow's state holds, in a file or in a destination's commit."""
+    return {"watermark": watermark, "source": dict(shape) if shape is not None else None}
+
+
+def _broken(where: str, why: str) -> ConfigurationError:
+    return ConfigurationError(f"{where} {why}; fix or delete it (deleting it makes the next run read everything)")
+
+
+def checked_watermark(data: Any, shape: Optional[Mapping[str, Any]], where: str, own: str) -> Optional[str]:
+    """The watermark of a saved state record, after checking that it is one and that it was
+    saved by a source of this ``shape``."""
+    if not isinstance(data, dict):
+        raise _broken(where, f"holds {type(data).__name__}, not a flow state (a JSON object)")
+    recorded = data.get("source")
+    if shape is not None and recorded is not None and recorded != dict(shape):
+        raise ConfigurationError(
+            f"{where} belongs to another flow (it read {_describe(recorded)}; this one reads {_describe(shape)}); {own}, or delete it to read everything again"
+        )
+    watermark = data.get("watermark")
+    if watermark is None:
+        return None
+    if not isinstance(watermark, str) or not _WATERMARK.fullmatch(watermark):
+        raise _broken(where, f"has a watermark that is not a UTC datetime like 2026-11-28T10:00:00.000Z: {str(watermark)[:60]!r}")
+    try:
+        # One spelling (milliseconds, Z), so that watermarks compare as text.
+        whole, _, frac = watermark[:-1].partition(".")
+        stamp = dt.datetime.strptime(whole, "%Y-%m-%dT%H:%M:%S").replace(microsecond=int(frac.ljust(3, "0")) * 1000)
+    except ValueError:
+        raise _broken(where, f"has a watermark that is not a real date: {watermark!r}") from None
+    return watermark_literal(stamp)
 
 
 def _describe(shape: Mapping[str, Any]) -> str:
@@ -129,8 +140,12 @@ class Flow:
     ``state`` names the watermark file of an incremental flow (the source must name its
     ``incremental`` field): each run reads records changed since the last successful run, up
     to the org's clock less the source's ``lag``, and saves that end as the new watermark only
-    after the destination has everything. ``progress`` shows a
-    tqdm bar (in notebooks too).
+    after the destination has everything.
+
+    A destination that keeps the watermark itself, in the same commit as the data (Delta Lake,
+    databases: a :class:`~sfarrow.destinations.StatefulDestination`), needs no file: there
+    ``state`` only names the flow (default: the source's object), and an incremental source
+    makes the flow incremental. ``progress`` shows a tqdm bar (in notebooks too).
     """
 
     def __init__(
@@ -145,11 +160,22 @@ class Flow:
         self.source = source
         self.destination = destination
         self.mapping = dict(mapping or {})
-        self.state = State(state) if state is not None else None
         self.progress = progress
-        incremental = isinstance(source, SalesforceSource) and source.incremental
-        if self.state is not None and not incremental:
-            raise ConfigurationError('a state file is for incremental flows: give the source incremental="SystemModstamp"')
+        if not isinstance(source, Source):
+            raise ConfigurationError(f"{source!r} is not a source: it needs an open(wanted, since, until) method")
+        if not isinstance(destination, Destination):
+            raise ConfigurationError(f"{destination!r} is not a destination: it needs a deliver(schema, batches, run) method")
+        incremental = isinstance(source, SalesforceSource) and bool(source.incremental)
+        #: The flow's name where the destination keeps its state; otherwise the state file.
+        self.name: Optional[str] = None
+        self.state: Optional[State] = None
+        if isinstance(destination, StatefulDestination) and incremental:
+            assert isinstance(source, SalesforceSource)
+            self.name = str(state) if state is not None else source.object
+        elif state is not None:
+            if not incremental:
+                raise ConfigurationError('a state file is for incremental flows: give the source incremental="SystemModstamp"')
+            self.state = State(state)
 
     def __repr__(self) -> str:
         return f"Flow({self.source!r} -> {self.destination!r})"
@@ -179,13 +205,24 @@ class Flow:
         """The source's shape, and the window this run reads: after the saved watermark, up to
         ``until`` (the org's clock less the lag; never behind the watermark)."""
         shape = self.source.shape() if isinstance(self.source, SalesforceSource) else None
-        since = self.state.load(shape) if self.state is not None else None
+        since = None
+        if self.state is not None:
+            since = self.state.load(shape)
+        elif self.name is not None:
+            assert isinstance(self.destination, StatefulDestination)
+            where = f"the state of flow {self.name!r} in {self.destination!r}"
+            since = checked_watermark(self.destination.load_state(self.name), shape, where, "give this flow its own name (state=)")
         if until is not None and since is not None and until < since:
             until = since
         return shape, since, until
 
     def _incremental(self) -> bool:
-        return self.state is not None and isinstance(self.source, SalesforceSource)
+        return (self.state is not None or self.name is not None) and isinstance(self.source, SalesforceSource)
+
+    def _run(self, key: str, shape: Any, since: Optional[str], until: Optional[str]) -> Run:
+        if self.name is None or until is None:
+            return Run(key, since=since, watermark=until)
+        return Run(key, flow=self.name, since=since, watermark=until, state=state_record(until, shape))
 
     def _mapper(self, opened: Opened) -> tuple[pa.Schema, Callable[[pa.RecordBatch], pa.RecordBatch], dict[str, int], Any]:
         import pyarrow as pa
@@ -232,9 +269,9 @@ class Flow:
         shape, since, until = self._window(end)
         opened: Opened = self.source.open(self._selected(), since, until)
         schema, map_batch, seen, bar = self._mapper(opened)
-        key = _run_key(until is not None, since, started)
+        run = self._run(_run_key(until is not None, since, started), shape, since, until)
         try:
-            delivered = self.destination.deliver(schema, (map_batch(b) for b in batches(opened.reader)), key)
+            delivered = self.destination.deliver(schema, (map_batch(b) for b in batches(opened.reader)), run)
         finally:
             if bar is not None:
                 bar.close()
@@ -247,16 +284,24 @@ class Flow:
         started = dt.datetime.now(dt.timezone.utc)
         end = await self.source.window_end_async() if self._incremental() and isinstance(self.source, SalesforceSource) else None
         shape, since, until = self._window(end)
-        opened: Opened = await self.source.open_async(self._selected(), since, until)
+        open_async = getattr(self.source, "open_async", None)
+        if open_async is not None:
+            opened: Opened = await open_async(self._selected(), since, until)
+        else:
+            opened = await asyncio.to_thread(self.source.open, self._selected(), since, until)
         schema, map_batch, seen, bar = self._mapper(opened)
-        key = _run_key(until is not None, since, started)
+        run = self._run(_run_key(until is not None, since, started), shape, since, until)
 
         async def mapped() -> AsyncIterator[pa.RecordBatch]:
             async for b in opened.abatches():
                 yield map_batch(b)
 
         try:
-            delivered = await self.destination.deliver_async(schema, mapped(), key)
+            deliver_async = getattr(self.destination, "deliver_async", None)
+            if deliver_async is not None:
+                delivered = await deliver_async(schema, mapped(), run)
+            else:
+                delivered = await deliver_on_thread(self.destination.deliver, schema, mapped(), run)
         finally:
             if bar is not None:
                 bar.close()

@@ -1,6 +1,8 @@
-"""Where a :class:`~sfarrow.Flow` reads from: a Salesforce object, files, or in-memory data.
+"""Where a :class:`~sfarrow.Flow` reads from: a Salesforce object, files, a Delta table, a SQL
+query (ADBC, DuckDB), or in-memory data.
 
 Each source opens as a stream of Arrow record batches, so a flow never holds a whole dataset.
+A source of your own is any object with ``open(wanted, since, until)`` (:class:`Source`).
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ import datetime as dt
 from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Optional, Union
+from typing import TYPE_CHECKING, Any, Optional, Protocol, Union, runtime_checkable
 
 from sfarrow import _defaults as D
 from sfarrow import _sfarrow
@@ -256,7 +258,85 @@ class ArrowSource:
         return self.open(wanted, since, until)
 
 
-Source = Union[SalesforceSource, FileSource, ArrowSource]
+class DeltaSource:
+    """A Delta Lake table (local or ``s3://``, ``storage_options`` as for
+    :class:`~sfarrow.DeltaDestination`), at its latest version or at ``version``."""
+
+    def __init__(self, uri: Union[str, Path], *, version: Optional[int] = None, storage_options: Optional[dict[str, Any]] = None) -> None:
+        self.uri = str(uri)
+        self.version = version
+        self.storage_options = {k: str(v) for k, v in (storage_options or {}).items()}
+
+    def __repr__(self) -> str:
+        return f"DeltaSource({self.uri!r})"
+
+    def open(self, wanted: Optional[Sequence[str]], since: Optional[str], until: Optional[str] = None) -> Opened:
+        from sfarrow.destinations.delta import _deltalake
+
+        if since is not None:
+            raise ConfigurationError("Delta sources are not incremental")
+        table = _deltalake().DeltaTable(self.uri, version=self.version, storage_options=self.storage_options or None)
+        dataset = table.to_pyarrow_dataset()
+        columns = [c for c in wanted if c in dataset.schema.names] if wanted else None
+        return Opened.of(dataset.scanner(columns=columns).to_reader(), "delta")
+
+
+class DatabaseSource:
+    """The rows of a SQL ``query`` over ADBC (PostgreSQL, SQLite, Snowflake) or DuckDB:
+    ``uri_or_connection`` as for :class:`~sfarrow.DatabaseDestination`. Types the driver
+    marks as its own (PostgreSQL's ``numeric`` arrives as text) come as their plain Arrow
+    storage type."""
+
+    def __init__(self, uri_or_connection: Union[str, Any], query: str) -> None:
+        if not isinstance(query, str) or not query.strip():
+            raise ConfigurationError("a database source needs a SQL query")
+        self.target = uri_or_connection
+        self.query = query
+
+    def __repr__(self) -> str:
+        from sfarrow.destinations.database import redact
+
+        where = redact(self.target) if isinstance(self.target, str) else type(self.target).__name__
+        return f"DatabaseSource({where!r}, {self.query[:60]!r})"
+
+    def open(self, wanted: Optional[Sequence[str]], since: Optional[str], until: Optional[str] = None) -> Opened:
+        import pyarrow as pa
+
+        from sfarrow.destinations.database import open_query
+
+        if since is not None:
+            raise ConfigurationError("database sources are not incremental")
+        reader, close = open_query(self.target, self.query)
+        schema = pa.schema([f.with_type(_storage(f.type)) for f in reader.schema])
+
+        def plain() -> Iterator[pa.RecordBatch]:
+            try:
+                for b in batches(reader):
+                    yield pa.RecordBatch.from_arrays([c.storage if isinstance(c.type, pa.BaseExtensionType) else c for c in b.columns], schema=schema)
+            finally:
+                close()
+
+        return Opened.of(pa.RecordBatchReader.from_batches(schema, plain()), "database")
+
+
+def _storage(t: Any) -> Any:
+    import pyarrow as pa
+
+    return t.storage_type if isinstance(t, pa.BaseExtensionType) else t
+
+
+@runtime_checkable
+class Source(Protocol):
+    """Anything a flow can read from: one method.
+
+    ``open(wanted, since, until)`` returns an :class:`Opened` stream of record batches.
+    ``wanted`` lists the fields the flow's mapping keeps (``None``: all); ``since`` and
+    ``until`` bound an incremental read, and a source that cannot read incrementally raises
+    :class:`~sfarrow.ConfigurationError` when ``since`` is given. A source may also define
+    ``async def open_async(...)``; without it, :meth:`Flow.run_async` opens it on a worker
+    thread."""
+
+    def open(self, wanted: Optional[Sequence[str]], since: Optional[str], until: Optional[str] = None) -> Opened: ...
 
 
 def batches(reader: pa.RecordBatchReader) -> Iterator[pa.RecordBatch]:

@@ -276,10 +276,10 @@ def test_a_failed_run_publishes_nothing_on_s3(s3):
 
     dest = d.ParquetDestination("s3://lake/broken", max_rows_per_file=1, storage_options=s3)
     with pytest.raises(RuntimeError, match="source died"):
-        dest.deliver(pa.schema([("a", pa.int64())]), broken(), "k")
+        dest.deliver(pa.schema([("a", pa.int64())]), broken(), d.Run("k"))
     assert ObjectStore("s3://lake", s3).list("broken") == []
     with pytest.raises(sfarrow.ConfigurationError, match="unknown S3 storage option"):
-        d.ParquetDestination("s3://lake/x", storage_options={"nope": "1"}).deliver(pa.schema([]), iter([]), "k")
+        d.ParquetDestination("s3://lake/x", storage_options={"nope": "1"}).deliver(pa.schema([]), iter([]), d.Run("k"))
 
 
 def test_run_async(conn):

@@ -1,5 +1,5 @@
-"""Where a :class:`~sfarrow.Flow` writes to: files (Parquet, CSV, JSON Lines) on local disk or
-an object store (``s3://bucket/prefix``), in-memory Arrow, or a Salesforce object.
+"""File destinations: Parquet, CSV and JSON Lines on local disk or an object store
+(``s3://bucket/prefix``).
 
 File destinations write into a hidden staging directory inside the destination and move the
 files in only when the whole run succeeded, so a run that fails or is killed leaves the
@@ -17,31 +17,19 @@ import shutil
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional, Union
 
-from sfarrow import _defaults as D
 from sfarrow._bridge import deliver_on_thread
+from sfarrow.destinations._base import Delivered, Run
+from sfarrow.destinations._conform import is_nested, json_default, json_text
 from sfarrow.exceptions import ConfigurationError
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
-    from sfarrow.connection import Connection
 
 STAGING_PREFIX = ".sfarrow-staging-"
-
-
-@dataclass
-class Delivered:
-    """What a destination did with a run's records."""
-
-    written: int = 0
-    failed: int = 0
-    bytes: int = 0
-    paths: list[str] = field(default_factory=list)
-    failed_path: Optional[str] = None
 
 
 class _LocalTarget:
@@ -157,7 +145,8 @@ class FileDestination:
         """A writer with ``write_batch`` and ``close``."""
         raise NotImplementedError
 
-    def deliver(self, schema: pa.Schema, batches: Iterator[pa.RecordBatch], key: str) -> Delivered:
+    def deliver(self, schema: pa.Schema, batches: Iterator[pa.RecordBatch], run: Run) -> Delivered:
+        key = run.key
         target: Union[_LocalTarget, _S3Target]
         if self.path.startswith("s3://"):
             target = _S3Target(self.path, self.storage_options)
@@ -175,10 +164,10 @@ class FileDestination:
         finally:
             target.cleanup()
 
-    async def deliver_async(self, schema: pa.Schema, batches: AsyncIterator[pa.RecordBatch], key: str) -> Delivered:
+    async def deliver_async(self, schema: pa.Schema, batches: AsyncIterator[pa.RecordBatch], run: Run) -> Delivered:
         """As :meth:`deliver`, from an async iterator: files are encoded and written (and
         uploaded) on a worker thread, a batch at a time, while the event loop reads."""
-        return await deliver_on_thread(self.deliver, schema, batches, key)
+        return await deliver_on_thread(self.deliver, schema, batches, run)
 
     def _write(
         self, target: Union[_LocalTarget, _S3Target], local: Path, schema: pa.Schema, batches: Iterator[pa.RecordBatch], key: str
@@ -243,19 +232,13 @@ class CsvDestination(FileDestination):
         return _CsvWriter(sink, schema)
 
 
-def _is_nested(t: Any) -> bool:
-    import pyarrow as pa
-
-    return bool(pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t) or pa.types.is_map(t) or pa.types.is_union(t))
-
-
 def _csv_fields(name: str, t: Any) -> list[Any]:
     """The CSV columns one column becomes."""
     import pyarrow as pa
 
     if pa.types.is_struct(t):
         return [f for i in range(t.num_fields) for f in _csv_fields(f"{name}.{t.field(i).name}", t.field(i).type)]
-    if _is_nested(t):
+    if is_nested(t):
         return [pa.field(name, pa.string())]
     return [pa.field(name, t)]
 
@@ -268,9 +251,8 @@ def _csv_arrays(column: Any) -> list[Any]:
     if pa.types.is_struct(t):
         # struct_field keeps the parent's nulls (a null address gives null components).
         return [a for i in range(t.num_fields) for a in _csv_arrays(pc.struct_field(column, [i]))]
-    if _is_nested(t):
-        text = [None if v is None else json.dumps(v, default=_json_default, ensure_ascii=False) for v in column.to_pylist()]
-        return [pa.array(text, pa.string())]
+    if is_nested(t):
+        return [json_text(column)]
     return [column]
 
 
@@ -299,19 +281,12 @@ class _JsonLinesWriter:
 
     def write_batch(self, batch: pa.RecordBatch) -> None:
         for row in batch.to_pylist():
-            self.file.write(json.dumps(row, default=_json_default, ensure_ascii=False))
+            self.file.write(json.dumps(row, default=json_default, ensure_ascii=False))
             self.file.write("\n")
 
     def close(self) -> None:
         self.file.flush()
         self.file.detach().close()
-
-
-def _json_default(value: Any) -> Any:
-    # Dates, times and decimals as ISO text and exact digits.
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
-    return str(value)
 
 
 class JsonLinesDestination(FileDestination):
@@ -323,159 +298,3 @@ class JsonLinesDestination(FileDestination):
 
     def open_file(self, sink: Any, schema: pa.Schema) -> Any:
         return _JsonLinesWriter(sink)
-
-
-class ArrowDestination:
-    """In memory: after the run, :attr:`table` holds what was delivered."""
-
-    def __init__(self) -> None:
-        self.table: Optional[pa.Table] = None
-
-    def __repr__(self) -> str:
-        return "ArrowDestination()"
-
-    def deliver(self, schema: pa.Schema, batches: Iterator[pa.RecordBatch], key: str) -> Delivered:
-        import pyarrow as pa
-
-        table = pa.Table.from_batches(list(batches), schema=schema)
-        self.table = table
-        return Delivered(written=table.num_rows, bytes=table.nbytes)
-
-    async def deliver_async(self, schema: pa.Schema, batches: AsyncIterator[pa.RecordBatch], key: str) -> Delivered:
-        return self.deliver(schema, iter([b async for b in batches]), key)
-
-
-class SalesforceDestination:
-    """A Salesforce object: ``operation`` insert, update, upsert (on ``external_id``) or delete.
-
-    Records go in chunks of ``chunk_rows`` (each chunk picks REST or Bulk API 2.0 as
-    :meth:`Connection.write` does). ``on_error="raise"`` fails the run at the first chunk with
-    a failed record (chunks already sent stay written); ``"continue"`` carries on and, with
-    ``failed_records`` set, writes each failed input row with its error to that Parquet file.
-    """
-
-    def __init__(
-        self,
-        connection: Connection,
-        object: str,
-        *,
-        operation: str = "insert",
-        external_id: Optional[str] = None,
-        on_error: str = D.ON_ERROR,
-        failed_records: Optional[Union[str, Path]] = None,
-        api: str = D.WRITE_API,
-        chunk_rows: int = D.DESTINATION_CHUNK_ROWS,
-    ) -> None:
-        if operation not in ("insert", "update", "upsert", "delete"):
-            raise ConfigurationError(f"operation must be insert, update, upsert or delete, got {operation!r}")
-        if operation == "upsert" and not external_id:
-            raise ConfigurationError("an upsert needs external_id (an external id field, or Id)")
-        if on_error not in ("raise", "continue"):
-            raise ConfigurationError(f'on_error must be "raise" or "continue", got {on_error!r}')
-        self.connection = connection
-        self.object = object
-        self.operation = operation
-        self.external_id = external_id
-        self.on_error = on_error
-        self.failed_records = Path(failed_records) if failed_records is not None else None
-        self.api = api
-        self.chunk_rows = chunk_rows
-
-    def __repr__(self) -> str:
-        return f"SalesforceDestination({self.object!r}, operation={self.operation!r})"
-
-    def deliver(self, schema: pa.Schema, batches: Iterator[pa.RecordBatch], key: str) -> Delivered:
-        import pyarrow as pa
-
-        tally = _Tally(self.failed_records)
-        try:
-            for chunk in _chunks(batches, self.chunk_rows):
-                table = pa.Table.from_batches(chunk, schema=schema)
-                outcome = self.connection.write(self.operation, self.object, table, external_id=self.external_id, api=self.api, on_error=self.on_error)
-                tally.add(table, outcome)
-        finally:
-            tally.close()
-        return tally.result
-
-    async def deliver_async(self, schema: pa.Schema, batches: AsyncIterator[pa.RecordBatch], key: str) -> Delivered:
-        """As :meth:`deliver`, each chunk written with :meth:`Connection.write_async`."""
-
-        tally = _Tally(self.failed_records)
-        try:
-            chunk: list[pa.RecordBatch] = []
-            n = 0
-            async for b in batches:
-                while b.num_rows:
-                    take = min(b.num_rows, self.chunk_rows - n)
-                    chunk.append(b.slice(0, take))
-                    b = b.slice(take)
-                    n += take
-                    if n == self.chunk_rows:
-                        await self._write_async(schema, chunk, tally)
-                        chunk, n = [], 0
-            if chunk:
-                await self._write_async(schema, chunk, tally)
-        finally:
-            tally.close()
-        return tally.result
-
-    async def _write_async(self, schema: pa.Schema, chunk: list[pa.RecordBatch], tally: _Tally) -> None:
-        import pyarrow as pa
-
-        table = pa.Table.from_batches(chunk, schema=schema)
-        outcome = await self.connection.write_async(self.operation, self.object, table, external_id=self.external_id, api=self.api, on_error=self.on_error)
-        tally.add(table, outcome)
-
-
-class _Tally:
-    """What a Salesforce destination wrote and failed, with the failed rows (and their errors)
-    written to ``failed_records`` as they come."""
-
-    def __init__(self, failed_records: Optional[Path]) -> None:
-        self.result = Delivered()
-        self.failed_records = failed_records
-        self.writer: Any = None
-
-    def add(self, table: pa.Table, outcome: pa.Table) -> None:
-        import pyarrow as pa
-        import pyarrow.compute as pc
-        import pyarrow.parquet as pq
-
-        ok = outcome["success"]
-        failed = outcome.num_rows - pc.sum(ok.cast(pa.int64())).as_py()
-        self.result.written += outcome.num_rows - failed
-        self.result.failed += failed
-        if failed and self.failed_records is not None:
-            bad = pc.invert(ok)
-            rows = table.filter(bad)
-            errors = outcome.filter(bad)
-            for name in ("error_code", "error_message"):
-                rows = rows.append_column(f"sf__{name}", errors[name])
-            if self.writer is None:
-                self.failed_records.parent.mkdir(parents=True, exist_ok=True)
-                self.writer = pq.ParquetWriter(self.failed_records, rows.schema)
-                self.result.failed_path = str(self.failed_records)
-            self.writer.write_table(rows)
-
-    def close(self) -> None:
-        if self.writer is not None:
-            self.writer.close()
-
-
-def _chunks(batches: Iterator[pa.RecordBatch], rows: int) -> Iterator[list[pa.RecordBatch]]:
-    chunk: list[pa.RecordBatch] = []
-    n = 0
-    for b in batches:
-        while b.num_rows:
-            take = min(b.num_rows, rows - n)
-            chunk.append(b.slice(0, take))
-            b = b.slice(take)
-            n += take
-            if n == rows:
-                yield chunk
-                chunk, n = [], 0
-    if chunk:
-        yield chunk
-
-
-Destination = Union[ParquetDestination, CsvDestination, JsonLinesDestination, ArrowDestination, SalesforceDestination]
