@@ -68,3 +68,47 @@ def postgres_uri():
         yield server.uri
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def s3():
+    """A local S3 (moto's server, in a process of its own: deltalake holds the GIL while it
+    waits on S3, which would stall a server thread in this process) with a bucket; yields the
+    storage options that reach it."""
+    import socket
+    import subprocess
+    import time
+
+    import boto3
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            if time.monotonic() > deadline or server.poll() is not None:
+                server.kill()
+                raise RuntimeError("moto's S3 server did not start") from None
+            time.sleep(0.1)
+    endpoint = f"http://127.0.0.1:{port}"
+    boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing").create_bucket(
+        Bucket="lake"
+    )
+    try:
+        yield {
+            "aws_endpoint": endpoint,
+            "aws_allow_http": "true",
+            "aws_access_key_id": "testing",
+            "aws_secret_access_key": "testing",
+            "aws_region": "us-east-1",
+        }
+    finally:
+        server.terminate()
+        server.wait(10)

@@ -211,7 +211,8 @@ class Flow:
         elif self.name is not None:
             assert isinstance(self.destination, StatefulDestination)
             where = f"the state of flow {self.name!r} in {self.destination!r}"
-            since = checked_watermark(self.destination.load_state(self.name), shape, where, "give this flow its own name (state=)")
+            record = self.destination.load_state(self.name)
+            since = None if record is None else checked_watermark(record, shape, where, "give this flow its own name (state=)")
         if until is not None and since is not None and until < since:
             until = since
         return shape, since, until

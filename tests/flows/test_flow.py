@@ -209,35 +209,6 @@ def test_bad_flows_fail_clearly(conn, tmp_path):
         d.SalesforceDestination(conn, "Account", operation="upsert")
 
 
-@pytest.fixture(scope="module")
-def s3():
-    """A local S3 (moto's server) with a bucket; yields the storage options that reach it."""
-    import logging
-    import socket
-
-    import boto3
-    from moto.server import ThreadedMotoServer
-
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    endpoint = f"http://127.0.0.1:{port}"
-    boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing").create_bucket(
-        Bucket="lake"
-    )
-    yield {
-        "aws_endpoint": endpoint,
-        "aws_allow_http": "true",
-        "aws_access_key_id": "testing",
-        "aws_secret_access_key": "testing",
-        "aws_region": "us-east-1",
-    }
-    server.stop()
-
-
 @pytest.mark.parametrize("kind", ["parquet", "csv", "jsonl"])
 def test_salesforce_to_s3(kind, s3, conn, accounts):
     from sfarrow._sfarrow import ObjectStore
