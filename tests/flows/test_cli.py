@@ -125,3 +125,64 @@ def test_login_fills_the_token_cache_then_query_uses_it(tmp_path, monkeypatch, c
         query = ["query", "SELECT Id FROM Account", "-o", str(out), "--token-cache", str(cache), "--client-id", org.client_id]
         assert main([*query, "--environment", org.url]) == 0
         assert pq.read_table(out).num_rows == 7
+
+
+@pytest.mark.parametrize("kind", ["delta", "duckdb", "database"])
+def test_flow_files_write_to_tables_that_merge(kind, tmp_path, capsys):
+    setting = {
+        "delta": 'uri = "lake/accounts"',
+        "duckdb": 'path = "warehouse.duckdb"\ntable = "accounts"',
+        "database": f'uri = "sqlite:///{tmp_path}/warehouse.db"\ntable = "accounts"',
+    }[kind]
+    flow = tmp_path / "flow.toml"
+    flow.write_text(
+        textwrap.dedent(
+            """
+            [connection]
+            emulator = { seed = { Account = 40 } }
+
+            [source]
+            object = "Account"
+            fields = ["Id", "Name"]
+            incremental = "SystemModstamp"
+            lag = 0
+
+            [destination]
+            kind = "KIND"
+            mode = "merge"
+            SETTING
+
+            [flow]
+            state = "accounts"
+            """
+        )
+        .replace("KIND", kind)
+        .replace("SETTING", setting)
+    )
+    assert main(["run", str(flow), "--times", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "read 40 records" in out and "read 0 records" in out, out
+    assert not (tmp_path / "accounts").exists(), "a destination that keeps the state takes state= as a name, not a file"
+    source = {
+        "delta": lambda: sfarrow_sources().DeltaSource(tmp_path / "lake" / "accounts"),
+        "duckdb": lambda: sfarrow_sources().DatabaseSource(f"duckdb:///{tmp_path}/warehouse.duckdb", "SELECT * FROM accounts"),
+        "database": lambda: sfarrow_sources().DatabaseSource(f"sqlite:///{tmp_path}/warehouse.db", "SELECT * FROM accounts"),
+    }[kind]()
+    reader = source.open(None, None).reader
+    assert reader.read_all().num_rows == 40
+
+
+def test_a_flow_file_with_two_kinds_is_refused(tmp_path):
+    from sfarrow.cli import build_flow
+    from sfarrow.exceptions import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match="keep one"):
+        build_flow({"source": {"type": "parquet", "path": "x"}, "destination": {"kind": "delta", "type": "csv", "uri": "x"}}, {}, tmp_path)
+    with pytest.raises(ConfigurationError, match="unknown destination kind 'iceberg'"):
+        build_flow({"source": {"type": "parquet", "path": "x"}, "destination": {"kind": "iceberg"}}, {}, tmp_path)
+
+
+def sfarrow_sources():
+    from sfarrow import sources
+
+    return sources
