@@ -271,11 +271,11 @@ class DeltaSource:
         return f"DeltaSource({self.uri!r})"
 
     def open(self, wanted: Optional[Sequence[str]], since: Optional[str], until: Optional[str] = None) -> Opened:
-        from sfarrow.destinations.delta import _deltalake
+        from sfarrow._stores import deltalake_module
 
         if since is not None:
             raise ConfigurationError("Delta sources are not incremental")
-        table = _deltalake().DeltaTable(self.uri, version=self.version, storage_options=self.storage_options or None)
+        table = deltalake_module().DeltaTable(self.uri, version=self.version, storage_options=self.storage_options or None)
         dataset = table.to_pyarrow_dataset()
         columns = [c for c in wanted if c in dataset.schema.names] if wanted else None
         return Opened.of(dataset.scanner(columns=columns).to_reader(), "delta")
@@ -294,7 +294,7 @@ class DatabaseSource:
         self.query = query
 
     def __repr__(self) -> str:
-        from sfarrow.destinations.database import redact
+        from sfarrow._stores import redact
 
         where = redact(self.target) if isinstance(self.target, str) else type(self.target).__name__
         return f"DatabaseSource({where!r}, {self.query[:60]!r})"
@@ -302,7 +302,7 @@ class DatabaseSource:
     def open(self, wanted: Optional[Sequence[str]], since: Optional[str], until: Optional[str] = None) -> Opened:
         import pyarrow as pa
 
-        from sfarrow.destinations.database import open_query
+        from sfarrow._stores import open_query
 
         if since is not None:
             raise ConfigurationError("database sources are not incremental")

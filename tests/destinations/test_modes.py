@@ -148,11 +148,15 @@ def test_a_failed_run_leaves_the_table_as_it_was(target):
 def test_merge_refuses_rows_it_cannot_match(target):
     with pytest.raises(sfarrow.ConfigurationError, match="'Id', which the run does not have"):
         run(rows(["a1"], ["x"]).drop_columns(["Id"]), target.destination("merge"))
-    if not target.kind.startswith("delta"):
-        with pytest.raises(sfarrow.ConfigurationError, match="more than once"):
+    for first in (True, False):
+        # Into a table that does not exist yet, then into one that does.
+        with pytest.raises(sfarrow.ConfigurationError, match="more than once \\(a1\\)"):
             run(rows(["a1", "a1"], ["x", "y"]), target.destination("merge"))
-        with pytest.raises(sfarrow.ConfigurationError, match="have no Id"):
+        with pytest.raises(sfarrow.ConfigurationError, match="1 rows of the run have no Id"):
             run(rows([None, "a2"], ["x", "y"]), target.destination("merge"))
+        if first:
+            run(rows(["a0"], ["zero"]), target.destination("merge"))
+    assert brief(target.read()) == [("a0", "zero", 0)]
 
 
 def test_bad_settings_are_refused_up_front(tmp_path):

@@ -15,7 +15,7 @@ from sfarrow import sources as s
 from sfarrow.testing import Org
 
 sys.path.insert(0, os.path.dirname(__file__))
-from user_destination import JsonTableDestination, ListSource  # noqa: E402
+from user_destination import JsonTableDestination, ListSource
 
 
 def test_the_user_written_classes_type_check():

@@ -12,9 +12,9 @@ import pyarrow as pa
 import pytest
 
 import sfarrow
+from sfarrow import _stores
 from sfarrow import destinations as d
 from sfarrow import sources as s
-from sfarrow.destinations import database
 
 URI = "snowflake://loader:s3cret@myorg-acct/SALES/PUBLIC?warehouse=LOAD_WH&role=LOADER"
 
@@ -86,7 +86,7 @@ def statements(rec: Recorder) -> list[str]:
 def test_the_uri_goes_to_the_snowflake_driver_as_given(monkeypatch):
     import adbc_driver_snowflake.dbapi
 
-    assert database.connect_args(URI) == ("snowflake", "adbc_driver_snowflake.dbapi", URI, "snowflake")
+    assert _stores.connect_args(URI) == ("snowflake", "adbc_driver_snowflake.dbapi", URI, "snowflake")
     handed = []
     rec = Recorder(columns=[])
 
@@ -135,7 +135,7 @@ def test_a_new_field_is_added_and_the_watermark_is_written_in_the_same_transacti
     sent = statements(rec)
     assert 'ALTER TABLE "ACCOUNTS" ADD COLUMN "AnnualRevenue" NUMBER(18, 2)' in sent
     assert 'ALTER TABLE "ACCOUNTS" ADD COLUMN "BillingAddress" VARIANT' in sent
-    assert not any(t.startswith("CREATE TABLE \"ACCOUNTS\"") for t in sent)
+    assert not any(t.startswith('CREATE TABLE "ACCOUNTS"') for t in sent)
     tail = rec.sent[-5:]
     assert tail[0][0] == "CREATE TABLE IF NOT EXISTS sfarrow_flow_state (flow VARCHAR(255) PRIMARY KEY, state TEXT NOT NULL)"
     assert tail[1] == ("SELECT state FROM sfarrow_flow_state WHERE flow = ?", ("accounts",))

@@ -26,7 +26,7 @@ from sfarrow import sources as s
 from sfarrow.testing import Org
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "client"))
-from test_read import ALL_TYPES, ARROW, generate  # noqa: E402
+from test_read import ALL_TYPES, ARROW, generate
 
 KINDS = ["postgres", "sqlite", "duckdb", "delta"]
 

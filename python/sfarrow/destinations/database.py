@@ -11,92 +11,18 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import Any, Optional, Union
 
 from sfarrow._bridge import deliver_on_thread
+from sfarrow._stores import connect_args, open_connection, redact, vendor
 from sfarrow.destinations import sql
 from sfarrow.destinations._base import Delivered, Run
-from sfarrow.destinations._conform import Conformer
+from sfarrow.destinations._conform import Conformer, Feed
 from sfarrow.exceptions import ConfigurationError
 
 _MODES = ("append", "replace", "merge")
-
-#: URI scheme to (dialect, ADBC driver module, pip extra).
-_DRIVERS = {
-    "postgresql": ("postgresql", "adbc_driver_postgresql.dbapi", "postgres"),
-    "postgres": ("postgresql", "adbc_driver_postgresql.dbapi", "postgres"),
-    "sqlite": ("sqlite", "adbc_driver_sqlite.dbapi", "sqlite"),
-    "snowflake": ("snowflake", "adbc_driver_snowflake.dbapi", "snowflake"),
-    "duckdb": ("duckdb", "duckdb", "duckdb"),
-}
-
-
-def redact(uri: str) -> str:
-    """The URI with its password (and any ``password=`` parameter) hidden."""
-    uri = re.sub(r"(://[^/:@]*:)[^@/]*@", r"\1***@", uri)
-    return re.sub(r"(?i)((?:password|token|private_key[a-z_]*)=)[^&]*", r"\1***", uri)
-
-
-def connect_args(uri: str) -> tuple[str, str, str, str]:
-    """What a URI connects with: ``(dialect, driver module, what the driver is given, extra)``.
-
-    ``postgresql://user:pw@host:port/db`` and ``snowflake://user:pw@account/db/schema?warehouse=wh``
-    go to their ADBC drivers as they are; ``sqlite:///path/to.db`` (or ``sqlite:path``) and
-    ``duckdb:///path`` give the path."""
-    scheme, sep, rest = uri.partition(":")
-    if not sep or scheme.lower() not in _DRIVERS:
-        raise ConfigurationError(f"cannot tell the database of {redact(uri)!r}: give a postgresql://, sqlite:///, snowflake:// or duckdb:/// URI")
-    dialect, module, extra = _DRIVERS[scheme.lower()]
-    if dialect in ("sqlite", "duckdb"):
-        # As SQLAlchemy spells them: sqlite:///relative.db, sqlite:////absolute/path.db.
-        path = rest[3:] if rest.startswith("///") else rest[2:] if rest.startswith("//") else rest
-        return dialect, module, path or ":memory:", extra
-    return dialect, module, uri, extra
-
-
-def _import(module: str, extra: str) -> Any:
-    import importlib
-
-    try:
-        return importlib.import_module(module)
-    except ImportError:
-        raise ConfigurationError(f"this destination needs {module.split('.')[0]}: pip install 'sfarrow[{extra}]'") from None
-
-
-def _connect(uri: str) -> tuple[str, Any]:
-    name, module, target, extra = connect_args(uri)
-    driver = _import(module, extra)
-    try:
-        return name, driver.connect(target)
-    except Exception as e:
-        raise ConfigurationError(f"cannot connect to {redact(uri)}: {redact(str(e))}") from None
-
-
-def open_query(target: Union[str, Any], query: str) -> tuple[Any, Callable[[], None]]:
-    """A record batch reader over ``query``'s rows, and what closes it (and the connection,
-    when it was opened from a URI)."""
-    name, conn = _connect(target) if isinstance(target, str) else (_vendor(target), target)
-    owned = isinstance(target, str)
-    if name == "duckdb":
-        relation = conn.sql(query)
-        # duckdb 1.x calls the streaming reader fetch_arrow_reader, 2.x to_arrow_reader.
-        reader = relation.to_arrow_reader() if hasattr(relation, "to_arrow_reader") else relation.fetch_arrow_reader()
-        cursor = None
-    else:
-        cursor = conn.cursor()
-        cursor.execute(query)
-        reader = cursor.fetch_record_batch()
-
-    def close() -> None:
-        if cursor is not None:
-            cursor.close()
-        if owned:
-            conn.close()
-
-    return reader, close
 
 
 class _Session:
@@ -166,41 +92,6 @@ class _DuckSession(_Session):
         self.execute("BEGIN TRANSACTION")
 
 
-def _vendor(conn: Any) -> str:
-    """The dialect of a connection the user opened."""
-    module = type(conn).__module__
-    if module.startswith("duckdb") or module.startswith("_duckdb"):
-        return "duckdb"
-    try:
-        vendor = str(conn.adbc_get_info().get("vendor_name", "")).lower()
-    except Exception:
-        vendor = ""
-    for name in ("postgresql", "sqlite", "snowflake", "duckdb"):
-        if name in vendor:
-            return name
-    raise ConfigurationError(f"cannot tell the database of {type(conn).__name__}: pass an ADBC or DuckDB connection, or dialect=")
-
-
-class _Source:
-    """Counts rows and keeps the first error of the batches it passes on: a failure inside a
-    driver's ingest reaches us as the driver's error, and the user should see their own."""
-
-    def __init__(self, batches: Iterator[Any], conform: Conformer) -> None:
-        self.batches = batches
-        self.conform = conform
-        self.rows = 0
-        self.error: Optional[BaseException] = None
-
-    def __iter__(self) -> Iterator[Any]:
-        try:
-            for b in self.batches:
-                self.rows += b.num_rows
-                yield self.conform.batch(b)
-        except BaseException as e:
-            self.error = e
-            raise
-
-
 class DatabaseDestination:
     """A table in PostgreSQL (15 or later), SQLite or Snowflake, through ADBC.
 
@@ -246,7 +137,7 @@ class DatabaseDestination:
         else:
             self.uri = None
             self.connection = uri_or_connection
-            name = dialect or _vendor(uri_or_connection)
+            name = dialect or vendor(uri_or_connection)
         self.dialect = sql.dialect_named(dialect or name)
 
     def __repr__(self) -> str:
@@ -258,7 +149,7 @@ class DatabaseDestination:
         if self.connection is not None:
             return kind(self.connection, False, self.dialect)
         assert self.uri is not None
-        return kind(_connect(self.uri)[1], True, self.dialect)
+        return kind(open_connection(self.uri)[1], True, self.dialect)
 
     def _columns(self, session: _Session, table: str) -> list[str]:
         return [str(r[0]) for r in session.rows(self.dialect.columns(table))]
@@ -283,7 +174,7 @@ class DatabaseDestination:
     def deliver(self, schema: Any, batches: Iterator[Any], run: Run) -> Delivered:
         d = self.dialect
         conform = Conformer(schema, d.staged)
-        source = _Source(batches, conform)
+        source = Feed(batches, conform)
         staging = f"sfarrow_staging_{uuid.uuid4().hex[:12]}"
         deleted = next((f.name for f in schema if f.name.lower() == "isdeleted"), None)
         if self.mode == "merge" and self.key not in schema.names:

@@ -15,21 +15,14 @@ from pathlib import Path
 from typing import Any, Optional, Union
 
 from sfarrow._bridge import deliver_on_thread
+from sfarrow._stores import deltalake_module
 from sfarrow.destinations._base import Delivered, Run
-from sfarrow.destinations._conform import Conformer
+from sfarrow.destinations._conform import Conformer, Feed
 from sfarrow.exceptions import ConfigurationError
 
 _MODES = ("append", "overwrite", "merge")
 _APP = "sfarrow:"
 _STATE = "sfarrow.state."
-
-
-def _deltalake() -> Any:
-    try:
-        import deltalake
-    except ImportError:
-        raise ConfigurationError("DeltaDestination needs the deltalake package: pip install 'sfarrow[delta]'") from None
-    return deltalake
 
 
 def watermark_millis(watermark: str) -> int:
@@ -89,7 +82,7 @@ class DeltaDestination:
         return f"DeltaDestination({self.uri!r}, mode={self.mode!r})"
 
     def _table(self) -> Any:
-        deltalake = _deltalake()
+        deltalake = deltalake_module()
         options = self.storage_options or None
         if not deltalake.DeltaTable.is_deltatable(self.uri, storage_options=options):
             return None
@@ -135,29 +128,18 @@ class DeltaDestination:
     def deliver(self, schema: Any, batches: Iterator[Any], run: Run) -> Delivered:
         import pyarrow as pa
 
-        deltalake = _deltalake()
+        deltalake = deltalake_module()
         conform = Conformer(schema, _delta_rule)
         deleted = next((f.name for f in schema if f.name.lower() == "isdeleted"), None)
         if self.mode == "merge" and self.key not in schema.names:
             raise ConfigurationError(f"a merge matches rows on {self.key!r}, which the run does not have (it has {schema.names}); set key=")
         table = self._table()
         commit = self._commit(run, table)
-        rows = [0]
-
-        def counted(keep_deleted: bool) -> Iterator[Any]:
-            import pyarrow.compute as pc
-
-            for b in batches:
-                rows[0] += b.num_rows
-                b = conform.batch(b)
-                if not keep_deleted and deleted is not None:
-                    b = b.filter(pc.invert(pc.fill_null(b.column(deleted), False)))
-                yield b
-
         options = self.storage_options or None
         if self.mode == "merge" and table is not None:
             gone = f'coalesce(s."{deleted}", false)' if deleted else None
-            reader = pa.RecordBatchReader.from_batches(conform.schema, counted(True))
+            feed = Feed(batches, conform, key=self.key)
+            reader = pa.RecordBatchReader.from_batches(conform.schema, iter(feed))
             merger = table.merge(
                 reader,
                 predicate=f't."{self.key}" = s."{self.key}"',
@@ -169,13 +151,17 @@ class DeltaDestination:
             if gone:
                 merger = merger.when_matched_delete(predicate=gone)
             merger = merger.when_matched_update_all().when_not_matched_insert_all(predicate=f"NOT {gone}" if gone else None)
-            merger.execute()
+            _through(feed, merger.execute)
         else:
             # A merge into a table that does not exist yet is an append of the rows that
             # are not deleted.
-            reader = pa.RecordBatchReader.from_batches(conform.schema, counted(self.mode != "merge"))
+            merging = self.mode == "merge"
+            feed = Feed(batches, conform, key=self.key if merging else None, drop=deleted if merging else None)
+            reader = pa.RecordBatchReader.from_batches(conform.schema, iter(feed))
             overwrite = self.mode == "overwrite"
-            deltalake.write_deltalake(
+            _through(
+                feed,
+                deltalake.write_deltalake,
                 self.uri,
                 reader,
                 mode="overwrite" if overwrite else "append",
@@ -184,7 +170,17 @@ class DeltaDestination:
                 storage_options=options,
                 commit_properties=commit,
             )
-        return Delivered(written=rows[0])
+        return Delivered(written=feed.rows)
 
     async def deliver_async(self, schema: Any, batches: AsyncIterator[Any], run: Run) -> Delivered:
         return await deliver_on_thread(self.deliver, schema, batches, run)
+
+
+def _through(feed: Feed, write: Any, *args: Any, **kwargs: Any) -> None:
+    """``write(*args, **kwargs)``, raising the feed's own error when the batches failed."""
+    try:
+        write(*args, **kwargs)
+    except Exception:
+        if feed.error is not None:
+            raise feed.error from None
+        raise

@@ -1,0 +1,108 @@
+"""Reaching the stores that sources and destinations share: database URIs and the ADBC or
+DuckDB connections they open (with passwords kept out of every message), and the optional
+packages each needs."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any, Union
+
+from sfarrow.exceptions import ConfigurationError
+
+#: URI scheme to (dialect, ADBC driver module, pip extra).
+_DRIVERS = {
+    "postgresql": ("postgresql", "adbc_driver_postgresql.dbapi", "postgres"),
+    "postgres": ("postgresql", "adbc_driver_postgresql.dbapi", "postgres"),
+    "sqlite": ("sqlite", "adbc_driver_sqlite.dbapi", "sqlite"),
+    "snowflake": ("snowflake", "adbc_driver_snowflake.dbapi", "snowflake"),
+    "duckdb": ("duckdb", "duckdb", "duckdb"),
+}
+
+
+def redact(uri: str) -> str:
+    """The URI with its password (and any ``password=`` parameter) hidden."""
+    uri = re.sub(r"(://[^/:@]*:)[^@/]*@", r"\1***@", uri)
+    return re.sub(r"(?i)((?:password|token|private_key[a-z_]*)=)[^&]*", r"\1***", uri)
+
+
+def connect_args(uri: str) -> tuple[str, str, str, str]:
+    """What a URI connects with: ``(dialect, driver module, what the driver is given, extra)``.
+
+    ``postgresql://user:pw@host:port/db`` and ``snowflake://user:pw@account/db/schema?warehouse=wh``
+    go to their ADBC drivers as they are; ``sqlite:///path/to.db`` (or ``sqlite:path``) and
+    ``duckdb:///path`` give the path."""
+    scheme, sep, rest = uri.partition(":")
+    if not sep or scheme.lower() not in _DRIVERS:
+        raise ConfigurationError(f"cannot tell the database of {redact(uri)!r}: give a postgresql://, sqlite:///, snowflake:// or duckdb:/// URI")
+    dialect, module, extra = _DRIVERS[scheme.lower()]
+    if dialect in ("sqlite", "duckdb"):
+        # As SQLAlchemy spells them: sqlite:///relative.db, sqlite:////absolute/path.db.
+        path = rest[3:] if rest.startswith("///") else rest[2:] if rest.startswith("//") else rest
+        return dialect, module, path or ":memory:", extra
+    return dialect, module, uri, extra
+
+
+def _import(module: str, extra: str) -> Any:
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise ConfigurationError(f"this destination needs {module.split('.')[0]}: pip install 'sfarrow[{extra}]'") from None
+
+
+def open_connection(uri: str) -> tuple[str, Any]:
+    name, module, target, extra = connect_args(uri)
+    driver = _import(module, extra)
+    try:
+        return name, driver.connect(target)
+    except Exception as e:
+        raise ConfigurationError(f"cannot connect to {redact(uri)}: {redact(str(e))}") from None
+
+
+def open_query(target: Union[str, Any], query: str) -> tuple[Any, Callable[[], None]]:
+    """A record batch reader over ``query``'s rows, and what closes it (and the connection,
+    when it was opened from a URI)."""
+    name, conn = open_connection(target) if isinstance(target, str) else (vendor(target), target)
+    owned = isinstance(target, str)
+    if name == "duckdb":
+        relation = conn.sql(query)
+        # duckdb 1.x calls the streaming reader fetch_arrow_reader, 2.x to_arrow_reader.
+        reader = relation.to_arrow_reader() if hasattr(relation, "to_arrow_reader") else relation.fetch_arrow_reader()
+        cursor = None
+    else:
+        cursor = conn.cursor()
+        cursor.execute(query)
+        reader = cursor.fetch_record_batch()
+
+    def close() -> None:
+        if cursor is not None:
+            cursor.close()
+        if owned:
+            conn.close()
+
+    return reader, close
+
+
+def vendor(conn: Any) -> str:
+    """The dialect of a connection the user opened."""
+    module = type(conn).__module__
+    if module.startswith("duckdb") or module.startswith("_duckdb"):
+        return "duckdb"
+    try:
+        vendor = str(conn.adbc_get_info().get("vendor_name", "")).lower()
+    except Exception:
+        vendor = ""
+    for name in ("postgresql", "sqlite", "snowflake", "duckdb"):
+        if name in vendor:
+            return name
+    raise ConfigurationError(f"cannot tell the database of {type(conn).__name__}: pass an ADBC or DuckDB connection, or dialect=")
+
+
+def deltalake_module() -> Any:
+    try:
+        import deltalake
+    except ImportError:
+        raise ConfigurationError("Delta tables need the deltalake package: pip install 'sfarrow[delta]'") from None
+    return deltalake
