@@ -5,23 +5,19 @@
 
 use crate::errors::to_py;
 use crate::runtime::blocking_raw;
-use crate::stream::Batch;
-use pyo3::exceptions::{PyStopAsyncIteration, PyValueError};
+use crate::stream::{Batch, Batches};
+use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 use sfarrow_client::client::Error;
 use sfarrow_client::events::{self, OnInvalidReplay, Progress, PubSub, Replay, SubscribeOptions};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::Mutex;
-
-type Slot = Arc<Mutex<Option<events::EventStream>>>;
 
 #[pyclass(module = "sfarrow._sfarrow", name = "EventStream", frozen)]
 pub struct EventStream {
     topic: String,
-    /// `None` once the subscription ended, failed or was closed: dropping it ends the call.
-    stream: Slot,
+    stream: Batches<events::EventStream>,
     progress: Arc<Progress>,
 }
 
@@ -92,26 +88,8 @@ pub fn open(
     Ok(EventStream {
         topic: topic.to_string(),
         progress: stream.progress(),
-        stream: Arc::new(Mutex::new(Some(stream))),
+        stream: Batches::new(stream),
     })
-}
-
-async fn next(stream: Slot) -> PyResult<Option<arrow_array::RecordBatch>> {
-    let mut slot = stream.lock().await;
-    let Some(s) = slot.as_mut() else {
-        return Ok(None);
-    };
-    match s.next().await {
-        Some(Ok(b)) => Ok(Some(b)),
-        Some(Err(e)) => {
-            *slot = None;
-            Err(to_py(e))
-        }
-        None => {
-            *slot = None;
-            Ok(None)
-        }
-    }
 }
 
 #[pymethods]
@@ -144,17 +122,10 @@ impl EventStream {
         slf
     }
 
+    /// The next batch of events; Ctrl-C ends the subscription (the replay id still says
+    /// where it stood).
     fn __next__<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
-        match blocking_raw(py, next(self.stream.clone())) {
-            Ok(Ok(Some(b))) => Ok(Some(Batch(b).into_pyobject(py)?)),
-            Ok(Ok(None)) => Ok(None),
-            Ok(Err(e)) => Err(e),
-            // Ctrl-C ends the subscription; the replay id still says where it stood.
-            Err(interrupt) => {
-                self.close(py);
-                Err(interrupt)
-            }
-        }
+        self.stream.next_blocking(py)
     }
 
     fn __aiter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
@@ -162,19 +133,12 @@ impl EventStream {
     }
 
     fn __anext__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let stream = self.stream.clone();
-        crate::runtime::awaitable(py, async move {
-            match next(stream).await? {
-                Some(b) => Ok(Batch(b)),
-                None => Err(PyStopAsyncIteration::new_err(())),
-            }
-        })
+        self.stream.next_awaitable(py)
     }
 
     /// Ends the subscription now.
     fn close(&self, py: Python<'_>) {
-        let stream = self.stream.clone();
-        py.detach(|| crate::runtime::runtime().block_on(async { *stream.lock().await = None }));
+        self.stream.close(py)
     }
 
     fn __enter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {

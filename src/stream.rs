@@ -1,58 +1,118 @@
-//! Streamed reads: `BatchStream` hands Python one `pyarrow.RecordBatch` at a time, as an
+//! Streams of record batches handed to Python one `pyarrow.RecordBatch` at a time: as an
 //! iterator (each wait releases the GIL and looks for Ctrl-C every 100 ms) or as an async
-//! iterator. A failure midway raises the same typed exception as a whole read does
-//! (`ApiLimitError`, `AuthenticationError`, ...): it is raised here, not carried across the
-//! Arrow C stream as text.
+//! iterator. `Batches` is that machinery once, over anything with an `async next` (a read,
+//! a subscription); `BatchStream` is the read's face. A failure midway raises the same typed
+//! exception as a whole read does (`ApiLimitError`, `AuthenticationError`, ...): it is raised
+//! here, not carried across the Arrow C stream as text.
 
 use crate::errors::to_py;
 use crate::runtime::blocking_raw;
+use arrow_array::RecordBatch;
 use pyo3::exceptions::PyStopAsyncIteration;
 use pyo3::prelude::*;
+use sfarrow_client::client::Error;
 use sfarrow_client::read::ReadStream;
+use std::future::Future;
 use std::sync::Arc;
 use tokio::sync::Mutex;
+
+/// Something that yields record batches until it ends (`None`) or fails.
+pub(crate) trait Source: Send + 'static {
+    fn next_batch(&mut self) -> impl Future<Output = Option<Result<RecordBatch, Error>>> + Send;
+}
+
+impl Source for ReadStream {
+    async fn next_batch(&mut self) -> Option<Result<RecordBatch, Error>> {
+        self.batches.recv().await
+    }
+}
+
+impl Source for sfarrow_client::events::EventStream {
+    async fn next_batch(&mut self) -> Option<Result<RecordBatch, Error>> {
+        self.next().await
+    }
+}
+
+/// A source shared by the Python object's faces. `None` once it ended, failed or was closed:
+/// dropping it stops the work behind it (a read's task and Bulk job, a subscription's call).
+pub(crate) struct Batches<S: Source>(Arc<Mutex<Option<S>>>);
+
+impl<S: Source> Batches<S> {
+    pub(crate) fn new(source: S) -> Self {
+        Batches(Arc::new(Mutex::new(Some(source))))
+    }
+
+    /// The next batch, or `None` at the end; any error ends the stream.
+    async fn next(slot: Arc<Mutex<Option<S>>>) -> PyResult<Option<RecordBatch>> {
+        let mut slot = slot.lock().await;
+        let Some(source) = slot.as_mut() else {
+            return Ok(None);
+        };
+        match source.next_batch().await {
+            Some(Ok(batch)) => Ok(Some(batch)),
+            Some(Err(e)) => {
+                *slot = None;
+                Err(to_py(e))
+            }
+            None => {
+                *slot = None;
+                Ok(None)
+            }
+        }
+    }
+
+    /// `__next__`: waits with the GIL released; Ctrl-C closes the stream, as a failure does.
+    pub(crate) fn next_blocking<'py>(
+        &self,
+        py: Python<'py>,
+    ) -> PyResult<Option<Bound<'py, PyAny>>> {
+        match blocking_raw(py, Self::next(self.0.clone())) {
+            Ok(Ok(Some(batch))) => Ok(Some(Batch(batch).into_pyobject(py)?)),
+            Ok(Ok(None)) => Ok(None),
+            Ok(Err(e)) => Err(e),
+            Err(interrupt) => {
+                self.close(py);
+                Err(interrupt)
+            }
+        }
+    }
+
+    /// `__anext__`: an awaitable of the next batch; `StopAsyncIteration` at the end.
+    pub(crate) fn next_awaitable<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let slot = self.0.clone();
+        crate::runtime::awaitable(py, async move {
+            match Self::next(slot).await? {
+                Some(batch) => Ok(Batch(batch)),
+                None => Err(PyStopAsyncIteration::new_err(())),
+            }
+        })
+    }
+
+    /// Ends the stream now (waiting for a `next` in flight to give it up).
+    pub(crate) fn close(&self, py: Python<'_>) {
+        let slot = self.0.clone();
+        py.detach(|| crate::runtime::runtime().block_on(async { *slot.lock().await = None }));
+    }
+}
 
 #[pyclass(module = "sfarrow._sfarrow", name = "BatchStream", frozen)]
 pub struct BatchStream {
     schema: arrow_schema::SchemaRef,
-    /// `None` once the read ended, failed or was closed: dropping the read stops its task (and
-    /// aborts and deletes an unfinished Bulk job).
-    stream: Arc<Mutex<Option<ReadStream>>>,
+    batches: Batches<ReadStream>,
 }
 
 impl BatchStream {
     pub fn new(stream: ReadStream) -> Self {
         BatchStream {
             schema: stream.schema.clone(),
-            stream: Arc::new(Mutex::new(Some(stream))),
-        }
-    }
-}
-
-/// The next batch, or `None` at the end; any error ends the read.
-async fn next(
-    stream: Arc<Mutex<Option<ReadStream>>>,
-) -> PyResult<Option<arrow_array::RecordBatch>> {
-    let mut slot = stream.lock().await;
-    let Some(read) = slot.as_mut() else {
-        return Ok(None);
-    };
-    match read.batches.recv().await {
-        Some(Ok(batch)) => Ok(Some(batch)),
-        Some(Err(e)) => {
-            *slot = None;
-            Err(to_py(e))
-        }
-        None => {
-            *slot = None;
-            Ok(None)
+            batches: Batches::new(stream),
         }
     }
 }
 
 /// A batch on its way to Python: becomes a `pyarrow.RecordBatch` (no copy) once the GIL is
 /// held, whichever face (or stream: reads and events) hands it over.
-pub(crate) struct Batch(pub(crate) arrow_array::RecordBatch);
+pub(crate) struct Batch(pub(crate) RecordBatch);
 
 impl<'py> IntoPyObject<'py> for Batch {
     type Target = PyAny;
@@ -77,16 +137,7 @@ impl BatchStream {
     }
 
     fn __next__<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
-        match blocking_raw(py, next(self.stream.clone())) {
-            Ok(Ok(Some(batch))) => Ok(Some(Batch(batch).into_pyobject(py)?)),
-            Ok(Ok(None)) => Ok(None),
-            Ok(Err(e)) => Err(e),
-            // Ctrl-C: the read is over, as a failed one is.
-            Err(interrupt) => {
-                self.close(py);
-                Err(interrupt)
-            }
-        }
+        self.batches.next_blocking(py)
     }
 
     fn __aiter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
@@ -95,18 +146,11 @@ impl BatchStream {
 
     /// An awaitable of the next `pyarrow.RecordBatch`; `StopAsyncIteration` at the end.
     fn __anext__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let stream = self.stream.clone();
-        crate::runtime::awaitable(py, async move {
-            match next(stream).await? {
-                Some(batch) => Ok(Batch(batch)),
-                None => Err(PyStopAsyncIteration::new_err(())),
-            }
-        })
+        self.batches.next_awaitable(py)
     }
 
     /// Stops the read now (an unfinished Bulk job is aborted and deleted).
     fn close(&self, py: Python<'_>) {
-        let stream = self.stream.clone();
-        py.detach(|| crate::runtime::runtime().block_on(async { *stream.lock().await = None }));
+        self.batches.close(py)
     }
 }

@@ -119,7 +119,7 @@ impl Org {
             ingest_jobs: Mutex::new(IngestJobs::default()),
             usage: Mutex::new(Default::default()),
             ingest_failures: Mutex::new(Default::default()),
-            events: crate::api::pubsub::Events::new(
+            events: crate::api::pubsub::events::Events::new(
                 config.event_retention,
                 config.pubsub_keepalive,
                 config.pubsub_idle,

@@ -76,7 +76,7 @@ pub struct OrgState {
     pub usage: Mutex<Usage>,
     /// Messages the next ingest jobs to close fail with (`Org::fail_ingest_jobs`).
     pub ingest_failures: Mutex<std::collections::VecDeque<String>>,
-    pub events: crate::api::pubsub::Events,
+    pub events: crate::api::pubsub::events::Events,
     pub config: Config,
     pub(crate) urls: Mutex<Vec<String>>,
     /// For work a handler starts and leaves running (a cursor rendering its next page).

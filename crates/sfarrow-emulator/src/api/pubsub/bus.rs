@@ -55,16 +55,6 @@ pub fn replay_bytes(r: u64) -> Vec<u8> {
     r.to_be_bytes().to_vec()
 }
 
-/// Why a replay id cannot be resumed from.
-#[derive(Debug, PartialEq, Eq)]
-pub enum BadReplay {
-    Malformed,
-    /// Older than what the bus still holds: events after it are gone.
-    Expired,
-    /// Beyond anything the bus handed out.
-    Unknown,
-}
-
 struct Log {
     events: VecDeque<Arc<Stored>>,
     last: u64,
@@ -140,13 +130,18 @@ impl Bus {
 
     /// Events of `topic` after replay id `after`, at most `max` of them and about `max_bytes`,
     /// and whether they are all there are.
+    /// Up to `max` events of `topic` after `after` (and about `max_bytes` of payload), and,
+    /// when that reached the end of the log, the newest replay id then: every event of the
+    /// topic up to it is in the answer or at or before `after`, so it is what a keepalive may
+    /// report (§10.3). Taken under the same lock as the read, an event appended right after
+    /// cannot be covered by it.
     pub fn read(
         &self,
         topic: &Topic,
         after: u64,
         max: usize,
         max_bytes: usize,
-    ) -> (Vec<Arc<Stored>>, bool) {
+    ) -> (Vec<Arc<Stored>>, Option<u64>) {
         let l = self.log.lock();
         let start = l.events.partition_point(|e| e.replay <= after);
         let mut out = Vec::new();
@@ -155,12 +150,12 @@ impl Bus {
             if topic.matches(e) {
                 bytes += e.payload.len() + 64;
                 if out.len() >= max || (!out.is_empty() && bytes > max_bytes) {
-                    return (out, false);
+                    return (out, None);
                 }
                 out.push(e.clone());
             }
         }
-        (out, true)
+        (out, Some(l.last))
     }
 
     /// Where a subscription starts: the replay id it reads after.
@@ -171,21 +166,19 @@ impl Bus {
         l.floor
     }
 
-    pub fn check_custom(&self, replay: &[u8]) -> Result<u64, BadReplay> {
-        let r = u64::from_be_bytes(replay.try_into().map_err(|_| BadReplay::Malformed)?);
+    /// The position a CUSTOM replay id resumes after, or `None` when it cannot be resumed
+    /// from: not 8 bytes, older than what the bus still holds (events after it are gone), or
+    /// beyond anything the bus handed out. Salesforce answers all three alike (§10.4).
+    pub fn check_custom(&self, replay: &[u8]) -> Option<u64> {
+        let r = u64::from_be_bytes(replay.try_into().ok()?);
         let mut l = self.log.lock();
         let retention = *self.retention.lock();
         purge(&mut l, retention);
         // The floor is the newest purged event: a position at or before it has aged out (the
         // bus's starting position, before any event, stays valid until something is purged).
         let purged = l.floor != FIRST;
-        if r < l.floor || (r == l.floor && purged) {
-            Err(BadReplay::Expired)
-        } else if r > l.last {
-            Err(BadReplay::Unknown)
-        } else {
-            Ok(r)
-        }
+        let expired = r < l.floor || (r == l.floor && purged);
+        (!expired && r <= l.last).then_some(r)
     }
 
     /// Drops events older than `age` now (a test control).
@@ -208,5 +201,64 @@ fn purge(l: &mut Log, retention: Duration) {
         if let Some(e) = l.events.pop_front() {
             l.floor = e.replay;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(channel: &str) -> NewEvent {
+        NewEvent {
+            channel: channel.into(),
+            change_event: false,
+            schema_id: "s".into(),
+            event_id: String::new(),
+            payload: Bytes::from_static(b"x"),
+        }
+    }
+
+    #[test]
+    fn a_read_to_the_end_covers_only_what_it_saw() {
+        let bus = Bus::new(Duration::from_secs(3600));
+        let topic = Topic::Channel("/event/A__e".into());
+        let a = bus.append(vec![
+            event("/event/A__e"),
+            event("/event/B__e"),
+            event("/event/A__e"),
+        ]);
+        let (events, horizon) = bus.read(&topic, FIRST, 100, usize::MAX);
+        assert_eq!(
+            events.iter().map(|e| e.replay).collect::<Vec<_>>(),
+            vec![a[0], a[2]]
+        );
+        assert_eq!(horizon, Some(a[2]));
+        // An event appended between the read and the keepalive that reports the horizon is
+        // past it: a client resuming from the horizon still gets it.
+        let late = bus.append(vec![event("/event/A__e")]);
+        assert!(horizon.is_some_and(|h| h < late[0]));
+        let (again, _) = bus.read(&topic, horizon.unwrap_or(FIRST), 100, usize::MAX);
+        assert_eq!(again.iter().map(|e| e.replay).collect::<Vec<_>>(), late);
+    }
+
+    #[test]
+    fn other_topics_move_the_horizon_but_a_cut_read_reports_none() {
+        let bus = Bus::new(Duration::from_secs(3600));
+        let topic = Topic::Channel("/event/A__e".into());
+        let b = bus.append(vec![event("/event/B__e"), event("/event/B__e")]);
+        let (events, horizon) = bus.read(&topic, FIRST, 100, usize::MAX);
+        assert!(events.is_empty());
+        assert_eq!(
+            horizon,
+            Some(b[1]),
+            "nothing of the topic up to the newest event"
+        );
+        bus.append(vec![event("/event/A__e"), event("/event/A__e")]);
+        let (events, horizon) = bus.read(&topic, FIRST, 1, usize::MAX);
+        assert_eq!(events.len(), 1);
+        assert_eq!(
+            horizon, None,
+            "more events wait: the read did not reach the end"
+        );
     }
 }

@@ -2,6 +2,7 @@
 //! with credit-based flow control and replay, Publish and PublishStream. The change events
 //! themselves are made in `cdc` when a request commits.
 //!
+//! - `events`: the org's event side (bus, schemas, faults, timings), held by `OrgState`
 //! - `bus`: the event log, replay ids and retention
 //! - `schema`: Avro schemas and ids, and the Avro writer
 //! - `cdc`, `bitmap`: committed changes to change events
@@ -13,6 +14,7 @@
 pub mod bitmap;
 pub mod bus;
 pub mod cdc;
+pub mod events;
 pub mod faults;
 pub mod publish;
 pub mod schema;
@@ -24,54 +26,8 @@ use crate::api::state::OrgState;
 use sfarrow_pubsub_proto::pub_sub_server::PubSub;
 use sfarrow_pubsub_proto::*;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
-use std::time::Duration;
 use tonic::{Request, Response, Status, Streaming};
-
-/// The event side of an org: the bus, the schemas handed out, and the gRPC test controls.
-pub struct Events {
-    pub bus: bus::Bus,
-    pub schemas: schema::Registry,
-    pub faults: faults::Faults,
-    overflow: AtomicU64,
-    keepalive_ms: AtomicU64,
-    idle_ms: AtomicU64,
-}
-
-impl Events {
-    pub fn new(retention: Duration, keepalive: Duration, idle: Duration, overflow: u64) -> Self {
-        Events {
-            bus: bus::Bus::new(retention),
-            schemas: schema::Registry::default(),
-            faults: faults::Faults::default(),
-            overflow: AtomicU64::new(overflow),
-            keepalive_ms: AtomicU64::new(keepalive.as_millis() as u64),
-            idle_ms: AtomicU64::new(idle.as_millis() as u64),
-        }
-    }
-
-    pub fn overflow_threshold(&self) -> u64 {
-        self.overflow.load(Ordering::Relaxed)
-    }
-
-    pub fn set_overflow_threshold(&self, n: u64) {
-        self.overflow.store(n, Ordering::Relaxed);
-    }
-
-    pub fn keepalive(&self) -> Duration {
-        Duration::from_millis(self.keepalive_ms.load(Ordering::Relaxed).max(1))
-    }
-
-    pub fn set_keepalive(&self, d: Duration) {
-        self.keepalive_ms
-            .store(d.as_millis() as u64, Ordering::Relaxed);
-    }
-
-    pub fn idle(&self) -> Duration {
-        Duration::from_millis(self.idle_ms.load(Ordering::Relaxed).max(1))
-    }
-}
 
 /// The authenticated caller of one RPC.
 pub struct Caller {
@@ -223,8 +179,9 @@ impl PubSub for Service {
         &self,
         request: Request<PublishRequest>,
     ) -> Result<Response<PublishResponse>, Status> {
-        let (org, caller, rpc) = self.begin(request.metadata())?;
-        let r = publish::publish(&org, &caller, request.into_inner(), &rpc)?;
+        // Publishing needs an authenticated caller, not who it is.
+        let (org, _, rpc) = self.begin(request.metadata())?;
+        let r = publish::publish(&org, request.into_inner(), &rpc)?;
         Ok(Response::new(r))
     }
 
@@ -232,8 +189,8 @@ impl PubSub for Service {
         &self,
         request: Request<Streaming<PublishRequest>>,
     ) -> Result<Response<Self::PublishStreamStream>, Status> {
-        let (org, caller, rpc) = self.begin(request.metadata())?;
-        let rx = publish::stream(org, caller, rpc, request.into_inner());
+        let (org, _, rpc) = self.begin(request.metadata())?;
+        let rx = publish::stream(org, rpc, request.into_inner());
         Ok(Response::new(Box::pin(rx)))
     }
 

@@ -2,7 +2,7 @@
 //! schema it names and gets its own result, in order; the batch is not all-or-nothing.
 
 use crate::api::pubsub::bus::NewEvent;
-use crate::api::pubsub::{status, topics, Caller};
+use crate::api::pubsub::{status, topics};
 use crate::api::state::OrgState;
 use sfarrow_pubsub_proto::*;
 use std::sync::Arc;
@@ -41,12 +41,7 @@ fn decodes(schema: &apache_avro::Schema, payload: &[u8]) -> Result<(), String> {
     Ok(())
 }
 
-pub fn publish(
-    org: &OrgState,
-    _caller: &Caller,
-    req: PublishRequest,
-    rpc: &str,
-) -> Result<PublishResponse, Status> {
+pub fn publish(org: &OrgState, req: PublishRequest, rpc: &str) -> Result<PublishResponse, Status> {
     if req.topic_name.trim().is_empty() {
         return Err(status::invalid(
             "publish.topic.validation.empty",
@@ -157,7 +152,6 @@ pub fn publish(
 /// PublishStream: one response per request, the topic fixed by the first.
 pub fn stream(
     org: Arc<OrgState>,
-    caller: Caller,
     rpc: String,
     mut inbound: Streaming<PublishRequest>,
 ) -> ReceiverStream<Result<PublishResponse, Status>> {
@@ -191,7 +185,7 @@ pub fn stream(
             if req.topic_name.is_empty() {
                 req.topic_name = topic.clone().unwrap_or_default();
             }
-            let r = publish(&org, &caller, req, &rpc);
+            let r = publish(&org, req, &rpc);
             let stop = r.is_err();
             if tx.send(r).await.is_err() || stop {
                 return;

@@ -3,7 +3,7 @@
 //! where to start; an empty response with the latest replay id keeps an idle stream alive;
 //! with no credit left, a stream that gets no new request within the idle time ends.
 
-use crate::api::pubsub::bus::{replay_bytes, BadReplay, Topic};
+use crate::api::pubsub::bus::{replay_bytes, Topic};
 use crate::api::pubsub::faults::{Connection, Kind};
 use crate::api::pubsub::{status, topics, Caller};
 use crate::api::state::OrgState;
@@ -67,10 +67,8 @@ pub async fn start(
                 ));
             }
             match org.events.bus.check_custom(&first.replay_id) {
-                Ok(r) => r,
-                Err(BadReplay::Malformed | BadReplay::Expired | BadReplay::Unknown) => {
-                    return Err(status::replay_corrupted(&rpc))
-                }
+                Some(r) => r,
+                None => return Err(status::replay_corrupted(&rpc)),
             }
         }
         Err(_) => {
@@ -141,17 +139,15 @@ impl Stream {
                     Some(b) => (self.credit as u64).min(b) as usize,
                     None => self.credit as usize,
                 };
-                // Taken before the read: an event appended during it is past the horizon.
-                let horizon = self.org.events.bus.latest();
-                let (events, complete) = if max > 0 {
+                let (events, horizon) = if max > 0 {
                     self.org
                         .events
                         .bus
                         .read(&self.topic, self.after, max, MAX_RESPONSE_BYTES)
                 } else {
-                    (Vec::new(), false)
+                    (Vec::new(), None)
                 };
-                if complete {
+                if let Some(horizon) = horizon {
                     self.horizon = horizon;
                 }
                 if !events.is_empty() {
