@@ -26,6 +26,7 @@ from sfarrow.exceptions import (
     ApiLimitError,
     AuthenticationError,
     ConfigurationError,
+    DestinationError,
     ProtocolError,
     ReplayIdError,
     SalesforceError,
@@ -69,4 +70,5 @@ __all__ = [
     "ProtocolError",
     "ReplayIdError",
     "WriteError",
+    "DestinationError",
 ]

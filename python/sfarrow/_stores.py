@@ -8,7 +8,7 @@ import re
 from collections.abc import Callable
 from typing import Any, Union
 
-from sfarrow.exceptions import ConfigurationError
+from sfarrow.exceptions import ConfigurationError, DestinationError
 
 #: URI scheme to (dialect, ADBC driver module, pip extra).
 _DRIVERS = {
@@ -106,3 +106,9 @@ def deltalake_module() -> Any:
     except ImportError:
         raise ConfigurationError("Delta tables need the deltalake package: pip install 'sfarrow[delta]'") from None
     return deltalake
+
+
+def refused(store: str, where: str, error: BaseException) -> Exception:
+    """A store's own error, as the one exception a flow's destination raises for it."""
+    message = redact(str(error)).strip() or type(error).__name__
+    return DestinationError(f"{store} refused the run into {where}: {message}; nothing of it was committed", error_code=store)

@@ -17,6 +17,7 @@ __all__ = [
     "ProtocolError",
     "ReplayIdError",
     "WriteError",
+    "DestinationError",
 ]
 
 
@@ -74,6 +75,13 @@ class ReplayIdError(SalesforceError):
     """A subscription's replay id cannot be resumed from: it is malformed, from another org, or
     older than the event bus keeps (72 hours). Subscribe from ``"earliest"`` (and resync from a
     query), or pass ``on_invalid_replay="earliest"``."""
+
+
+class DestinationError(SalesforceError):
+    """A flow's destination refused the run: its database or table store answered with an
+    error (a column of another type, a constraint, a lost connection). ``error_code`` names the
+    store (``postgresql``, ``sqlite``, ``duckdb``, ``snowflake``, ``delta``); the run was rolled
+    back, so the table and the flow's watermark are as the last good run left them."""
 
 
 class WriteError(SalesforceError):

@@ -194,3 +194,17 @@ def test_an_open_connection_is_used_and_left_open(tmp_path):
     run(rows(["a1"], ["One"]), d.DatabaseDestination(con, "acct", mode="merge"))
     run(rows(["a1", "a2"], ["One v2", "Two"]), d.DatabaseDestination(con, "acct", mode="merge"))
     assert con.execute('SELECT "Id", "Name" FROM acct ORDER BY 1').fetchall() == [("a1", "One v2"), ("a2", "Two")]
+
+
+@pytest.mark.parametrize("kind", ["postgres", "duckdb", "delta"])
+def test_a_store_that_refuses_the_run_is_a_destination_error_and_commits_nothing(kind, tmp_path, postgres_uri, s3):
+    target = Target(kind, tmp_path, postgres_uri, s3)
+    # The table exists with a column of another type: the store refuses the run's values.
+    odd = pa.table({"Id": ["a1"], "Name": ["One"], "NumberOfEmployees": pa.array([dt.date(2020, 1, 1)])})
+    run(odd, target.destination("append"))
+    before = target.read()
+    flow = sfarrow.Flow(s.ArrowSource(rows(["a1", "a2"], ["x", "y"])), target.destination("merge"), progress=False)
+    with pytest.raises(sfarrow.DestinationError, match="refused the run into") as e:
+        flow.run()
+    assert e.value.error_code == {"postgres": "postgresql"}.get(kind, kind)
+    assert target.read() == before

@@ -16,11 +16,11 @@ from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import Any, Optional, Union
 
 from sfarrow._bridge import deliver_on_thread
-from sfarrow._stores import connect_args, open_connection, redact, vendor
+from sfarrow._stores import connect_args, open_connection, redact, refused, vendor
 from sfarrow.destinations import sql
 from sfarrow.destinations._base import Delivered, Run
 from sfarrow.destinations._conform import Conformer, Feed
-from sfarrow.exceptions import ConfigurationError
+from sfarrow.exceptions import ConfigurationError, SalesforceError
 
 _MODES = ("append", "replace", "merge")
 
@@ -209,6 +209,14 @@ class DatabaseDestination:
                 self._save_state(session, run)
             session.execute(d.drop_table(staging))
             session.commit()
+        except SalesforceError:
+            session.rollback()
+            raise
+        except Exception as e:
+            session.rollback()
+            if e is source.error:
+                raise
+            raise refused(d.name, self.table, e) from e
         except BaseException:
             session.rollback()
             raise

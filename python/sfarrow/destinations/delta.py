@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Optional, Union
 
 from sfarrow._bridge import deliver_on_thread
-from sfarrow._stores import deltalake_module
+from sfarrow._stores import deltalake_module, refused
 from sfarrow.destinations._base import Delivered, Run
 from sfarrow.destinations._conform import Conformer, Feed
 from sfarrow.exceptions import ConfigurationError
@@ -134,6 +134,8 @@ class DeltaDestination:
         if self.mode == "merge" and self.key not in schema.names:
             raise ConfigurationError(f"a merge matches rows on {self.key!r}, which the run does not have (it has {schema.names}); set key=")
         table = self._table()
+        if table is not None and self.mode != "overwrite":
+            _check_types(pa.schema(table.schema().to_arrow()), conform.schema, self.uri)
         commit = self._commit(run, table)
         options = self.storage_options or None
         if self.mode == "merge" and table is not None:
@@ -151,7 +153,7 @@ class DeltaDestination:
             if gone:
                 merger = merger.when_matched_delete(predicate=gone)
             merger = merger.when_matched_update_all().when_not_matched_insert_all(predicate=f"NOT {gone}" if gone else None)
-            _through(feed, merger.execute)
+            _through(feed, self.uri, merger.execute)
         else:
             # A merge into a table that does not exist yet is an append of the rows that
             # are not deleted.
@@ -161,6 +163,7 @@ class DeltaDestination:
             overwrite = self.mode == "overwrite"
             _through(
                 feed,
+                self.uri,
                 deltalake.write_deltalake,
                 self.uri,
                 reader,
@@ -176,11 +179,50 @@ class DeltaDestination:
         return await deliver_on_thread(self.deliver, schema, batches, run)
 
 
-def _through(feed: Feed, write: Any, *args: Any, **kwargs: Any) -> None:
-    """``write(*args, **kwargs)``, raising the feed's own error when the batches failed."""
+def _kind(t: Any) -> str:
+    """A type's family: what a column may hold across runs (units and widths may differ)."""
+    import pyarrow as pa
+
+    for name, test in (
+        ("bool", pa.types.is_boolean),
+        ("integer", pa.types.is_integer),
+        ("float", pa.types.is_floating),
+        ("decimal", pa.types.is_decimal),
+        ("text", lambda x: pa.types.is_string(x) or pa.types.is_large_string(x) or pa.types.is_string_view(x)),
+        ("binary", lambda x: pa.types.is_binary(x) or pa.types.is_large_binary(x)),
+        ("date", pa.types.is_date),
+        ("timestamp", pa.types.is_timestamp),
+        ("struct", pa.types.is_struct),
+        ("list", lambda x: pa.types.is_list(x) or pa.types.is_large_list(x)),
+        ("null", pa.types.is_null),
+    ):
+        if test(t):
+            return name
+    return str(t)
+
+
+def _check_types(table: Any, run: Any, where: str) -> None:
+    """Refuses a run whose column has another type than the table's: delta-rs would cast it
+    (an integer becomes a date) rather than fail."""
+    from sfarrow.exceptions import DestinationError
+
+    for field in run:
+        if field.name in table.names:
+            had, has = _kind(table.field(field.name).type), _kind(field.type)
+            if had != has and "null" not in (had, has):
+                raise DestinationError(
+                    f"delta refused the run into {where}: column {field.name} holds {table.field(field.name).type} in the table and "
+                    f"{field.type} in the run; nothing of it was committed (rename the column, or write with mode=\"overwrite\")",
+                    error_code="delta",
+                )
+
+
+def _through(feed: Feed, where: str, write: Any, *args: Any, **kwargs: Any) -> None:
+    """``write(*args, **kwargs)``, raising the feed's own error when the batches failed, and
+    the store's as a :class:`~sfarrow.DestinationError`."""
     try:
         write(*args, **kwargs)
-    except Exception:
+    except Exception as e:
         if feed.error is not None:
             raise feed.error from None
-        raise
+        raise refused("delta", where, e) from e
