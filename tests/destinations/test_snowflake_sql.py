@@ -115,7 +115,7 @@ def test_a_first_merge_creates_the_table_and_merges_from_staging():
         f'SELECT COUNT(*) FROM "{staging}" WHERE "Id" IS NULL',
         f'SELECT "Id", COUNT(*) FROM "{staging}" GROUP BY "Id" HAVING COUNT(*) > 1 LIMIT 3',
         'CREATE TABLE "SALES"."ACCOUNTS" ("Id" VARCHAR, "Name" VARCHAR, "AnnualRevenue" NUMBER(18, 2), "CreatedDate" TIMESTAMP_TZ, '
-        '"BillingAddress" VARIANT, "IsDeleted" BOOLEAN)',
+        '"BillingAddress" VARIANT, "IsDeleted" BOOLEAN, PRIMARY KEY ("Id"))',
         f'MERGE INTO "SALES"."ACCOUNTS" AS t USING "{staging}" AS s ON t."Id" = s."Id" '
         'WHEN MATCHED AND COALESCE(s."IsDeleted", FALSE) THEN DELETE '
         'WHEN MATCHED THEN UPDATE SET "Name" = s."Name", "AnnualRevenue" = s."AnnualRevenue", "CreatedDate" = CAST(s."CreatedDate" AS TIMESTAMP_TZ), '

@@ -195,7 +195,7 @@ class DatabaseDestination:
                 session.execute(d.drop_table(self.table))
                 existing = []
             if not existing:
-                session.execute(d.create_table(self.table, schema))
+                session.execute(d.create_table(self.table, schema, self.key if self.mode == "merge" else None))
             else:
                 for f in schema:
                     if f.name not in existing:

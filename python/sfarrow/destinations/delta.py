@@ -212,7 +212,7 @@ def _check_types(table: Any, run: Any, where: str) -> None:
             if had != has and "null" not in (had, has):
                 raise DestinationError(
                     f"delta refused the run into {where}: column {field.name} holds {table.field(field.name).type} in the table and "
-                    f"{field.type} in the run; nothing of it was committed (rename the column, or write with mode=\"overwrite\")",
+                    f'{field.type} in the run; nothing of it was committed (rename the column, or write with mode="overwrite")',
                     error_code="delta",
                 )
 

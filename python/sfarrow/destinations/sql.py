@@ -96,9 +96,13 @@ class Dialect:
     def truthy(self, column: str) -> str:
         return f"COALESCE(s.{quote(column)}, FALSE)"
 
-    def create_table(self, table: str, schema: Any) -> str:
-        columns = ", ".join(f"{quote(f.name)} {self.column_type(f.type)}" for f in schema)
-        return f"CREATE TABLE {table_name(table)} ({columns})"
+    def create_table(self, table: str, schema: Any, key: Optional[str] = None) -> str:
+        """The table for a run's schema; with ``key`` (a merge's) that column is its primary
+        key, so a small merge into a large table finds its rows by index."""
+        columns = [f"{quote(f.name)} {self.column_type(f.type)}" for f in schema]
+        if key is not None:
+            columns.append(f"PRIMARY KEY ({quote(key)})")
+        return f"CREATE TABLE {table_name(table)} ({', '.join(columns)})"
 
     def add_column(self, table: str, field: Any) -> str:
         return f"ALTER TABLE {table_name(table)} ADD COLUMN {quote(field.name)} {self.column_type(field.type)}"
