@@ -8,7 +8,7 @@ case reads the same 12 Account fields (text, bool, int, decimal, double, date, d
 Bulk API 2.0; the pandas cases read them the way a pandas user would,
 ``conn.query(soql, api="bulk").to_pandas()``, so the read is in both sides' time:
 
-  sfarrow-postgres           Flow -> DatabaseDestination(pg, "account", mode="replace"): ADBC
+  sfarrow-postgres           Flow -> DatabaseDestination(pg, "account", mode="overwrite"): ADBC
                              COPY into a staging table, then INSERT ... SELECT, one transaction
   sfarrow-postgres-merge     the same, mode="merge", into a table that already holds every row
                              (an incremental pipeline's second run: every row matched and
@@ -103,10 +103,10 @@ def run_case(case: str, a: argparse.Namespace) -> None:
     conn.schema("Account")
     extra: dict[str, Any] = {}
     if case == "fill":  # the table the merge case merges into; not measured
-        flow(conn, sfarrow.DatabaseDestination(a.pg, TABLES["sfarrow-postgres-merge"], mode="replace")).run()
+        flow(conn, sfarrow.DatabaseDestination(a.pg, TABLES["sfarrow-postgres-merge"], mode="overwrite")).run()
         return measure(lambda: 0)
     if case.startswith("sfarrow-postgres"):
-        mode = "merge" if case.endswith("merge") else "replace"
+        mode = "merge" if case.endswith("merge") else "overwrite"
         destination = sfarrow.DatabaseDestination(a.pg, TABLES[case], mode=mode)
         return measure(lambda: flow(conn, destination).run().records_written)
     if case.startswith("pandas-to_sql"):

@@ -196,6 +196,10 @@ impl Emulator {
         self.with_org(|o| o.fail_ingest_jobs(message, times))
     }
 
+    fn lock_records(&self, ids: Vec<String>, times: u32) -> PyResult<()> {
+        self.with_org(|o| o.lock_records(&ids, times))
+    }
+
     fn set_token_lifetime(&self, seconds_: Option<f64>) -> PyResult<()> {
         let d = seconds_.map(|s| seconds(s, "token lifetime")).transpose()?;
         self.with_org(|o| o.set_token_lifetime(d))
@@ -259,6 +263,7 @@ impl Emulator {
                 }
                 d.set_item("headers", headers)?;
                 d.set_item("grant_type", e.grant_type)?;
+                d.set_item("fault", e.fault)?;
                 d.set_item("time", e.at_millis as f64 / 1000.0)?;
                 Ok(d)
             })
@@ -267,6 +272,10 @@ impl Emulator {
 
     fn clear_requests(&self) -> PyResult<()> {
         self.with_org(|o| o.clear_requests())
+    }
+
+    fn faults_struck(&self) -> PyResult<Vec<&'static str>> {
+        self.with_org(|o| o.faults_struck())
     }
 
     /// `fields_json`: a JSON array of custom field definitions, as for `define_object`.

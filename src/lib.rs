@@ -24,12 +24,34 @@ fn _sfarrow(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<stream::BatchStream>()?;
     m.add_class::<events::EventStream>()?;
     m.add_function(wrap_pyfunction!(source_query, m)?)?;
+    m.add_function(wrap_pyfunction!(defaults, m)?)?;
     // Before the interpreter's threads are torn down, runtime threads stop touching Python.
     let at_exit = wrap_pyfunction!(gate::at_exit, m)?;
     m.py()
         .import("atexit")?
         .call_method1("register", (at_exit,))?;
     Ok(())
+}
+
+/// The client's defaults (`sfarrow_client::defaults`), which `sfarrow._defaults` hands to the
+/// public signatures: one home for every default the Rust core also applies.
+#[pyfunction]
+fn defaults(py: Python<'_>) -> PyResult<Bound<'_, pyo3::types::PyDict>> {
+    use sfarrow_client::defaults as d;
+    let out = pyo3::types::PyDict::new(py);
+    out.set_item("api_version", d::API_VERSION)?;
+    out.set_item("request_timeout", d::REQUEST_TIMEOUT_SECS as f64)?;
+    out.set_item("retries", d::RETRIES)?;
+    out.set_item("gzip", d::GZIP)?;
+    out.set_item("pubsub_url", d::PUBSUB_URL)?;
+    out.set_item("read_api", d::READ_API)?;
+    out.set_item("bulk_threshold", d::BULK_THRESHOLD)?;
+    out.set_item("bulk_page_size", d::BULK_PAGE_SIZE)?;
+    out.set_item("parallel", d::PARALLEL)?;
+    out.set_item("write_api", d::WRITE_API)?;
+    out.set_item("write_bulk_threshold", d::WRITE_BULK_THRESHOLD)?;
+    out.set_item("write_parallel", d::WRITE_PARALLEL)?;
+    Ok(out)
 }
 
 /// The SOQL of a flow's Salesforce source, built as a syntax tree: `filter` must parse as one

@@ -1,17 +1,23 @@
 """Every default of the public API, in one place: the signatures of ``Connection``, its
 sources, destinations and the emulator take their defaults from here, and nothing below
-(the compiled module included) has defaults of its own."""
+(the compiled module included) has defaults of its own. What the Rust core also applies
+(connections, reads, writes) comes from the core itself (``sfarrow_client::defaults``, through
+``_sfarrow.defaults()``), so the two cannot differ; the rest is Python's alone."""
 
 from __future__ import annotations
 
+from sfarrow._sfarrow import defaults as _core_defaults
+
+_CORE = _core_defaults()
+
 # Connections.
-API_VERSION = "58.0"
-REQUEST_TIMEOUT = 300.0
-RETRIES = 4
-GZIP = True
+API_VERSION: str = _CORE["api_version"]
+REQUEST_TIMEOUT: float = _CORE["request_timeout"]
+RETRIES: int = _CORE["retries"]
+GZIP: bool = _CORE["gzip"]
 ENVIRONMENT = "production"
 # Salesforce's Pub/Sub API endpoint, the same for every org.
-PUBSUB_URL = "api.pubsub.salesforce.com:7443"
+PUBSUB_URL: str = _CORE["pubsub_url"]
 JWT_ASSERTION_LIFETIME = 180.0
 OAUTH_PORT = 1717
 OAUTH_SCOPE = "api refresh_token"
@@ -19,10 +25,10 @@ AUTHORIZATION_TIMEOUT = 300.0
 DEVICE_TIMEOUT = 600.0
 
 # Reads.
-READ_API = "auto"
-BULK_THRESHOLD = 1_000_000
-BULK_PAGE_SIZE = 25_000
-PARALLEL = 4
+READ_API: str = _CORE["read_api"]
+BULK_THRESHOLD: int = _CORE["bulk_threshold"]
+BULK_PAGE_SIZE: int = _CORE["bulk_page_size"]
+PARALLEL: int = _CORE["parallel"]
 
 # Events.
 EVENT_REPLAY = "latest"
@@ -30,10 +36,10 @@ EVENT_BATCH_SIZE = 100
 ON_INVALID_REPLAY = "raise"
 
 # Writes.
-WRITE_API = "auto"
+WRITE_API: str = _CORE["write_api"]
 ON_ERROR = "raise"
-WRITE_BULK_THRESHOLD = 1000
-WRITE_PARALLEL = 4
+WRITE_BULK_THRESHOLD: int = _CORE["write_bulk_threshold"]
+WRITE_PARALLEL: int = _CORE["write_parallel"]
 
 # A Salesforce destination writes this many rows a call to Connection.write.
 DESTINATION_CHUNK_ROWS = 50_000

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import Any, Union
+from typing import Any, Optional, Union
+from urllib.parse import quote, unquote
 
 from sfarrow.exceptions import ConfigurationError, DestinationError
 
@@ -20,10 +21,45 @@ _DRIVERS = {
 }
 
 
-def redact(uri: str) -> str:
-    """The URI with its password (and any ``password=`` parameter) hidden."""
-    uri = re.sub(r"(://[^/:@]*:)[^@/]*@", r"\1***@", uri)
-    return re.sub(r"(?i)((?:password|token|private_key[a-z_]*)=)[^&]*", r"\1***", uri)
+def _userinfo(uri: str) -> tuple[str, str, str]:
+    """``(scheme://, user-and-password, @host...)`` of a URI, or ``("", "", uri)`` without a
+    password. The password ends at the last ``@``: a password may hold ``@``, ``/`` or ``:``
+    without percent-encoding, and none of it is taken for the host."""
+    head, sep, body = uri.partition("://")
+    at = body.rfind("@")
+    if not sep or at < 0:
+        return "", "", uri
+    return head + sep, body[:at], body[at:]
+
+
+def _password(uri: str) -> str:
+    return _userinfo(uri)[1].partition(":")[2]
+
+
+def redact(text: str, uri: Optional[str] = None) -> str:
+    """``text`` (a URI, or a message that may quote one) with passwords hidden: the URI's own,
+    any ``password=`` parameter, and, when given, every spelling of ``uri``'s password."""
+    head, info, tail = _userinfo(text)
+    if info and ":" in info:
+        text = head + info.partition(":")[0] + ":***" + tail
+    text = re.sub(r"(://[^/:@\s]*:)[^@\s]*@", r"\1***@", text)
+    text = re.sub(r"(?i)((?:password|token|private_key[a-z_]*)=)[^&\s]*", r"\1***", text)
+    secret = _password(uri) if uri else ""
+    for spelling in {secret, unquote(secret), quote(unquote(secret), safe="")} if secret else ():
+        if spelling:
+            text = text.replace(spelling, "***")
+    return text
+
+
+def _encoded(uri: str) -> str:
+    """The URI with its user and password percent-encoded, so that a driver parsing it finds
+    the host where the user meant it (a raw ``@`` would send the rest of the password to DNS
+    as a host name)."""
+    head, info, tail = _userinfo(uri)
+    if not info:
+        return uri
+    user, colon, password = info.partition(":")
+    return head + quote(unquote(user), safe="") + colon + quote(unquote(password), safe="") + tail
 
 
 def connect_args(uri: str) -> tuple[str, str, str, str]:
@@ -40,7 +76,7 @@ def connect_args(uri: str) -> tuple[str, str, str, str]:
         # As SQLAlchemy spells them: sqlite:///relative.db, sqlite:////absolute/path.db.
         path = rest[3:] if rest.startswith("///") else rest[2:] if rest.startswith("//") else rest
         return dialect, module, path or ":memory:", extra
-    return dialect, module, uri, extra
+    return dialect, module, _encoded(uri), extra
 
 
 def _import(module: str, extra: str) -> Any:
@@ -58,7 +94,7 @@ def open_connection(uri: str) -> tuple[str, Any]:
     try:
         return name, driver.connect(target)
     except Exception as e:
-        raise ConfigurationError(f"cannot connect to {redact(uri)}: {redact(str(e))}") from None
+        raise ConfigurationError(f"cannot connect to {redact(uri)}: {redact(str(e), uri)}") from None
 
 
 def open_query(target: Union[str, Any], query: str) -> tuple[Any, Callable[[], None]]:

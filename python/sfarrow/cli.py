@@ -167,7 +167,10 @@ def _run(args: argparse.Namespace) -> int:
                 connections["shared"] = connections[side]
         for _ in range(args.times):
             run = build_flow(config, connections, base).run()
-            print(f"read {run.records_read:,} records via {run.api}, wrote {run.records_written:,}, failed {run.records_failed:,} in {run.seconds:.2f} s")
+            window = f" changed since {run.since}" if run.since else ""
+            print(
+                f"read {run.records_read:,} records{window} via {run.api}, wrote {run.records_written:,}, failed {run.records_failed:,} in {run.seconds:.2f} s"
+            )
             for p in run.paths:
                 print(f"  {p}")
             if run.failed_records_path:

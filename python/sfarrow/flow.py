@@ -7,7 +7,6 @@ import asyncio
 import datetime as dt
 import json
 import os
-import re
 import tempfile
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
@@ -15,9 +14,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional, Union
 
 from sfarrow._bridge import deliver_on_thread
+from sfarrow._state import broken, checked_watermark, state_record
 from sfarrow.destinations import Delivered, Destination, Run, StatefulDestination
 from sfarrow.exceptions import ConfigurationError
-from sfarrow.sources import Opened, SalesforceSource, Source, batches, watermark_literal
+from sfarrow.sources import Opened, SalesforceSource, Source, batches
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -45,9 +45,6 @@ class FlowRun:
         return (self.ended - self.started).total_seconds()
 
 
-_WATERMARK = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,3})?Z")
-
-
 class State:
     """The watermark file: JSON, replaced atomically, so a killed run leaves the last good one.
 
@@ -65,7 +62,7 @@ class State:
         except FileNotFoundError:
             return None
         except (OSError, ValueError) as e:
-            raise _broken(where, f"cannot be read ({e})") from None
+            raise broken(where, f"cannot be read ({e})") from None
         return checked_watermark(data, shape, where, "give this flow its own state file")
 
     def save(self, watermark: Optional[str], run: FlowRun, shape: Optional[Mapping[str, Any]] = None) -> None:
@@ -88,48 +85,6 @@ class State:
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
-
-
-def state_record(watermark: Optional[str], shape: Optional[Mapping[str, Any]]) -> dict[str, Any]:
-    """What a flow's state holds, in a file or in a destination's commit."""
-    return {"watermark": watermark, "source": dict(shape) if shape is not None else None}
-
-
-def _broken(where: str, why: str) -> ConfigurationError:
-    return ConfigurationError(f"{where} {why}; fix or delete it (deleting it makes the next run read everything)")
-
-
-def checked_watermark(data: Any, shape: Optional[Mapping[str, Any]], where: str, own: str) -> Optional[str]:
-    """The watermark of a saved state record, after checking that it is one and that it was
-    saved by a source of this ``shape``."""
-    if not isinstance(data, dict):
-        raise _broken(where, f"holds {type(data).__name__}, not a flow state (a JSON object)")
-    recorded = data.get("source")
-    if shape is not None and recorded is not None and recorded != dict(shape):
-        raise ConfigurationError(
-            f"{where} belongs to another flow (it read {_describe(recorded)}; this one reads {_describe(shape)}); {own}, or delete it to read everything again"
-        )
-    watermark = data.get("watermark")
-    if watermark is None:
-        return None
-    if not isinstance(watermark, str) or not _WATERMARK.fullmatch(watermark):
-        raise _broken(where, f"has a watermark that is not a UTC datetime like 2026-11-28T10:00:00.000Z: {str(watermark)[:60]!r}")
-    try:
-        # One spelling (milliseconds, Z), so that watermarks compare as text.
-        whole, _, frac = watermark[:-1].partition(".")
-        stamp = dt.datetime.strptime(whole, "%Y-%m-%dT%H:%M:%S").replace(microsecond=int(frac.ljust(3, "0")) * 1000)
-    except ValueError:
-        raise _broken(where, f"has a watermark that is not a real date: {watermark!r}") from None
-    return watermark_literal(stamp)
-
-
-def _describe(shape: Mapping[str, Any]) -> str:
-    text = f"{shape.get('object')} by {shape.get('incremental')}"
-    if shape.get("where"):
-        text += f" where {shape['where']}"
-    if shape.get("include_deleted"):
-        text += " with deleted records"
-    return text
 
 
 class Flow:
@@ -180,8 +135,18 @@ class Flow:
     def __repr__(self) -> str:
         return f"Flow({self.source!r} -> {self.destination!r})"
 
+    def _kept(self) -> list[str]:
+        """The source fields the mapping keeps (none: every field, less the dropped ones)."""
+        return [k for k, v in self.mapping.items() if v is not None]
+
     def _selected(self) -> Optional[list[str]]:
-        kept = [k for k, v in self.mapping.items() if v is not None]
+        """The fields the source is asked for (``None``: all)."""
+        kept = self._kept()
+        if kept:
+            # The merge key, when the mapping neither reads it nor names a column after it
+            # (IsDeleted a source adds by itself, when it reads deleted records).
+            named = {str(n).lower() for n in [*kept, *self.mapping.values()] if n is not None}
+            kept += [n for n in getattr(self.destination, "required_fields", ()) if n.lower() not in named and n.lower() != "isdeleted"]
         return kept or None
 
     def _project(self, schema: pa.Schema, internal: list[str]) -> tuple[list[int], pa.Schema]:
@@ -189,7 +154,7 @@ class Flow:
 
         names = schema.names
         lower = {n.lower(): i for i, n in enumerate(names)}
-        kept = self._selected()
+        kept = self._kept()
         if kept:
             missing = [k for k in kept if k.lower() not in lower]
             if missing:
@@ -198,6 +163,13 @@ class Flow:
         else:
             dropped = {k.lower() for k in self.mapping} | {c.lower() for c in internal}
             pairs = [(i, n) for i, n in enumerate(names) if n.lower() not in dropped]
+        # A mapping never hides what the destination's mode needs (a merge's key and
+        # IsDeleted): without IsDeleted, deleted records would stay in the table as live rows.
+        out = {n.lower() for _, n in pairs}
+        for need in getattr(self.destination, "required_fields", ()):
+            if need.lower() not in out and need.lower() in lower:
+                pairs.append((lower[need.lower()], names[lower[need.lower()]]))
+                out.add(need.lower())
         fields = [schema.field(i).with_name(name) for i, name in pairs]
         return [i for i, _ in pairs], pa.schema(fields, metadata=schema.metadata)
 

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Optional, Protocol, Union, runtime_checka
 from sfarrow import _defaults as D
 from sfarrow import _sfarrow
 from sfarrow._arrow import to_arrow
+from sfarrow._state import watermark_literal
 from sfarrow.exceptions import ConfigurationError
 
 if TYPE_CHECKING:
@@ -186,16 +187,6 @@ class SalesforceSource:
 
 def _api_of(schema: Any) -> str:
     return str((schema.metadata or {}).get(b"sfarrow.api", b"rest").decode())
-
-
-def watermark_literal(value: Any) -> str:
-    """A datetime as a SOQL literal with milliseconds, in UTC: ``2026-11-28T10:00:00.123Z``."""
-    if not isinstance(value, dt.datetime):
-        raise ConfigurationError(f"the incremental field must be a datetime, got {value!r}")
-    if value.tzinfo is not None:
-        value = value.astimezone(dt.timezone.utc).replace(tzinfo=None)
-    stamp: str = value.strftime("%Y-%m-%dT%H:%M:%S.")
-    return stamp + f"{value.microsecond // 1000:03d}Z"
 
 
 class FileSource:

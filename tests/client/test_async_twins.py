@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import time
 
 import pyarrow as pa
 import pytest
@@ -133,6 +134,26 @@ def test_write_async_streams_its_input(big):
     result = asyncio.run(main())
     assert result.num_rows == 3000 and all(result["success"].to_pylist())
     assert pulled == list(range(6))
+
+    # Streamed, not buffered: the fourth batch is only handed over once the first rows have
+    # reached the org. A write that read all its input before sending would wait forever here,
+    # and the input gives up with an error of its own.
+    big.clear_requests()
+
+    def after_the_first_call(n):
+        for b in range(n):
+            if b == 3:
+                deadline = time.monotonic() + 20
+                while not any(r["path"].endswith("/composite/sobjects") for r in big.requests()):
+                    if time.monotonic() > deadline:
+                        raise RuntimeError("write_async read its whole input before sending anything")
+                    time.sleep(0.01)
+            yield pa.record_batch([pa.array([f"aws-{b}-{i}" for i in range(200)])], schema=schema)
+
+    async def streamed():
+        return await conn.insert_async("Account", pa.RecordBatchReader.from_batches(schema, after_the_first_call(6)), api="rest")
+
+    assert all(asyncio.run(streamed())["success"].to_pylist())
 
     async def failing():
         await conn.insert_async("Account", pa.RecordBatchReader.from_batches(schema, batches(3, fail=True)), api="rest")

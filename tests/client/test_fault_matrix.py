@@ -40,24 +40,35 @@ def connect(org, fault: str) -> sfarrow.Connection:
 def inject(org, fault: str, path: str) -> None:
     """Arms the fault on requests whose path contains `path`."""
     if fault in ("503", "drop", "truncate"):
-        org.inject_fault(fault, rate=0.3, times=5, path=path)
+        # Once for certain (the second matching request), then at random.
+        org.inject_fault(fault, nth=2, path=path)
+        org.inject_fault(fault, rate=0.3, times=4, path=path)
     elif fault == "timeout":
         org.inject_fault("delay", delay=2.0, times=2, path=path)
     elif fault == "token_expiry":
         org.inject_fault("delay", delay=0.6, times=3, path=path)
     elif fault == "api_limit":
-        org.set_api_limit(org.api_usage()[0] + 4)
+        # Two more calls: a read or write gets going, then the allowance runs out under it.
+        used = org.api_usage()[0]
+        org.set_api_limit(used + 2, used)
 
 
 def fired(org, conn, fault: str) -> None:
-    """The fault did strike (so the test is not passing by luck)."""
-    statuses = [r["status"] for r in org.requests()]
-    if fault == "503":
-        assert 503 in statuses
-    elif fault == "drop":
-        assert 0 in statuses
+    """The fault did strike (so the test is not passing by luck): the emulator's request log
+    names the fault that struck each request."""
+    log = org.requests()
+    struck = set(org.faults_struck())
+    assert {r["fault"] for r in log} - {None} <= struck
+    if fault in ("503", "drop", "truncate"):
+        assert fault in struck, f"{fault} never struck"
+    elif fault == "timeout":
+        assert "delay" in struck, "no request was held past the timeout"
     elif fault == "token_expiry":
-        assert conn.renewals >= 1
+        assert conn.renewals >= 1 and sum(r["grant_type"] is not None for r in log) >= 2, "the session was never renewed"
+    elif fault == "api_limit":
+        assert 403 in [r["status"] for r in log], "the allowance was never spent"
+    else:
+        raise AssertionError(f"no check for {fault}")
 
 
 # -- reads ----------------------------------------------------------------------------------
@@ -108,8 +119,9 @@ def kill_when(org, child: str, ready, grace: float = 0.5) -> None:
         assert time.monotonic() < deadline, "the child never got going"
         time.sleep(0.05)
     time.sleep(grace)
+    assert proc.poll() is None, "the child ended before it was killed"
     proc.send_signal(signal.SIGKILL)
-    proc.wait(timeout=10)
+    assert proc.wait(timeout=10) == -signal.SIGKILL
 
 
 # -- writes ---------------------------------------------------------------------------------
@@ -184,16 +196,20 @@ sfarrow.Flow(source, sfarrow.ParquetDestination({str(out)!r}, max_rows_per_file=
 """
             kill_when(org, child, lambda log: any(r["path"].endswith("/query") for r in log))
             org.clear_faults()
+            assert not state.exists(), "the killed run saved no watermark"
         else:
             conn = connect(org, fault)
             inject(org, fault, "/query")
-            for _ in range(3):
-                try:
+            if fault == "api_limit":
+                # A flow never swallows an error that stops its read: it raises, and keeps
+                # its watermark where it was.
+                with pytest.raises(sfarrow.ApiLimitError):
                     flow(conn).run()
-                    break
-                except sfarrow.SalesforceError:
-                    org.clear_faults()
-                    org.set_api_limit(1_000_000)
+                assert not state.exists()
+                org.set_api_limit(1_000_000)
+            else:
+                assert flow(conn).run().records_read == ROWS, "retries carry a run through the fault"
+            fired(org, conn, fault)
         flow(sfarrow.Connection(org.url, org.access_token)).run()
         ids = ds.dataset(out).to_table()["Id"].to_pylist() if out.exists() else []
         assert len(ids) == ROWS and set(ids) == expected, f"{len(ids)} published for {ROWS}"

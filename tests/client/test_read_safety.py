@@ -157,6 +157,21 @@ def test_a_bulk_page_that_stays_short_fails_the_read():
             conn.query("SELECT Id FROM Account", api="bulk", bulk_page_size=1000)
 
 
+def test_pages_that_agree_with_themselves_are_still_checked_against_the_totals():
+    # Each page is whole by its own account (Sforce-NumberOfRecords, valid JSON): only the
+    # job's numberRecordsProcessed and the query's totalSize show that rows were lost.
+    with Org(seed={"Account": 3000}, https=False) as org:
+        conn = sfarrow.Connection(org.url, org.access_token)
+        org.inject_fault("lost_rows", nth=2, path="/results")
+        with pytest.raises(sfarrow.TransportError, match="processed 3000 records but its result pages held 2500"):
+            conn.query("SELECT Id FROM Account", api="bulk", bulk_page_size=1000)
+        assert [r["status"] for r in org.requests() if "/results" in r["path"]] == [200, 200, 200], "the fault fired"
+        org.inject_fault("lost_rows", nth=1, path="/query/01g")  # a REST page, not a Bulk job
+        with pytest.raises(sfarrow.TransportError, match="the query said 3000 records but its pages held 2500"):
+            conn.query("SELECT Id FROM Account", api="rest")
+        assert conn.query("SELECT Id FROM Account", api="rest").num_rows == 3000, "the same read without the fault is whole"
+
+
 # -- 21: many reads at once on one connection -----------------------------------------------
 def test_fifty_concurrent_rest_reads_keep_their_cursors():
     with Org(seed={"Account": 2500}, https=False) as org:

@@ -177,8 +177,10 @@ def test_the_token_cache_ignores_stale_and_planted_files(org, tmp_path):
     stale = tmp_path / ".token.json.tmp"
     stale.write_text("{}")
     os.chmod(stale, 0o644)
+    # A link planted at the cache's own name: a writer that opened the path would follow it
+    # and put the token wherever it points; the cache replaces the link with a file of its own.
     target = tmp_path / "stolen"
-    (tmp_path / ".token.json.link").symlink_to(target)
+    cache.symlink_to(target)
 
     def approve(prompt):
         code, uri = prompt
@@ -186,7 +188,7 @@ def test_the_token_cache_ignores_stale_and_planted_files(org, tmp_path):
 
     conn = sfarrow.Connection.device(org.client_id, environment=org.url, prompt=approve, timeout=30, token_cache=cache)
     assert conn.limits()
-    assert stat.S_IMODE(cache.stat().st_mode) == 0o600
+    assert not cache.is_symlink() and stat.S_IMODE(cache.stat().st_mode) == 0o600
     assert json.loads(cache.read_text())["refresh_token"]
     assert not target.exists()
     leftovers = sorted(p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp"))

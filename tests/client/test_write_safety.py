@@ -291,3 +291,97 @@ def test_interrupted_write_carries_its_result(org, conn):
     _, rows, written, found = out.split()
     assert int(rows) == 600 and int(written) == 0
     assert set(found.split(",")) <= {"UNKNOWN_OUTCOME", "NOT_SENT"} and "NOT_SENT" in found
+
+
+# -- promises of the README's "Writing" section, each broken on purpose once -----------------
+def test_locked_rows_are_sent_again_on_their_own(org, conn):
+    ids = conn.query("SELECT Id FROM Account ORDER BY Id LIMIT 6")["Id"].to_pylist()
+    org.lock_records(ids[:2], times=1)
+    org.clear_requests()
+    result = conn.update("Account", [{"Id": i, "Phone": "555-0100"} for i in ids], api="rest")
+    assert result["success"].to_pylist() == [True] * 6
+    calls = [r for r in org.requests() if r["path"].endswith("/composite/sobjects")]
+    assert len(calls) == 2, "one call for all six, one more for the two locked rows alone"
+    assert {r["Phone"] for r in conn.query("SELECT Phone FROM Account WHERE Phone = '555-0100'").to_pylist()} == {"555-0100"}
+    assert conn.query("SELECT COUNT() FROM Account WHERE Phone = '555-0100'")["count"][0].as_py() == 6
+
+
+def test_a_row_that_stays_locked_fails_alone(org, conn):
+    ids = conn.query("SELECT Id FROM Account ORDER BY Id LIMIT 3")["Id"].to_pylist()
+    org.lock_records(ids[:1], times=100)
+    result = conn.update("Account", [{"Id": i, "Phone": "555-0101"} for i in ids], api="rest", on_error="continue")
+    assert result["success"].to_pylist() == [False, True, True]
+    assert result["error_code"][0].as_py() == "UNABLE_TO_LOCK_ROW"
+    org.lock_records(ids[:1], times=0)
+
+
+def test_a_refused_request_429_is_sent_again_once(org, conn):
+    org.clear_requests()
+    org.inject_fault("429", nth=1, path="/composite/sobjects")
+    result = conn.insert("Account", names(10, "throttled"), api="rest")
+    assert result["success"].to_pylist() == [True] * 10
+    statuses = [r["status"] for r in org.requests() if r["path"].endswith("/composite/sobjects")]
+    assert statuses == [429, 200], "the fault fired, and the call was sent again"
+    assert count(conn, "throttled") == 10
+
+
+def test_a_write_stopped_by_a_session_that_cannot_renew_carries_its_result(org):
+    import threading
+    import time
+
+    # A session handed over as it is (no grant to renew it with), revoked while the write runs.
+    token = org.access_token
+    conn = sfarrow.Connection(org.url, token)
+    org.inject_fault("delay", path="/composite/sobjects", delay=0.3)
+    org.clear_requests()
+
+    def revoke_after_the_first_call():
+        deadline = time.monotonic() + 30
+        while not [r for r in org.requests() if r["path"].endswith("/composite/sobjects")]:
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        import requests
+
+        requests.post(org.url + "/services/oauth2/revoke", data={"token": token})
+
+    revoker = threading.Thread(target=revoke_after_the_first_call)
+    revoker.start()
+    with pytest.raises(sfarrow.AuthenticationError) as e:
+        conn.insert("Account", names(1000, "revoked"), api="rest", parallel=1)
+    revoker.join()
+    result = e.value.result
+    assert isinstance(result, pa.Table) and result.num_rows == 1000
+    assert result["row"].to_pylist() == list(range(1000))
+    assert codes(result).get("NOT_SENT", 0) > 0
+    org.clear_faults()
+    other = sfarrow.Connection(org.url, _fresh_token(org))
+    assert pc.sum(result["success"]).as_py() == count(other, "revoked")
+
+
+def _fresh_token(org) -> str:
+    import requests
+
+    answer = requests.post(org.token_url, data={"grant_type": "client_credentials", "client_id": org.client_id, "client_secret": org.client_secret}).json()
+    return answer["access_token"]
+
+
+def test_four_collections_calls_are_in_flight_at_once(org, conn):
+    # Each call is held a second: with four in flight, the four answers of an 800-row insert
+    # come back together; one after another they would be a second apart.
+    org.inject_fault("delay", path="/composite/sobjects", delay=1.0)
+    org.clear_requests()
+    conn.insert("Account", names(800, "parallel"), api="rest")
+    times = sorted(r["time"] for r in org.requests() if r["path"].endswith("/composite/sobjects"))
+    assert len(times) == 4 and times[-1] - times[0] < 0.9, times
+
+
+def test_bulk_uploads_split_at_50_mb(org, conn):
+    text = "x" * 2000
+    data = pa.table({"Name": [f"big-{i}" for i in range(30_000)], "Description": [text] * 30_000})
+    org.clear_requests()
+    result = conn.insert("Account", data, api="bulk")
+    assert pc.sum(result["success"]).as_py() == 30_000
+    jobs = [r for r in org.requests() if r["method"] == "POST" and r["path"].endswith("/jobs/ingest")]
+    uploads = [r for r in org.requests() if r["method"] == "PUT" and r["path"].endswith("/batches")]
+    assert len(jobs) == 2 and len(uploads) == 2, "60 MB of CSV is two jobs"
+    assert count(conn, "big") == 30_000

@@ -57,7 +57,7 @@ class Target:
     def destination(self, mode: str, **kw):
         if self.kind.startswith("delta"):
             options = delta_options(self.s3) if self.kind == "delta-s3" else None
-            return d.DeltaDestination(self.uri(), mode="overwrite" if mode == "replace" else mode, storage_options=options, **kw)
+            return d.DeltaDestination(self.uri(), mode=mode, storage_options=options, **kw)
         if self.kind == "duckdb":
             return d.DuckDBDestination(self.tmp / "db.duckdb", self.table, mode=mode, **kw)
         return d.DatabaseDestination(self.uri(), self.table, mode=mode, **kw)
@@ -102,12 +102,12 @@ def brief(table: list[dict]) -> list[tuple]:
     return [(r["Id"], r["Name"], r["NumberOfEmployees"]) for r in table]
 
 
-def test_append_adds_rows_and_replace_replaces_them(target):
+def test_append_adds_rows_and_overwrite_replaces_them(target):
     first = rows(["a1", "a2"], ["One", "Two"])
     assert run(first, target.destination("append")).records_written == 2
     run(rows(["a3"], ["Three"]), target.destination("append"))
     assert brief(target.read()) == [("a1", "One", 0), ("a2", "Two", 1), ("a3", "Three", 0)]
-    run(rows(["b1"], ["Only"], employees=[7]), target.destination("replace"))
+    run(rows(["b1"], ["Only"], employees=[7]), target.destination("overwrite"))
     assert brief(target.read()) == [("b1", "Only", 7)]
 
 
@@ -139,7 +139,7 @@ def test_a_failed_run_leaves_the_table_as_it_was(target):
         yield data.to_batches()[0]
         raise RuntimeError("the source broke")
 
-    for mode in ("merge", "replace", "append"):
+    for mode in ("merge", "overwrite", "append"):
         with pytest.raises(Exception, match="the source broke"):
             run(pa.RecordBatchReader.from_batches(data.schema, broken()), target.destination(mode))
         assert target.read() == before, mode
@@ -163,7 +163,7 @@ def test_bad_settings_are_refused_up_front(tmp_path):
     with pytest.raises(sfarrow.ConfigurationError, match="mode must be"):
         d.DatabaseDestination("sqlite:///x.db", "t", mode="upsert")
     with pytest.raises(sfarrow.ConfigurationError, match="mode must be"):
-        d.DeltaDestination(tmp_path, mode="replace")
+        d.DeltaDestination(tmp_path, mode="upsert")
     with pytest.raises(sfarrow.ConfigurationError, match="cannot tell the database"):
         d.DatabaseDestination("mysql://u:secret@h/db", "t")
     with pytest.raises(sfarrow.ConfigurationError, match="table is"):

@@ -42,14 +42,14 @@ class Recorder:
         self.last = text
 
     def fetchall(self) -> list[tuple]:
-        if "information_schema.columns" in self.last and "sfarrow_flow_state" in self.last:
-            return [("flow",), ("state",)] if self.state is not None else []
+        if "information_schema.columns" in self.last and "'sfarrow_state'" in self.last:
+            return [("flow", "TEXT", None, None), ("target", "TEXT", None, None), ("state", "TEXT", None, None)] if self.state is not None else []
+        if "information_schema.columns" in self.last and "'sfarrow_flow_state'" in self.last:
+            return []
         if "information_schema.columns" in self.last:
-            return [(c,) for c in self.columns]
+            return [(c, "TEXT", None, None) for c in self.columns]
         if self.last.startswith("SELECT state FROM"):
             return [(self.state,)] if self.state is not None else []
-        if "IS NULL" in self.last:
-            return [(0,)]
         return []
 
     def adbc_ingest(self, table: str, data, mode: str, temporary: bool) -> None:
@@ -111,9 +111,8 @@ def test_a_first_merge_creates_the_table_and_merges_from_staging():
     assert schema.field("BillingAddress").type == pa.string(), "addresses travel as JSON text"
     assert schema.field("AnnualRevenue").type == pa.decimal128(18, 2)
     assert statements(rec) == [
-        "SELECT column_name FROM information_schema.columns WHERE table_schema = 'SALES' AND table_name = 'ACCOUNTS' ORDER BY ordinal_position",
-        f'SELECT COUNT(*) FROM "{staging}" WHERE "Id" IS NULL',
-        f'SELECT "Id", COUNT(*) FROM "{staging}" GROUP BY "Id" HAVING COUNT(*) > 1 LIMIT 3',
+        "SELECT column_name, data_type, numeric_precision, numeric_scale FROM information_schema.columns "
+        "WHERE table_schema = 'SALES' AND table_name = 'ACCOUNTS' ORDER BY ordinal_position",
         'CREATE TABLE "SALES"."ACCOUNTS" ("Id" VARCHAR, "Name" VARCHAR, "AnnualRevenue" NUMBER(18, 2), "CreatedDate" TIMESTAMP_TZ, '
         '"BillingAddress" VARIANT, "IsDeleted" BOOLEAN, PRIMARY KEY ("Id"))',
         f'MERGE INTO "SALES"."ACCOUNTS" AS t USING "{staging}" AS s ON t."Id" = s."Id" '
@@ -136,12 +135,25 @@ def test_a_new_field_is_added_and_the_watermark_is_written_in_the_same_transacti
     assert 'ALTER TABLE "ACCOUNTS" ADD COLUMN "AnnualRevenue" NUMBER(18, 2)' in sent
     assert 'ALTER TABLE "ACCOUNTS" ADD COLUMN "BillingAddress" VARIANT' in sent
     assert not any(t.startswith('CREATE TABLE "ACCOUNTS"') for t in sent)
-    tail = rec.sent[-5:]
-    assert tail[0][0] == "CREATE TABLE IF NOT EXISTS sfarrow_flow_state (flow VARCHAR(255) PRIMARY KEY, state TEXT NOT NULL)"
-    assert tail[1] == ("SELECT state FROM sfarrow_flow_state WHERE flow = ?", ("accounts",))
-    assert tail[2] == ("DELETE FROM sfarrow_flow_state WHERE flow = ?", ("accounts",))
-    assert tail[3] == ("INSERT INTO sfarrow_flow_state (flow, state) VALUES (?, ?)", ("accounts", '{"watermark":"2026-01-02T00:00:00.000Z"}'))
-    assert tail[4][0].startswith("DROP TABLE IF EXISTS")
+    # Every DDL (Snowflake commits the open transaction before one) comes before the first
+    # statement of the run's transaction; the data and the state row are in that transaction.
+    first_dml = next(i for i, t in enumerate(sent) if t.startswith("UPDATE"))
+    assert all(not t.startswith(("CREATE", "ALTER")) for t in sent[first_dml:-1])
+    assert sent[-1].startswith("DROP TABLE IF EXISTS"), "the staging table goes after the commit"
+    assert rec.sent[first_dml:-1] == [
+        ('UPDATE "sfarrow_state" SET state = state WHERE flow = ? AND target = ?', ("accounts", "ACCOUNTS")),
+        ('SELECT state FROM "sfarrow_state" WHERE flow = ? AND target = ?', ("accounts", "ACCOUNTS")),
+        rec.sent[first_dml + 2],
+        ('DELETE FROM "sfarrow_state" WHERE flow = ? AND target = ?', ("accounts", "ACCOUNTS")),
+        ('INSERT INTO "sfarrow_state" (flow, target, state) VALUES (?, ?, ?)', ("accounts", "ACCOUNTS", '{"watermark":"2026-01-02T00:00:00.000Z"}')),
+    ]
+    assert rec.sent[first_dml + 2][0].startswith('INSERT INTO "ACCOUNTS"')
+    assert (
+        sent.index(
+            'CREATE TABLE IF NOT EXISTS "sfarrow_state" (flow VARCHAR(255) NOT NULL, target VARCHAR(1024) NOT NULL, state TEXT NOT NULL, PRIMARY KEY (flow, target))'
+        )
+        < first_dml
+    )
     assert rec.commits == 1
 
 

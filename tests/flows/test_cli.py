@@ -32,6 +32,18 @@ def test_run_a_flow_file_twice_incrementally(tmp_path, capsys):
     assert (tmp_path / "out" / "accounts.state.json").exists()
 
 
+def test_the_main_job_delivers_every_seeded_record_on_its_first_run(tmp_path, capsys):
+    # The README's command as it is: the example's 100,000 Accounts, the default lag.
+    flow = tmp_path / "flow.toml"
+    flow.write_text(EXAMPLE.read_text())
+    assert main(["run", str(flow), "--times", "2"]) == 0
+    first, second = [line for line in capsys.readouterr().out.splitlines() if line.startswith("read ")]
+    assert first.startswith("read 100,000 records via ") and "wrote 100,000, failed 0" in first, first
+    assert second.startswith("read 0 records changed since "), second
+    table = ds.dataset(tmp_path / "out" / "accounts").to_table(columns=["account_id"])
+    assert table.num_rows == 100_000 and len(set(table["account_id"].to_pylist())) == 100_000
+
+
 def test_org_to_org_flow_file_with_a_connection_per_side(tmp_path, capsys):
     with Org(seed={"Account": 30}, https=False) as a, Org(https=False) as b:
         flow = tmp_path / "copy.toml"

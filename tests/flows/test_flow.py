@@ -259,3 +259,14 @@ def test_run_async(conn):
     dest = d.ArrowDestination()
     run = asyncio.run(sfarrow.Flow(s.SalesforceSource(conn, "Account", fields=["Id"]), dest, progress=False).run_async())
     assert run.records_written == dest.table.num_rows == 120
+
+
+def test_a_file_store_that_fails_is_a_destination_error(s3, tmp_path):
+    rows = pa.table({"a": [1, 2]})
+    missing = d.ParquetDestination("s3://no-such-bucket/x", storage_options=s3)
+    with pytest.raises(sfarrow.DestinationError, match="s3 refused the run into s3://no-such-bucket/x"):
+        sfarrow.Flow(s.ArrowSource(rows), missing, progress=False).run()
+    blocked = tmp_path / "file"
+    blocked.write_text("a file where the directory should be")
+    with pytest.raises(sfarrow.DestinationError, match="the file system refused"):
+        sfarrow.Flow(s.ArrowSource(rows), d.CsvDestination(blocked / "out"), progress=False).run()

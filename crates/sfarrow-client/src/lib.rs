@@ -3,6 +3,7 @@
 //! here, so `cargo test` runs without an interpreter; `sfarrow._sfarrow` is a thin face over it.
 
 pub mod client;
+pub mod defaults;
 mod error;
 pub mod events;
 #[cfg(any(test, feature = "internals"))]

@@ -6,13 +6,14 @@ Arrow type itself comes from the one Salesforce-to-Arrow table in the Rust core.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Optional
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
-#: A rule: for an Arrow type, the conversion it needs ("json", "text", "time64") or None.
+#: A rule: for an Arrow type, the conversion it needs ("json", "text", "time64", "finite": NaN
+#: refused) or None.
 Rule = Callable[[Any], Optional[str]]
 
 
@@ -54,6 +55,15 @@ def _convert(column: Any, how: Optional[str]) -> Any:
 
     if how is None:
         return column
+    if how == "finite":
+        # A store that cannot hold NaN (SQLite keeps it as NULL) refuses it rather than lose it.
+        if pc.any(pc.is_nan(column)).as_py():
+            from sfarrow.exceptions import ConfigurationError
+
+            raise ConfigurationError(
+                "the run holds NaN in a floating-point column, which this database stores as NULL; replace it (fill_nan) or write elsewhere"
+            )
+        return column
     if how == "json":
         return json_text(column)
     if how == "time64":
@@ -80,54 +90,3 @@ class Conformer:
         if self.identity:
             return b
         return pa.RecordBatch.from_arrays([_convert(c, h) for c, h in zip(b.columns, self.how)], schema=self.schema)
-
-
-class Feed:
-    """A run's batches on their way into a store: counted, conformed, and (with ``key``) checked
-    for rows a merge cannot place, a missing key or a key twice, before the last batch is let
-    through, so the store's commit never happens. It keeps its own first error: a failure
-    inside a driver's ingest reaches us as the driver's error, and the user should see theirs."""
-
-    def __init__(self, batches: Iterator[Any], conform: Conformer, key: Optional[str] = None, drop: Optional[str] = None) -> None:
-        self.batches = batches
-        self.conform = conform
-        self.key = key
-        self.drop = drop
-        self.rows = 0
-        self.error: Optional[BaseException] = None
-
-    def __iter__(self) -> Iterator[Any]:
-        try:
-            yield from self._feed()
-        except BaseException as e:
-            self.error = e
-            raise
-
-    def _feed(self) -> Iterator[Any]:
-        import pyarrow as pa
-        import pyarrow.compute as pc
-
-        keys = []
-        for b in self.batches:
-            self.rows += b.num_rows
-            if self.key is not None:
-                column = b.column(self.key)
-                if column.null_count:
-                    raise _config(f"{column.null_count} rows of the run have no {self.key}: a merge needs a key on every row")
-                keys.append(column)
-            b = self.conform.batch(b)
-            if self.drop is not None:
-                b = b.filter(pc.invert(pc.fill_null(b.column(self.drop), False)))
-            yield b
-        if keys:
-            everything = pa.chunked_array(keys)
-            if pc.count_distinct(everything).as_py() != len(everything):
-                counts = pc.value_counts(everything)
-                twice = [str(v["values"]) for v in counts.filter(pc.greater(counts.field("counts"), 1)).to_pylist()[:3]]
-                raise _config(f"the run delivers the same {self.key} more than once ({', '.join(twice)}): a merge needs one row per key")
-
-
-def _config(message: str) -> Exception:
-    from sfarrow.exceptions import ConfigurationError
-
-    return ConfigurationError(message)

@@ -9,7 +9,6 @@ the watermark stay as the last good run left them.
 
 from __future__ import annotations
 
-import json
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator, Mapping
@@ -19,10 +18,9 @@ from sfarrow._bridge import deliver_on_thread
 from sfarrow._stores import connect_args, open_connection, redact, refused, vendor
 from sfarrow.destinations import sql
 from sfarrow.destinations._base import Delivered, Run
-from sfarrow.destinations._conform import Conformer, Feed
+from sfarrow.destinations._conform import Conformer
+from sfarrow.destinations._table import TableMode, check_fits, check_run, check_state, checked_key, deleted_column, feed, needed_fields, saved_state, table_mode
 from sfarrow.exceptions import ConfigurationError, SalesforceError
-
-_MODES = ("append", "replace", "merge")
 
 
 class _Session:
@@ -32,7 +30,10 @@ class _Session:
         self.conn = conn
         self.owned = owned
         self.dialect = dialect
-        self.cursor = conn.cursor()
+        self.cursor = self._cursor(conn)
+
+    def _cursor(self, conn: Any) -> Any:
+        return conn.cursor()
 
     def execute(self, text: str, params: tuple[Any, ...] = ()) -> None:
         self.cursor.execute(text, params) if params else self.cursor.execute(text)
@@ -68,11 +69,8 @@ class _DuckSession(_Session):
     """DuckDB's own connection: a cursor would be a second connection, and temporary tables
     belong to one."""
 
-    def __init__(self, conn: Any, owned: bool, dialect: sql.Dialect) -> None:
-        self.conn = conn
-        self.owned = owned
-        self.dialect = dialect
-        self.cursor = conn
+    def _cursor(self, conn: Any) -> Any:
+        return conn
 
     def close(self) -> None:
         if self.owned:
@@ -100,16 +98,20 @@ class DatabaseDestination:
     flow then leaves it open). ``mode``:
 
     - ``"append"`` adds the run's rows;
-    - ``"replace"`` replaces the table with them (dropped and created in the run's transaction);
+    - ``"overwrite"`` makes them the table's only rows (its other rows deleted in the run's
+      transaction; the table, its grants and the views over it stay);
     - ``"merge"`` updates rows whose ``key`` matches, inserts the others and deletes rows whose
       ``IsDeleted`` is true (a source that reads deleted records delivers them so).
 
     The table is created from the Arrow schema on the first run (types in
-    :mod:`sfarrow.destinations.sql`); a field the object gains later becomes a new column.
-    Column names keep Salesforce's case, so SQL quotes them: ``SELECT "Name" FROM account``.
+    :mod:`sfarrow.destinations.sql`); a field the object gains later becomes a new column. A
+    run whose column no longer fits the table's (another kind of value, a longer fraction) is
+    refused before anything is written. Column names keep Salesforce's case, so SQL quotes
+    them: ``SELECT "Name" FROM account``.
 
-    Incremental flows keep their watermark in the ``sfarrow_flow_state`` table of the same
-    database, written in the run's transaction: the flow's ``state=`` is then only its name.
+    Incremental flows keep their watermark in the ``sfarrow_state`` table of the same
+    database, a row per flow and table, written in the run's transaction: the flow's
+    ``state=`` is then only its name.
     """
 
     def __init__(
@@ -117,19 +119,15 @@ class DatabaseDestination:
         uri_or_connection: Union[str, Any],
         table: str,
         *,
-        mode: str = "append",
+        mode: TableMode = "append",
         key: str = "Id",
         dialect: Optional[str] = None,
     ) -> None:
-        if mode not in _MODES:
-            raise ConfigurationError(f'mode must be "append", "replace" or "merge", got {mode!r}')
-        if not table or not all(part.strip() for part in table.split(".")) or table.count(".") > 1:
+        self.mode = table_mode(mode, type(self).__name__)
+        if not isinstance(table, str) or not table or not all(part.strip() for part in table.split(".")) or table.count(".") > 1:
             raise ConfigurationError(f'table is "name" or "schema.name", got {table!r}')
-        if not key:
-            raise ConfigurationError("key names the column a merge matches on (Id)")
         self.table = table
-        self.mode = mode
-        self.key = key
+        self.key = checked_key(key)
         if isinstance(uri_or_connection, str):
             self.uri: Optional[str] = uri_or_connection
             self.connection: Any = None
@@ -139,10 +137,24 @@ class DatabaseDestination:
             self.connection = uri_or_connection
             name = dialect or vendor(uri_or_connection)
         self.dialect = sql.dialect_named(dialect or name)
+        self._check_names([])
 
     def __repr__(self) -> str:
         where = redact(self.uri) if self.uri is not None else type(self.connection).__name__
         return f"{type(self).__name__}({where!r}, {self.table!r}, mode={self.mode!r})"
+
+    @property
+    def required_fields(self) -> list[str]:
+        """What a run needs whatever the flow's mapping keeps (a merge: its key, IsDeleted)."""
+        return needed_fields(self.mode, self.key)
+
+    def _check_names(self, names: list[str]) -> None:
+        long = self.dialect.long_names(self.table, names)
+        if long:
+            raise ConfigurationError(
+                f"{self.dialect.name} keeps {self.dialect.max_name_bytes} bytes of a name, and would cut {long[0]!r} short "
+                "(the next run would not find it); rename it (the flow's mapping renames columns)"
+            )
 
     def _open(self) -> _Session:
         kind = _DuckSession if self.dialect.name == "duckdb" else _Session
@@ -151,64 +163,88 @@ class DatabaseDestination:
         assert self.uri is not None
         return kind(open_connection(self.uri)[1], True, self.dialect)
 
-    def _columns(self, session: _Session, table: str) -> list[str]:
-        return [str(r[0]) for r in session.rows(self.dialect.columns(table))]
+    def _columns(self, session: _Session, table: str) -> dict[str, Any]:
+        """The table's columns and what each holds (empty: no such table)."""
+        return {str(r[0]): self.dialect.family(r[1], r[2], r[3]) for r in session.rows(self.dialect.columns(table))}
+
+    def _where(self) -> str:
+        return f"{self.dialect.name} table {self.table}"
+
+    def _saved(self, session: _Session, flow: str, lock: bool = False) -> Optional[Mapping[str, Any]]:
+        """The state record committed for ``flow`` into this table, if any: its row in
+        ``sfarrow_state``, else the flow's row in the table of 0.x."""
+        d = self.dialect
+        text = None
+        if self._columns(session, sql.STATE_TABLE):
+            if lock:
+                session.execute(d.state_lock(), (flow, self.table))
+            rows = session.rows(d.state_select(), (flow, self.table))
+            text = rows[0][0] if rows else None
+        if text is None and self._columns(session, sql.LEGACY_STATE_TABLE):
+            rows = session.rows(d.legacy_state_select(), (flow,))
+            text = rows[0][0] if rows else None
+        return None if text is None else saved_state(text, flow, self._where())
 
     def load_state(self, flow: str) -> Optional[Mapping[str, Any]]:
         session = self._open()
         try:
-            if not self._columns(session, sql.STATE_TABLE):
-                return None
-            rows = session.rows(self.dialect.state_select(), (flow,))
+            record = self._saved(session, flow)
             session.rollback()
         finally:
             session.close()
-        if not rows:
-            return None
-        try:
-            record = json.loads(rows[0][0])
-        except (TypeError, ValueError):
-            raise ConfigurationError(f"the state of flow {flow!r} in {sql.STATE_TABLE} is not JSON; delete its row to read everything again") from None
-        return record if isinstance(record, dict) else {"broken": record}
+        return record
 
     def deliver(self, schema: Any, batches: Iterator[Any], run: Run) -> Delivered:
         d = self.dialect
+        check_run(self.mode, self.key, schema)
+        self._check_names(schema.names)
         conform = Conformer(schema, d.staged)
-        source = Feed(batches, conform)
+        source = feed(batches, conform, self.mode, self.key)
         staging = f"sfarrow_staging_{uuid.uuid4().hex[:12]}"
-        deleted = next((f.name for f in schema if f.name.lower() == "isdeleted"), None)
-        if self.mode == "merge" and self.key not in schema.names:
-            raise ConfigurationError(f"a merge matches rows on {self.key!r}, which the run does not have (it has {schema.names}); set key=")
+        stateful = run.flow is not None and run.state is not None
         session = self._open()
         try:
-            session.begin()
+            # Where DDL commits (Snowflake), every DDL comes first, outside the transaction:
+            # the state table, the staging table, the target and its new columns. None of it
+            # changes what a reader of the target sees.
+            if not d.ddl_commits:
+                session.begin()
             existing = self._columns(session, self.table)
+            check_fits(existing, schema, d.name, self.table)
+            if stateful:
+                session.execute(d.state_table())
             try:
                 session.ingest(staging, conform.schema, iter(source))
             except Exception:
                 if source.error is not None:
                     raise source.error from None
                 raise
-            if self.mode == "merge":
-                self._check_keys(session, staging)
-            if self.mode == "replace" and existing:
-                session.execute(d.drop_table(self.table))
-                existing = []
             if not existing:
                 session.execute(d.create_table(self.table, schema, self.key if self.mode == "merge" else None))
-            else:
-                for f in schema:
-                    if f.name not in existing:
-                        session.execute(d.add_column(self.table, f))
+            for f in schema:
+                if existing and f.name not in existing:
+                    session.execute(d.add_column(self.table, f))
+            if d.ddl_commits:
+                session.begin()
+            if stateful:
+                assert run.flow is not None
+                check_state(self._saved(session, run.flow, lock=True), run, self._where())
             if self.mode == "merge":
-                for text in d.merge(self.table, staging, schema, self.key, deleted):
+                for text in d.merge(self.table, staging, schema, self.key, deleted_column(schema)):
                     session.execute(text)
             else:
+                if self.mode == "overwrite" and existing:
+                    session.execute(d.delete_all(self.table))
                 session.execute(d.insert(self.table, staging, schema))
-            if run.flow is not None and run.state is not None:
-                self._save_state(session, run)
-            session.execute(d.drop_table(staging))
+            if stateful:
+                delete, insert = d.state_write()
+                session.execute(delete, (run.flow, self.table))
+                session.execute(insert, (run.flow, self.table, run.state_text()))
+            if not d.ddl_commits:
+                session.execute(d.drop_table(staging))
             session.commit()
+            if d.ddl_commits:
+                session.execute(d.drop_table(staging))
         except SalesforceError:
             session.rollback()
             raise
@@ -227,36 +263,13 @@ class DatabaseDestination:
     async def deliver_async(self, schema: Any, batches: AsyncIterator[Any], run: Run) -> Delivered:
         return await deliver_on_thread(self.deliver, schema, batches, run)
 
-    def _check_keys(self, session: _Session, staging: str) -> None:
-        d = self.dialect
-        nulls = session.rows(d.null_keys(staging, self.key))[0][0]
-        if nulls:
-            raise ConfigurationError(f"{nulls} rows of the run have no {self.key}: a merge needs a key on every row")
-        twice = session.rows(d.duplicates(staging, self.key))
-        if twice:
-            shown = ", ".join(str(r[0]) for r in twice)
-            raise ConfigurationError(f"the run delivers the same {self.key} more than once ({shown}): a merge needs one row per key")
-
-    def _save_state(self, session: _Session, run: Run) -> None:
-        d = self.dialect
-        session.execute(d.state_table())
-        # The watermark this run started from must still be the saved one: a run of the same
-        # flow that committed meanwhile would otherwise be repeated or skipped.
-        rows = session.rows(d.state_select(), (run.flow,))
-        saved = json.loads(rows[0][0]).get("watermark") if rows else None
-        if saved != run.since:
-            raise ConfigurationError(f"another run of flow {run.flow!r} committed (watermark {saved}) while this one ran from {run.since}; run the flow again")
-        delete, insert = d.state_write()
-        session.execute(delete, (run.flow,))
-        session.execute(insert, (run.flow, run.state_text()))
-
 
 class DuckDBDestination(DatabaseDestination):
     """A table in a DuckDB file (``":memory:"`` or an open ``duckdb`` connection also do), with
     the same modes as :class:`DatabaseDestination`. DuckDB keeps every Arrow type as it is:
     addresses stay structs, child records lists."""
 
-    def __init__(self, path: Union[str, Any], table: str, *, mode: str = "append", key: str = "Id") -> None:
+    def __init__(self, path: Union[str, Any], table: str, *, mode: TableMode = "append", key: str = "Id") -> None:
         target = f"duckdb:///{os.fspath(path)}" if isinstance(path, (str, os.PathLike)) else path
         super().__init__(target, table, mode=mode, key=key, dialect="duckdb")
         self.path = path

@@ -9,7 +9,6 @@ watermark are committed together or not at all.
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import AsyncIterator, Iterator, Mapping
 from pathlib import Path
 from typing import Any, Optional, Union
@@ -17,10 +16,24 @@ from typing import Any, Optional, Union
 from sfarrow._bridge import deliver_on_thread
 from sfarrow._stores import deltalake_module, refused
 from sfarrow.destinations._base import Delivered, Run
-from sfarrow.destinations._conform import Conformer, Feed
-from sfarrow.exceptions import ConfigurationError
+from sfarrow.destinations._conform import Conformer
+from sfarrow.destinations._table import (
+    Feed,
+    TableMode,
+    check_fits,
+    check_run,
+    check_state,
+    checked_key,
+    deleted_column,
+    family,
+    feed,
+    needed_fields,
+    saved_state,
+    table_mode,
+)
+from sfarrow.destinations.sql import quote
+from sfarrow.exceptions import ConfigurationError, SalesforceError
 
-_MODES = ("append", "overwrite", "merge")
 _APP = "sfarrow:"
 _STATE = "sfarrow.state."
 
@@ -54,32 +67,35 @@ class DeltaDestination:
     Times of day are stored as text, Delta having no such type; timestamps as microseconds UTC.
 
     Incremental flows keep their watermark in the table's own log, committed with the data: the
-    flow's ``state=`` is then only its name.
+    flow's ``state=`` is then only its name. A table that does not exist yet is created by a
+    commit of its own, empty, before the run's: two first runs at once then meet as two commits
+    to one table, and the second is refused.
     """
 
     def __init__(
         self,
         uri: Union[str, Path],
         *,
-        mode: str = "append",
+        mode: TableMode = "append",
         key: str = "Id",
         storage_options: Optional[Mapping[str, Any]] = None,
         partition_by: Optional[list[str]] = None,
     ) -> None:
-        if mode not in _MODES:
-            raise ConfigurationError(f'mode must be "append", "overwrite" or "merge", got {mode!r}')
-        if not key:
-            raise ConfigurationError("key names the column a merge matches on (Id)")
+        self.mode = table_mode(mode, "DeltaDestination")
+        self.key = checked_key(key)
         self.uri = str(uri)
         if "://" in self.uri and not self.uri.startswith(("s3://", "s3a://", "file://")):
             raise ConfigurationError(f"a Delta table is a local path or an s3:// URL, got {self.uri!r}")
-        self.mode = mode
-        self.key = key
         self.storage_options = {k: str(v) for k, v in (storage_options or {}).items()}
         self.partition_by = partition_by
 
     def __repr__(self) -> str:
         return f"DeltaDestination({self.uri!r}, mode={self.mode!r})"
+
+    @property
+    def required_fields(self) -> list[str]:
+        """What a run needs whatever the flow's mapping keeps (a merge: its key, IsDeleted)."""
+        return needed_fields(self.mode, self.key)
 
     def _table(self) -> Any:
         deltalake = deltalake_module()
@@ -88,63 +104,57 @@ class DeltaDestination:
             return None
         return deltalake.DeltaTable(self.uri, storage_options=options)
 
+    def _created(self, schema: Any) -> Any:
+        """The table, created empty by a commit of its own when there is none. Creation is the
+        first commit of the log: of two runs creating it at once, one creates it and the other
+        finds it, and their runs are then two commits to the same table."""
+        deltalake = deltalake_module()
+        try:
+            deltalake.write_deltalake(
+                self.uri,
+                schema.empty_table(),
+                mode="error",
+                partition_by=self.partition_by,
+                storage_options=self.storage_options or None,
+            )
+        except Exception:
+            if self._table() is None:
+                raise
+        return self._table()
+
     def load_state(self, flow: str) -> Optional[Mapping[str, Any]]:
         table = self._table()
-        if table is None:
-            return None
-        version = table.transaction_version(_APP + flow)
-        if version is None:
-            return None
-        watermark = millis_watermark(int(version))
-        record: dict[str, Any] = {"watermark": watermark, "source": None}
-        # The state record (what the flow reads) is in the metadata of the commit that set
-        # the transaction; the transaction's version is the watermark, and wins.
-        for entry in table.history():
-            text = entry.get(_STATE + flow)
-            if isinstance(text, str):
-                try:
-                    saved = json.loads(text)
-                except ValueError:
-                    break
-                if isinstance(saved, dict):
-                    record = {**saved, "watermark": watermark}
-                break
-        return record
+        return None if table is None else _state_of(table, flow, self.uri)
 
     def _commit(self, run: Run, table: Any) -> Any:
         if run.flow is None or run.state is None:
             return None
         from deltalake.transaction import CommitProperties, Transaction
 
-        app = _APP + run.flow
-        # The watermark this run started from must still be the table's: a run of the same
-        # flow that committed meanwhile would otherwise be repeated.
-        saved = table.transaction_version(app) if table is not None else None
-        if (millis_watermark(int(saved)) if saved is not None else None) != run.since:
-            raise ConfigurationError(f"another run of flow {run.flow!r} committed while this one ran from {run.since}; run the flow again")
+        check_state(_state_of(table, run.flow, self.uri), run, f"Delta table {self.uri}")
         version = watermark_millis(run.watermark) if run.watermark else 0
-        return CommitProperties(app_transactions=[Transaction(app_id=app, version=version)], custom_metadata={_STATE + run.flow: run.state_text()})
+        return CommitProperties(app_transactions=[Transaction(app_id=_APP + run.flow, version=version)], custom_metadata={_STATE + run.flow: run.state_text()})
 
     def deliver(self, schema: Any, batches: Iterator[Any], run: Run) -> Delivered:
         import pyarrow as pa
 
         deltalake = deltalake_module()
+        check_run(self.mode, self.key, schema)
         conform = Conformer(schema, _delta_rule)
-        deleted = next((f.name for f in schema if f.name.lower() == "isdeleted"), None)
-        if self.mode == "merge" and self.key not in schema.names:
-            raise ConfigurationError(f"a merge matches rows on {self.key!r}, which the run does not have (it has {schema.names}); set key=")
         table = self._table()
         if table is not None and self.mode != "overwrite":
-            _check_types(pa.schema(table.schema().to_arrow()), conform.schema, self.uri)
+            check_fits({f.name: family(f.type) for f in pa.schema(table.schema().to_arrow())}, conform.schema, "delta", self.uri)
+        if table is None:
+            table = _through(None, self.uri, self._created, conform.schema)
         commit = self._commit(run, table)
-        options = self.storage_options or None
-        if self.mode == "merge" and table is not None:
-            gone = f'coalesce(s."{deleted}", false)' if deleted else None
-            feed = Feed(batches, conform, key=self.key)
-            reader = pa.RecordBatchReader.from_batches(conform.schema, iter(feed))
+        source = feed(batches, conform, self.mode, self.key)
+        reader = pa.RecordBatchReader.from_batches(conform.schema, iter(source))
+        if self.mode == "merge":
+            deleted = deleted_column(schema)
+            gone = f"coalesce(s.{quote(deleted)}, false)" if deleted else None
             merger = table.merge(
                 reader,
-                predicate=f't."{self.key}" = s."{self.key}"',
+                predicate=f"t.{quote(self.key)} = s.{quote(self.key)}",
                 source_alias="s",
                 target_alias="t",
                 merge_schema=True,
@@ -153,76 +163,50 @@ class DeltaDestination:
             if gone:
                 merger = merger.when_matched_delete(predicate=gone)
             merger = merger.when_matched_update_all().when_not_matched_insert_all(predicate=f"NOT {gone}" if gone else None)
-            _through(feed, self.uri, merger.execute)
+            _through(source, self.uri, merger.execute)
         else:
-            # A merge into a table that does not exist yet is an append of the rows that
-            # are not deleted.
-            merging = self.mode == "merge"
-            feed = Feed(batches, conform, key=self.key if merging else None, drop=deleted if merging else None)
-            reader = pa.RecordBatchReader.from_batches(conform.schema, iter(feed))
             overwrite = self.mode == "overwrite"
             _through(
-                feed,
+                source,
                 self.uri,
                 deltalake.write_deltalake,
-                self.uri,
+                table,
                 reader,
                 mode="overwrite" if overwrite else "append",
                 schema_mode="overwrite" if overwrite else "merge",
                 partition_by=self.partition_by,
-                storage_options=options,
+                storage_options=self.storage_options or None,
                 commit_properties=commit,
             )
-        return Delivered(written=feed.rows)
+        return Delivered(written=source.rows)
 
     async def deliver_async(self, schema: Any, batches: AsyncIterator[Any], run: Run) -> Delivered:
         return await deliver_on_thread(self.deliver, schema, batches, run)
 
 
-def _kind(t: Any) -> str:
-    """A type's family: what a column may hold across runs (units and widths may differ)."""
-    import pyarrow as pa
-
-    for name, test in (
-        ("bool", pa.types.is_boolean),
-        ("integer", pa.types.is_integer),
-        ("float", pa.types.is_floating),
-        ("decimal", pa.types.is_decimal),
-        ("text", lambda x: pa.types.is_string(x) or pa.types.is_large_string(x) or pa.types.is_string_view(x)),
-        ("binary", lambda x: pa.types.is_binary(x) or pa.types.is_large_binary(x)),
-        ("date", pa.types.is_date),
-        ("timestamp", pa.types.is_timestamp),
-        ("struct", pa.types.is_struct),
-        ("list", lambda x: pa.types.is_list(x) or pa.types.is_large_list(x)),
-        ("null", pa.types.is_null),
-    ):
-        if test(t):
-            return name
-    return str(t)
+def _state_of(table: Any, flow: str, where: str) -> Optional[Mapping[str, Any]]:
+    """The flow's state in the table's log: the watermark is the version of the flow's
+    application transaction; the rest of the record is in the metadata of the commit that set
+    it (the transaction's version wins)."""
+    version = table.transaction_version(_APP + flow)
+    if version is None:
+        return None
+    watermark = millis_watermark(int(version))
+    for entry in table.history():
+        text = entry.get(_STATE + flow)
+        if isinstance(text, str):
+            return {**saved_state(text, flow, f"Delta table {where}"), "watermark": watermark}
+    return {"watermark": watermark, "source": None}
 
 
-def _check_types(table: Any, run: Any, where: str) -> None:
-    """Refuses a run whose column has another type than the table's: delta-rs would cast it
-    (an integer becomes a date) rather than fail."""
-    from sfarrow.exceptions import DestinationError
-
-    for field in run:
-        if field.name in table.names:
-            had, has = _kind(table.field(field.name).type), _kind(field.type)
-            if had != has and "null" not in (had, has):
-                raise DestinationError(
-                    f"delta refused the run into {where}: column {field.name} holds {table.field(field.name).type} in the table and "
-                    f'{field.type} in the run; nothing of it was committed (rename the column, or write with mode="overwrite")',
-                    error_code="delta",
-                )
-
-
-def _through(feed: Feed, where: str, write: Any, *args: Any, **kwargs: Any) -> None:
+def _through(feed: Optional[Feed], where: str, write: Any, *args: Any, **kwargs: Any) -> Any:
     """``write(*args, **kwargs)``, raising the feed's own error when the batches failed, and
     the store's as a :class:`~sfarrow.DestinationError`."""
     try:
-        write(*args, **kwargs)
+        return write(*args, **kwargs)
     except Exception as e:
-        if feed.error is not None:
+        if feed is not None and feed.error is not None:
             raise feed.error from None
+        if isinstance(e, SalesforceError):
+            raise
         raise refused("delta", where, e) from e

@@ -21,9 +21,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional, Union
 
 from sfarrow._bridge import deliver_on_thread
+from sfarrow._stores import refused
 from sfarrow.destinations._base import Delivered, Run
 from sfarrow.destinations._conform import is_nested, json_default, json_text
-from sfarrow.exceptions import ConfigurationError
+from sfarrow.exceptions import ConfigurationError, SalesforceError
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -153,16 +154,30 @@ class FileDestination:
         else:
             target = _LocalTarget(self.path)
         try:
-            local = target.begin()
+            local = self._store(target.begin)
             staged = self._write(target, local, schema, batches, key)
-            published = target.publish([name for name, _ in staged], key, self.suffix)
+            published = self._store(target.publish, [name for name, _ in staged], key, self.suffix)
             return Delivered(
                 written=sum(rows for _, rows in staged),
                 bytes=sum(size for _, size in published),
                 paths=[location for location, _ in published],
             )
         finally:
-            target.cleanup()
+            try:
+                target.cleanup()
+            except Exception:
+                pass  # what is left in staging is removed by the next run's begin()
+
+    def _store(self, call: Any, *args: Any) -> Any:
+        """A call to the store (the disk, S3): its failure is the destination's, a
+        :class:`~sfarrow.DestinationError`, whatever library raised it. Errors of the batches
+        (the source's) are not caught here."""
+        try:
+            return call(*args)
+        except ConfigurationError:
+            raise
+        except (SalesforceError, OSError) as e:
+            raise refused("s3" if self.path.startswith("s3://") else "the file system", self.path, e) from e
 
     async def deliver_async(self, schema: pa.Schema, batches: AsyncIterator[pa.RecordBatch], run: Run) -> Delivered:
         """As :meth:`deliver`, from an async iterator: files are encoded and written (and
@@ -180,20 +195,20 @@ class FileDestination:
             while offset < batch.num_rows:
                 if writer is None:
                     name = f"part-{key}-{len(files):05d}{self.suffix}"
-                    writer, rows = self.open_file(local / name, schema), 0
+                    writer, rows = self._store(self.open_file, local / name, schema), 0
                     files.append((name, 0))
                 take = min(batch.num_rows - offset, self.max_rows_per_file - rows)
-                writer.write_batch(batch.slice(offset, take))
+                self._store(writer.write_batch, batch.slice(offset, take))
                 offset += take
                 rows += take
                 files[-1] = (files[-1][0], rows)
                 if rows == self.max_rows_per_file:
-                    writer.close()
-                    target.stage(local / files[-1][0])
+                    self._store(writer.close)
+                    self._store(target.stage, local / files[-1][0])
                     writer = None
         if writer is not None:
-            writer.close()
-            target.stage(local / files[-1][0])
+            self._store(writer.close)
+            self._store(target.stage, local / files[-1][0])
         return files
 
 

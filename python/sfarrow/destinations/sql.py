@@ -27,7 +27,11 @@ from typing import Any, Optional
 
 from sfarrow.destinations._conform import is_nested
 
-STATE_TABLE = "sfarrow_flow_state"
+#: Where flows keep their state: a row per flow and target table. The name is always quoted,
+#: so that every database (Snowflake upper-cases names that are not) stores it as written.
+STATE_TABLE = "sfarrow_state"
+#: The table of 0.x, keyed by flow alone: read when a flow has no row in ``STATE_TABLE`` yet.
+LEGACY_STATE_TABLE = "sfarrow_flow_state"
 
 
 def quote(name: str) -> str:
@@ -51,6 +55,11 @@ class Dialect:
     name = "postgresql"
     #: How a column travels in the staging table, by Arrow type (see ``_conform``).
     json_type = "JSONB"
+    #: Whether a DDL statement commits the open transaction (Snowflake): then every DDL of a
+    #: run is done before the transaction that holds its data and state.
+    ddl_commits = False
+    #: The longest name the database keeps whole, in bytes (``None``: no limit that matters).
+    max_name_bytes: Optional[int] = None
 
     def staged(self, t: Any) -> Optional[str]:
         import pyarrow as pa
@@ -130,37 +139,88 @@ class Dialect:
         parts.append(f"WHEN NOT MATCHED{f' AND NOT {gone}' if gone else ''} THEN INSERT ({names}) VALUES ({values})")
         return [" ".join(parts)]
 
-    def duplicates(self, staging: str, key: str) -> str:
-        k = quote(key)
-        return f"SELECT {k}, COUNT(*) FROM {quote(staging)} GROUP BY {k} HAVING COUNT(*) > 1 LIMIT 3"
-
-    def null_keys(self, staging: str, key: str) -> str:
-        return f"SELECT COUNT(*) FROM {quote(staging)} WHERE {quote(key)} IS NULL"
-
     def param(self, i: int) -> str:
         return "?"
 
     def state_table(self) -> str:
-        return f"CREATE TABLE IF NOT EXISTS {STATE_TABLE} (flow VARCHAR(255) PRIMARY KEY, state TEXT NOT NULL)"
+        return f"CREATE TABLE IF NOT EXISTS {quote(STATE_TABLE)} (flow VARCHAR(255) NOT NULL, target VARCHAR(1024) NOT NULL, state TEXT NOT NULL, PRIMARY KEY (flow, target))"
 
     def state_select(self) -> str:
-        return f"SELECT state FROM {STATE_TABLE} WHERE flow = {self.param(1)}"
+        return f"SELECT state FROM {quote(STATE_TABLE)} WHERE flow = {self.param(1)} AND target = {self.param(2)}"
+
+    def state_lock(self) -> str:
+        """Takes the flow's row for the rest of the transaction (a no-op update), so that the
+        watermark read next is the last committed one and no other run commits past it."""
+        return f"UPDATE {quote(STATE_TABLE)} SET state = state WHERE flow = {self.param(1)} AND target = {self.param(2)}"
+
+    def legacy_state_select(self) -> str:
+        return f"SELECT state FROM {LEGACY_STATE_TABLE} WHERE flow = {self.param(1)}"
 
     def state_write(self) -> list[str]:
         """Replace the flow's row (delete, then insert: the same on every database)."""
-        return [f"DELETE FROM {STATE_TABLE} WHERE flow = {self.param(1)}", f"INSERT INTO {STATE_TABLE} (flow, state) VALUES ({self.param(1)}, {self.param(2)})"]
+        where = f"flow = {self.param(1)} AND target = {self.param(2)}"
+        return [
+            f"DELETE FROM {quote(STATE_TABLE)} WHERE {where}",
+            f"INSERT INTO {quote(STATE_TABLE)} (flow, target, state) VALUES ({self.param(1)}, {self.param(2)}, {self.param(3)})",
+        ]
+
+    def delete_all(self, table: str) -> str:
+        return f"DELETE FROM {table_name(table)}"
 
     def drop_table(self, table: str) -> str:
         return f"DROP TABLE IF EXISTS {table_name(table)}"
 
     def columns(self, table: str) -> str:
-        """The query listing a table's columns (no rows: no such table)."""
+        """The query listing a table's columns with their types: name, type, precision, scale
+        (no rows: no such table). Names are matched as written, as they are quoted everywhere."""
         schema, _, name = table.rpartition(".")
         where = f"table_schema = {literal(schema)}" if schema else "table_schema = current_schema()"
-        return f"SELECT column_name FROM information_schema.columns WHERE {where} AND table_name = {literal(name)} ORDER BY ordinal_position"
+        return (
+            "SELECT column_name, data_type, numeric_precision, numeric_scale FROM information_schema.columns "
+            f"WHERE {where} AND table_name = {literal(name)} ORDER BY ordinal_position"
+        )
+
+    def family(self, data_type: Any, precision: Any, scale: Any) -> Optional[tuple[Any, ...]]:
+        """What a column of this catalog type holds, in the terms of ``_table.family`` (``None``:
+        a type sfarrow does not check)."""
+        t = str(data_type or "").lower()
+        if t.startswith(("numeric", "decimal", "number")):
+            if precision is None:
+                return None
+            return ("number", int(precision), int(scale or 0))
+        for prefix, digits in (("smallint", 5), ("integer", 10), ("int", 10), ("bigint", 19), ("hugeint", 38)):
+            if t == prefix:
+                return ("number", digits, 0)
+        if t in ("boolean", "bool"):
+            return ("bool",)
+        if t in ("double precision", "real", "double", "float", "float4", "float8"):
+            return ("float",)
+        if t in ("text", "varchar") or t.startswith(("character", "varchar", "string")):
+            return ("text",)
+        if t == "date":
+            return ("date",)
+        if t.startswith("timestamp"):
+            return ("timestamp",)
+        if t.startswith("time"):
+            return ("time",)
+        if t in ("json", "jsonb", "variant", "object", "array") or t.startswith("struct") or t.endswith("[]"):
+            return ("nested",)
+        if t in ("bytea", "blob", "binary", "varbinary"):
+            return ("binary",)
+        return None
+
+    def long_names(self, table: str, names: Sequence[str]) -> list[str]:
+        """The names the database would cut short."""
+        limit = self.max_name_bytes
+        if limit is None:
+            return []
+        return [n for n in [*table.split("."), *names] if len(n.encode()) > limit]
 
 
 class Postgres(Dialect):
+    # NAMEDATALEN - 1: a longer name is cut, and the next run no longer finds its column.
+    max_name_bytes = 63
+
     def param(self, i: int) -> str:
         return f"${i}"
 
@@ -180,6 +240,8 @@ class Sqlite(Dialect):
             return "json"
         if pa.types.is_decimal(t) or pa.types.is_time(t) or pa.types.is_timestamp(t) or pa.types.is_date(t):
             return "text"
+        if pa.types.is_floating(t):
+            return "finite"
         return None
 
     def column_type(self, t: Any) -> str:
@@ -207,7 +269,10 @@ class Sqlite(Dialect):
 
     def columns(self, table: str) -> str:
         schema, _, name = table.rpartition(".")
-        return f"SELECT name FROM pragma_table_info({literal(name)}{', ' + literal(schema) if schema else ''})"
+        return f"SELECT name, type, NULL, NULL FROM pragma_table_info({literal(name)}{', ' + literal(schema) if schema else ''})"
+
+    def family(self, data_type: Any, precision: Any, scale: Any) -> Optional[tuple[Any, ...]]:
+        return None  # values keep their own type in SQLite: nothing is cast into a column
 
 
 class DuckDB(Dialect):
@@ -244,6 +309,7 @@ class Snowflake(Dialect):
 
     name = "snowflake"
     json_type = "VARIANT"
+    ddl_commits = True
 
     def column_type(self, t: Any) -> str:
         import pyarrow as pa

@@ -269,6 +269,14 @@ class Org:
             raise ValueError(f"times must be at least 1, got {times}")
         self._emulator.fail_ingest_jobs(message, times)
 
+    def lock_records(self, ids: Sequence[str], *, times: int = 1) -> None:
+        """The next ``times`` writes (updates, upserts, deletes) to each of ``ids`` fail with
+        ``UNABLE_TO_LOCK_ROW``, as while another transaction holds the records; ``times=0``
+        releases them."""
+        if times < 0:
+            raise ValueError(f"times must be 0 or more, got {times}")
+        self._emulator.lock_records([str(i) for i in ids], times)
+
     def set_token_lifetime(self, seconds: Optional[float]) -> None:
         """Access tokens issued from now on expire after ``seconds`` (``None``: never)."""
         self._emulator.set_token_lifetime(seconds)
@@ -302,12 +310,15 @@ class Org:
         times: Optional[int] = None,
     ) -> None:
         """Makes requests fail: ``"503"`` (a ``SERVER_UNAVAILABLE`` answer, nothing applied),
+        ``"429"`` (too many requests, nothing applied),
         ``"drop"`` (the connection closes before the request is read: nothing applied, no
         answer), ``"drop_after"`` (the request is applied, then the connection closes before
         any answer), ``"truncate"`` (the request is applied; the headers and half the body
         arrive, then the connection is cut; an answer without a body is lost whole),
         ``"short_page"`` (the body is cut at a line boundary half way and sent as if whole:
-        a Bulk CSV page that still parses, short of rows) or ``"delay"`` (the answer waits ``delay`` seconds).
+        a Bulk CSV page that still parses, short of rows), ``"lost_rows"`` (half a page's rows
+        gone with the page's own count agreeing: a Bulk page's ``Sforce-NumberOfRecords``
+        rewritten, a REST page's ``totalSize`` kept) or ``"delay"`` (the answer waits ``delay`` seconds).
 
         It fires on the ``nth`` matching request from now (once), or on each matching request
         with probability ``rate``, or else on every matching request; at most ``times`` times.
@@ -321,11 +332,19 @@ class Org:
     def requests(self) -> list[dict[str, Any]]:
         """The requests served so far, oldest first: ``method``, ``path``, ``query``,
         ``status`` (0 when the connection was dropped), ``headers`` (credentials masked),
-        ``grant_type`` (token requests) and ``time``."""
+        ``grant_type`` (token requests), ``fault`` (the injected fault that struck it, by the
+        name :meth:`inject_fault` takes, or ``None``) and ``time``."""
         return self._emulator.requests()
 
     def clear_requests(self) -> None:
+        """Empties the request log and the list of faults that struck."""
         self._emulator.clear_requests()
+
+    def faults_struck(self) -> list[str]:
+        """The injected faults that struck since the log was last cleared, by the names
+        :meth:`inject_fault` takes, oldest first: a request held back until its client gave up
+        is never in :meth:`requests`, but its fault is here."""
+        return self._emulator.faults_struck()
 
     # -- events ---------------------------------------------------------------------------
     def define_event(self, name: str, fields: Sequence[Mapping[str, Any]] = ()) -> None:

@@ -66,13 +66,13 @@ impl Options {
 impl Default for Options {
     fn default() -> Self {
         Options {
-            api_version: "58.0".into(),
+            api_version: crate::defaults::API_VERSION.into(),
             ca_pem: None,
             retry: RetryPolicy::default(),
-            timeout: Duration::from_secs(300),
-            gzip: true,
+            timeout: Duration::from_secs(crate::defaults::REQUEST_TIMEOUT_SECS),
+            gzip: crate::defaults::GZIP,
             api_budget: None,
-            pubsub_url: crate::events::channel::DEFAULT_URL.to_string(),
+            pubsub_url: crate::defaults::PUBSUB_URL.to_string(),
         }
     }
 }

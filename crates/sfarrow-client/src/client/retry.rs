@@ -13,7 +13,7 @@ pub struct RetryPolicy {
 impl Default for RetryPolicy {
     fn default() -> Self {
         RetryPolicy {
-            attempts: 5,
+            attempts: crate::defaults::RETRIES + 1,
             base: Duration::from_millis(250),
             max: Duration::from_secs(8),
         }

@@ -14,7 +14,7 @@ use std::time::Duration;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
 
 /// Salesforce's endpoint, for every org (docs/wire-notes.md §10.1).
-pub const DEFAULT_URL: &str = "api.pubsub.salesforce.com:7443";
+pub const DEFAULT_URL: &str = crate::defaults::PUBSUB_URL;
 
 /// Where to reach the service: `host:port` or `https://host:port` over TLS, or `http://` to a
 /// loopback address (an emulator) in plaintext.

@@ -67,9 +67,9 @@ impl Default for ReadOptions {
         ReadOptions {
             api: Api::Auto,
             include_deleted: false,
-            bulk_threshold: 1_000_000,
-            bulk_page_size: 25_000,
-            parallel: 4,
+            bulk_threshold: crate::defaults::BULK_THRESHOLD,
+            bulk_page_size: crate::defaults::BULK_PAGE_SIZE,
+            parallel: crate::defaults::PARALLEL,
             buffer: 2,
         }
     }

@@ -480,6 +480,34 @@ pub fn cell(array: &ArrayRef, row: usize) -> std::result::Result<Cell, String> {
 mod tests {
     use super::*;
 
+    /// Dictionary (categorical) columns are decoded once per batch by `normalize`; `cell` never
+    /// looks into one (a lookup per row would decode the whole column each time: a write of n
+    /// categorical rows took time in n squared).
+    #[test]
+    fn dictionaries_are_decoded_once_per_batch_never_per_cell() {
+        use arrow_array::{DictionaryArray, StringArray};
+        use arrow_schema::{Field, Schema};
+        use std::sync::Arc;
+        let keys = arrow_array::Int32Array::from(vec![0, 1, 0, 2]);
+        let values = Arc::new(StringArray::from(vec!["Energy", "Media", "Retail"]));
+        let dict: ArrayRef = Arc::new(DictionaryArray::try_new(keys, values).unwrap());
+        assert!(
+            cell(&dict, 0).is_err(),
+            "cell must not decode a dictionary per row"
+        );
+        let schema = Arc::new(Schema::new(vec![Field::new(
+            "Industry",
+            dict.data_type().clone(),
+            false,
+        )]));
+        let batch = RecordBatch::try_new(schema, vec![dict]).unwrap();
+        let plain = normalize(&batch).unwrap();
+        assert_eq!(plain[0].data_type(), &DataType::Utf8);
+        let cells: Vec<_> = (0..4).map(|r| cell(&plain[0], r).unwrap()).collect();
+        assert_eq!(cells[3], Cell::Text("Retail".into()));
+        assert_eq!(cells[2], Cell::Text("Energy".into()));
+    }
+
     #[test]
     fn decimals_as_text() {
         assert_eq!(decimal_text(1250, 2).as_deref(), Some("12.50"));

@@ -63,10 +63,10 @@ impl Default for WriteOptions {
     fn default() -> Self {
         WriteOptions {
             api: Api::Auto,
-            bulk_threshold: 1000,
+            bulk_threshold: crate::defaults::WRITE_BULK_THRESHOLD,
             all_or_none: false,
-            parallel: 4,
-            max_job_bytes: 50 * 1024 * 1024,
+            parallel: crate::defaults::WRITE_PARALLEL,
+            max_job_bytes: crate::defaults::MAX_JOB_BYTES,
         }
     }
 }

@@ -237,6 +237,15 @@ impl Org {
             .extend(std::iter::repeat_n(message.to_string(), times));
     }
 
+    /// The next `times` writes to each of `ids` fail with `UNABLE_TO_LOCK_ROW`, as while
+    /// another transaction holds the records (0 releases them).
+    pub fn lock_records(&self, ids: &[String], times: u32) {
+        let mut store = self.state.store.write();
+        for id in ids {
+            store.locks.hold(id, times);
+        }
+    }
+
     pub fn set_token_lifetime(&self, lifetime: Option<Duration>) {
         self.state.auth.lock().token_lifetime = lifetime;
     }
@@ -268,7 +277,7 @@ impl Org {
     pub fn inject_fault(&self, spec: FaultSpec) -> Result<(), String> {
         let kind = FaultKind::from_name(&spec.kind).ok_or_else(|| {
             format!(
-                "unknown fault {:?}; one of \"503\", \"drop\", \"drop_after\", \"truncate\", \"short_page\", \"delay\"",
+                "unknown fault {:?}; one of \"503\", \"429\", \"drop\", \"drop_after\", \"truncate\", \"short_page\", \"lost_rows\", \"delay\"",
                 spec.kind
             )
         })?;
@@ -297,7 +306,14 @@ impl Org {
     }
 
     pub fn clear_requests(&self) {
-        self.server.control.lock().log.clear();
+        let mut control = self.server.control.lock();
+        control.log.clear();
+        control.struck.clear();
+    }
+
+    /// The faults that struck since the log was last cleared, by name, oldest first.
+    pub fn faults_struck(&self) -> Vec<&'static str> {
+        self.server.control.lock().struck.clone()
     }
 }
 

@@ -1,168 +1,16 @@
-//! The org's records: one table per object, id and unique-field indexes, and the writes (audit
-//! fields, recycle bin, undo) shared by REST single-record calls, sObject Collections and Bulk
-//! API 2.0 ingest. What a record must satisfy to be written is in `validate`.
+//! The org's records and the writes (audit fields, recycle bin, undo) shared by REST
+//! single-record calls, sObject Collections and Bulk API 2.0 ingest. A table and its indexes
+//! are in `table`; what a record must satisfy to be written is in `validate`.
 
 use crate::data::changes::{Capture, Kind};
+use crate::data::locks::Locks;
 use crate::data::schema::ObjectDef;
 use crate::data::value::{DmlError, Value};
 use sfarrow_soql::ids;
 use sfarrow_soql::types::FieldType as T;
 use std::collections::HashMap;
 
-pub const IDX_ID: usize = 0;
-pub const IDX_IS_DELETED: usize = 1;
-
-#[derive(Debug, Clone)]
-pub struct Row {
-    pub values: Vec<Value>,
-    pub deleted: bool,
-    pub purged: bool,
-}
-
-impl Row {
-    pub fn get(&self, i: usize) -> &Value {
-        // Fields defined after a row was written read as null.
-        self.values.get(i).unwrap_or(&Value::Null)
-    }
-
-    pub fn id(&self) -> &str {
-        self.get(IDX_ID).as_str().unwrap_or("")
-    }
-}
-
-pub struct Table {
-    pub def: ObjectDef,
-    pub rows: Vec<Row>,
-    by_id: HashMap<Box<str>, u32>,
-    /// field index -> lower-cased value -> row
-    unique: HashMap<usize, HashMap<Box<str>, u32>>,
-    next_sequence: u64,
-    audit: AuditIdx,
-}
-
-#[derive(Clone, Copy)]
-struct AuditIdx {
-    created_date: Option<usize>,
-    created_by: Option<usize>,
-    modified_date: Option<usize>,
-    modified_by: Option<usize>,
-    modstamp: Option<usize>,
-    owner: Option<usize>,
-}
-
-impl Table {
-    pub fn new(def: ObjectDef) -> Self {
-        let mut t = Table {
-            def,
-            rows: Vec::new(),
-            by_id: HashMap::new(),
-            unique: HashMap::new(),
-            next_sequence: 1,
-            audit: AuditIdx {
-                created_date: None,
-                created_by: None,
-                modified_date: None,
-                modified_by: None,
-                modstamp: None,
-                owner: None,
-            },
-        };
-        t.reindex_schema();
-        t
-    }
-
-    /// Recomputes the positions that depend on the field list (after a field is added).
-    pub fn reindex_schema(&mut self) {
-        let d = &self.def;
-        self.audit = AuditIdx {
-            created_date: d.field_index("CreatedDate"),
-            created_by: d.field_index("CreatedById"),
-            modified_date: d.field_index("LastModifiedDate"),
-            modified_by: d.field_index("LastModifiedById"),
-            modstamp: d.field_index("SystemModstamp"),
-            owner: d.field_index("OwnerId"),
-        };
-        for (i, f) in self.def.fields.iter().enumerate() {
-            if f.unique && !self.unique.contains_key(&i) {
-                let mut index = HashMap::new();
-                for (r, row) in self.rows.iter().enumerate() {
-                    if let Some(s) = row.get(i).as_str() {
-                        if !row.deleted && !row.purged {
-                            index.insert(s.to_lowercase().into_boxed_str(), r as u32);
-                        }
-                    }
-                }
-                self.unique.insert(i, index);
-            }
-        }
-    }
-
-    pub fn row_by_id(&self, id: &str) -> Option<u32> {
-        self.by_id.get(id).copied()
-    }
-
-    /// The live row whose unique field `field` equals `value` (case-insensitive).
-    pub fn row_by_unique(&self, field: usize, value: &str) -> Option<u32> {
-        self.unique
-            .get(&field)?
-            .get(value.to_lowercase().as_str())
-            .copied()
-    }
-
-    /// Live rows matching `value` in `field`, for external ids that are not unique.
-    pub fn rows_by_value(&self, field: usize, value: &str) -> Vec<u32> {
-        if let Some(r) = self.row_by_unique(field, value) {
-            return vec![r];
-        }
-        if self.def.fields[field].unique {
-            return Vec::new();
-        }
-        self.rows
-            .iter()
-            .enumerate()
-            .filter(|(_, r)| !r.deleted && !r.purged)
-            .filter(|(_, r)| {
-                r.get(field)
-                    .as_str()
-                    .is_some_and(|s| s.eq_ignore_ascii_case(value))
-            })
-            .map(|(i, _)| i as u32)
-            .collect()
-    }
-
-    pub fn live_count(&self, include_deleted: bool) -> usize {
-        self.rows
-            .iter()
-            .filter(|r| !r.purged && (include_deleted || !r.deleted))
-            .count()
-    }
-
-    fn new_id(&mut self, pod: &str) -> String {
-        let id = ids::make(&self.def.key_prefix, pod, self.next_sequence);
-        self.next_sequence += 1;
-        id
-    }
-
-    fn index_unique(&mut self, row: u32) {
-        let r = &self.rows[row as usize];
-        for (field, index) in self.unique.iter_mut() {
-            if let Some(s) = r.values.get(*field).and_then(Value::as_str) {
-                index.insert(s.to_lowercase().into_boxed_str(), row);
-            }
-        }
-    }
-
-    fn unindex_unique(&mut self, row: u32) {
-        let r = &self.rows[row as usize];
-        for (field, index) in self.unique.iter_mut() {
-            if let Some(s) = r.values.get(*field).and_then(Value::as_str) {
-                if index.get(s.to_lowercase().as_str()) == Some(&row) {
-                    index.remove(s.to_lowercase().as_str());
-                }
-            }
-        }
-    }
-}
+pub use crate::data::table::{Row, Table, IDX_ID, IDX_IS_DELETED};
 
 /// What a successful write did, for undo (allOrNone) and for results.
 #[derive(Debug, Clone)]
@@ -206,6 +54,8 @@ pub struct Store {
     journals: HashMap<std::thread::ThreadId, Vec<Undo>>,
     /// Changes to objects selected for change data capture, until their transaction commits.
     pub changes: Capture,
+    /// Records a test holds as another transaction would (`UNABLE_TO_LOCK_ROW`).
+    pub locks: Locks,
 }
 
 pub fn now_millis() -> i64 {
@@ -228,6 +78,7 @@ impl Store {
             started: now_millis(),
             journals: HashMap::new(),
             changes: Capture::default(),
+            locks: Locks::default(),
         };
         for o in objects {
             s.add_object(o);
@@ -416,6 +267,8 @@ impl Store {
         values: Vec<(usize, Value)>,
         stamp: i64,
     ) -> Result<Undo, DmlError> {
+        self.locks
+            .check(self.tables[table].rows[row as usize].id())?;
         let user = self.user_id.clone();
         let t = &self.tables[table];
         let current = &t.rows[row as usize];
@@ -460,6 +313,8 @@ impl Store {
 
     /// Soft delete: the record goes to the recycle bin, visible to queryAll.
     pub fn delete(&mut self, table: usize, row: u32) -> Result<Undo, DmlError> {
+        self.locks
+            .check(self.tables[table].rows[row as usize].id())?;
         let stamp = self.stamp();
         let t = &mut self.tables[table];
         let r = &t.rows[row as usize];

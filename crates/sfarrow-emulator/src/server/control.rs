@@ -8,6 +8,8 @@ use std::time::Duration;
 pub enum FaultKind {
     /// 503 with a `SERVER_UNAVAILABLE` body.
     Unavailable,
+    /// 429 (too many requests at once): refused before anything is applied.
+    TooMany,
     /// The connection is closed before the request is read: nothing is applied, no answer.
     Drop,
     /// The request is applied, then the connection is closed before any answer is sent.
@@ -20,17 +22,24 @@ pub enum FaultKind {
     /// The body is cut at a line boundary about half way and sent as if whole (its
     /// `Content-Length` matching): still valid CSV, so only a row count can tell.
     ShortPage,
+    /// Rows lost with the page's own account of them kept whole: a Bulk page's second half of
+    /// rows gone with its `Sforce-NumberOfRecords` saying what is left, a REST page's second
+    /// half of `records` gone with `totalSize` as it was. Only the job's
+    /// `numberRecordsProcessed`, or the query's `totalSize` against every page, can tell.
+    LostRows,
 }
 
 impl FaultKind {
     pub fn from_name(name: &str) -> Option<Self> {
         Some(match name {
             "503" | "unavailable" => FaultKind::Unavailable,
+            "429" => FaultKind::TooMany,
             "drop" => FaultKind::Drop,
             "drop_after" => FaultKind::DropAfter,
             "truncate" => FaultKind::Truncate,
             "delay" => FaultKind::Delay,
             "short_page" => FaultKind::ShortPage,
+            "lost_rows" => FaultKind::LostRows,
             _ => return None,
         })
     }
@@ -39,11 +48,29 @@ impl FaultKind {
 #[derive(Debug, Clone)]
 pub enum Fault {
     Unavailable,
+    TooMany,
     Drop,
     DropAfter,
     Truncate,
     Delay(Duration),
     ShortPage,
+    LostRows,
+}
+
+impl Fault {
+    /// The fault's name as `inject_fault` takes it (what the request log shows).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Fault::Unavailable => "503",
+            Fault::TooMany => "429",
+            Fault::Drop => "drop",
+            Fault::DropAfter => "drop_after",
+            Fault::Truncate => "truncate",
+            Fault::Delay(_) => "delay",
+            Fault::ShortPage => "short_page",
+            Fault::LostRows => "lost_rows",
+        }
+    }
 }
 
 /// When a fault fires: on the `nth` matching request from now (once), on each matching request
@@ -86,12 +113,17 @@ pub struct LogEntry {
     pub headers: Vec<(String, String)>,
     /// For token requests: the grant type, so tests can count renewals.
     pub grant_type: Option<String>,
+    /// The injected fault that struck this request, by name.
+    pub fault: Option<&'static str>,
     pub at_millis: i64,
 }
 
 pub struct Control {
     pub faults: Vec<FaultRule>,
     pub log: Vec<LogEntry>,
+    /// The faults that struck, by name, oldest first: a request a fault held back until its
+    /// client gave up is never logged as served, but it was struck.
+    pub struck: Vec<&'static str>,
     /// Deterministic, so faults by rate repeat run after run.
     rng: crate::data::rng::Rng,
 }
@@ -101,6 +133,7 @@ impl Default for Control {
         Control {
             faults: Vec::new(),
             log: Vec::new(),
+            struck: Vec::new(),
             rng: crate::data::rng::Rng::new(0x5EED),
         }
     }
@@ -146,14 +179,17 @@ impl Control {
             FaultKind::Truncate => Fault::Truncate,
             FaultKind::Delay => Fault::Delay(rule.delay),
             FaultKind::ShortPage => Fault::ShortPage,
+            FaultKind::TooMany => Fault::TooMany,
+            FaultKind::LostRows => Fault::LostRows,
         };
         if rule.nth.is_some() {
             self.faults.remove(i);
         }
+        self.struck.push(fault.name());
         Some(fault)
     }
 
-    pub fn log(&mut self, req: &Req, status: u16) {
+    pub fn log(&mut self, req: &Req, status: u16, fault: Option<&Fault>) {
         let headers = req
             .headers
             .iter()
@@ -181,6 +217,7 @@ impl Control {
             status,
             headers,
             grant_type,
+            fault: fault.map(Fault::name),
             at_millis: crate::data::store::now_millis(),
         });
     }

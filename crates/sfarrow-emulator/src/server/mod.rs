@@ -70,6 +70,64 @@ fn short_page(mut resp: Resp) -> Resp {
     resp
 }
 
+/// The body inflated, when the handler gzipped it.
+fn plain_body(resp: &mut Resp) -> Option<(Vec<u8>, bool)> {
+    let gzipped = resp.headers.iter().any(|(k, _)| *k == "content-encoding");
+    if !gzipped {
+        return Some((std::mem::take(&mut resp.body), false));
+    }
+    let mut out = Vec::new();
+    let mut d = flate2::read::GzDecoder::new(&resp.body[..]);
+    std::io::Read::read_to_end(&mut d, &mut out).ok()?;
+    Some((out, true))
+}
+
+/// Half the rows of a page gone, its own count of them agreeing (see `FaultKind::LostRows`).
+fn lost_rows(mut resp: Resp) -> Resp {
+    let Some((body, gzipped)) = plain_body(&mut resp) else {
+        return resp;
+    };
+    let is_json = resp
+        .headers
+        .iter()
+        .any(|(k, v)| *k == "content-type" && v.contains("json"));
+    let body = if is_json {
+        match serde_json::from_slice::<serde_json::Value>(&body) {
+            Ok(mut page) => {
+                if let Some(records) = page.get_mut("records").and_then(|r| r.as_array_mut()) {
+                    let keep = records.len() / 2;
+                    records.truncate(keep);
+                }
+                serde_json::to_vec(&page).unwrap_or(body)
+            }
+            Err(_) => body,
+        }
+    } else {
+        // A CSV page: the header line and the first half of its rows (a row ends at a line
+        // break outside quotes: values hold line breaks).
+        let mut ends = Vec::new();
+        let mut quoted = false;
+        for (i, b) in body.iter().enumerate() {
+            match b {
+                b'"' => quoted = !quoted,
+                b'\n' if !quoted => ends.push(i + 1),
+                _ => {}
+            }
+        }
+        let keep = ends.len().saturating_sub(1) / 2;
+        let cut = ends.get(keep).copied().unwrap_or(body.len());
+        let kept = body[..cut].to_vec();
+        for (k, v) in resp.headers.iter_mut() {
+            if k.eq_ignore_ascii_case("sforce-numberofrecords") {
+                *v = keep.to_string();
+            }
+        }
+        kept
+    };
+    resp.body = if gzipped { gzip(&body) } else { body };
+    resp
+}
+
 /// Gzips the body when the client asked for it; a body the handler already gzipped (a page
 /// rendered ahead) is left as it is. Marks its work with `vary`, so calling it twice is safe.
 fn compressed(mut resp: Resp, wants_gzip: bool) -> Resp {
@@ -120,7 +178,7 @@ pub async fn handle(
     let fault = server.control.lock().next_fault(&req.path);
     // URI and headers are capped at 16,384 bytes (§2.1).
     if req.path.len() + req.query.len() + 1 > 16_384 {
-        server.control.lock().log(&req, 414);
+        server.control.lock().log(&req, 414, None);
         let body = b"<html><body>414 Request-URI Too Long</body></html>".to_vec();
         return hyper::Response::builder()
             .status(414)
@@ -134,6 +192,15 @@ pub async fn handle(
     }
     let wants_gzip = req.wants_gzip();
     let (req, resp) = match fault {
+        Some(Fault::TooMany) => {
+            let r = ApiError::new(
+                429,
+                "REQUEST_LIMIT_EXCEEDED",
+                "Too many requests at once; retry later",
+            )
+            .into();
+            (req, r)
+        }
         Some(Fault::Unavailable) => {
             let r = ApiError::new(
                 503,
@@ -144,7 +211,7 @@ pub async fn handle(
             (req, r)
         }
         Some(Fault::Drop) => {
-            server.control.lock().log(&req, 0);
+            server.control.lock().log(&req, 0, fault.as_ref());
             return Err(std::io::Error::new(
                 std::io::ErrorKind::ConnectionReset,
                 "injected drop",
@@ -161,23 +228,23 @@ pub async fn handle(
             .map_err(std::io::Error::other)?
         }
     };
-    let resp = if matches!(fault, Some(Fault::ShortPage)) {
-        short_page(resp)
-    } else {
-        resp
+    let resp = match fault {
+        Some(Fault::ShortPage) => short_page(resp),
+        Some(Fault::LostRows) => lost_rows(resp),
+        _ => resp,
     };
     let resp = compressed(resp, wants_gzip);
     // An answer without a body cannot be cut within it: the nearest thing is losing it whole.
     let lost = matches!(fault, Some(Fault::DropAfter))
         || matches!(fault, Some(Fault::Truncate)) && resp.body.is_empty();
     if lost {
-        server.control.lock().log(&req, 0);
+        server.control.lock().log(&req, 0, fault.as_ref());
         return Err(std::io::Error::new(
             std::io::ErrorKind::ConnectionReset,
             "injected drop after the request was applied",
         ));
     }
-    server.control.lock().log(&req, resp.status);
+    server.control.lock().log(&req, resp.status, fault.as_ref());
     let mut builder = hyper::Response::builder().status(resp.status);
     for (k, v) in &resp.headers {
         builder = builder.header(*k, v);
