@@ -37,8 +37,9 @@ def connect(org, fault: str) -> sfarrow.Connection:
     return sfarrow.Connection(org.url, org.access_token, retries=6, request_timeout=timeout)
 
 
-def inject(org, fault: str, path: str) -> None:
-    """Arms the fault on requests whose path contains `path`."""
+def inject(org, fault: str, path: str, calls: int = 2) -> None:
+    """Arms the fault on requests whose path contains `path`; ``api_limit`` leaves ``calls``
+    calls of the allowance."""
     if fault in ("503", "drop", "truncate"):
         # Once for certain (the second matching request), then at random.
         org.inject_fault(fault, nth=2, path=path)
@@ -48,9 +49,9 @@ def inject(org, fault: str, path: str) -> None:
     elif fault == "token_expiry":
         org.inject_fault("delay", delay=0.6, times=3, path=path)
     elif fault == "api_limit":
-        # Two more calls: a read or write gets going, then the allowance runs out under it.
+        # A read or write gets going, then the allowance runs out under it.
         used = org.api_usage()[0]
-        org.set_api_limit(used + 2, used)
+        org.set_api_limit(used + calls, used)
 
 
 def fired(org, conn, fault: str) -> None:
@@ -199,7 +200,8 @@ sfarrow.Flow(source, sfarrow.ParquetDestination({str(out)!r}, max_rows_per_file=
             assert not state.exists(), "the killed run saved no watermark"
         else:
             conn = connect(org, fault)
-            inject(org, fault, "/query")
+            # A flow's read: describe, the count, the first page; the allowance ends at the next.
+            inject(org, fault, "/query", calls=3)
             if fault == "api_limit":
                 # A flow never swallows an error that stops its read: it raises, and keeps
                 # its watermark where it was.
