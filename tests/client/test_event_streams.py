@@ -12,6 +12,9 @@ import threading
 import time
 from collections.abc import Callable
 
+import pyarrow as pa
+import pytest
+
 import sfarrow
 from sfarrow._sfarrow import EventStream
 from sfarrow.testing import Org
@@ -52,6 +55,85 @@ def in_thread(target: Callable[[], object]) -> tuple[threading.Thread, dict]:
 
 def token_requests(org: Org) -> list[dict]:
     return [r for r in org.requests() if r["path"].endswith("/oauth2/token")]
+
+
+# -- subscribe_async -------------------------------------------------------------------------
+
+
+def test_subscribe_async_never_blocks_the_event_loop_and_delivers_later_writes():
+    async def main(org: Org, conn: sfarrow.Connection) -> tuple[pa.Table, int, int]:
+        ticks = 0
+
+        async def ticker():
+            nonlocal ticks
+            while True:
+                ticks += 1
+                await asyncio.sleep(0.001)
+
+        tick_task = asyncio.create_task(ticker())
+        await asyncio.sleep(0)
+        # The first Subscribe call fails: going live takes a retry (about 250 ms).
+        org.inject_pubsub_fault("unavailable")
+        before = ticks
+        stream = await conn.subscribe_async("/event/Order__e", replay="latest", max_events=2)
+        during_setup = ticks - before
+        assert isinstance(stream, EventStream)
+        out = []
+        async with stream as s:
+            assert s is stream
+            first = asyncio.ensure_future(s.__anext__())
+            # Waits for events with the loop free: the ticker goes on meanwhile.
+            before = ticks
+            while ticks - before < 50:
+                await asyncio.sleep(0.01)
+            assert not first.done()
+            res = await conn.publish_async("/event/Order__e", [{"Sku__c": "A"}, {"Sku__c": "B"}])
+            assert res["success"].to_pylist() == [True, True]
+            out.append(await first)
+            async for b in s:
+                out.append(b)
+        during_wait = ticks - before
+        tick_task.cancel()
+        return pa.Table.from_batches(out), during_setup, during_wait
+
+    with Org(pubsub_keepalive=0.2) as org:
+        org.define_event("Order__e", ORDER_FIELDS)
+        conn = connect(org)
+        t, during_setup, during_wait = asyncio.run(asyncio.wait_for(main(org, conn), 30))
+    assert t["Sku__c"].to_pylist() == ["A", "B"]
+    assert during_setup > 20, during_setup  # a blocking setup would leave it at 0
+    assert during_wait > 50
+
+
+def test_subscribe_async_takes_the_same_arguments_and_raises_the_same_errors():
+    async def main(conn: sfarrow.Connection) -> None:
+        for bad in ({"replay": ""}, {"replay": "zz"}, {"batch_size": 101}, {"on_invalid_replay": "skip"}, {"max_events": 0}):
+            with pytest.raises(ValueError):
+                await conn.subscribe_async("/event/Order__e", **bad)
+        with pytest.raises(sfarrow.ConfigurationError):
+            await conn.subscribe_async("/event/Order__e", idle_timeout=-1)
+        s = await conn.subscribe_async("/event/Order__e", replay="earliest", idle_timeout=0.5)
+        async with s:
+            assert [b async for b in s] == []
+            assert len(s.replay_id) == 8
+
+    with Org(pubsub_keepalive=0.1) as org:
+        org.define_event("Order__e", ORDER_FIELDS)
+        asyncio.run(asyncio.wait_for(main(connect(org)), 30))
+
+
+def test_subscribe_returns_once_live_even_when_the_first_call_fails():
+    with Org(pubsub_keepalive=0.2) as org:
+        org.define_event("Order__e", ORDER_FIELDS)
+        conn = connect(org)
+        # Topic and schema known: the publish below takes milliseconds, not a retry's pause.
+        assert conn.publish("/event/Order__e", [{"Sku__c": "before"}])["success"][0].as_py()
+        org.inject_pubsub_fault("unavailable")
+        with conn.subscribe("/event/Order__e", replay="latest", max_events=1, idle_timeout=5) as s:
+            assert conn.publish("/event/Order__e", [{"Sku__c": "right after"}])["success"][0].as_py()
+            got = [b for b in s]
+        assert s.reconnects == 1
+        assert [sku for b in got for sku in b["Sku__c"].to_pylist()] == ["right after"]
 
 
 # -- close -----------------------------------------------------------------------------------

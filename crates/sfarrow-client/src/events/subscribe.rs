@@ -79,7 +79,7 @@ impl Progress {
 
 pub struct EventStream {
     rx: mpsc::Receiver<Result<Item>>,
-    /// Fires once the first call is open (or has failed).
+    /// Fires once a call is open, or the subscription has ended (failed).
     ready: Option<tokio::sync::oneshot::Receiver<()>>,
     progress: Arc<Progress>,
     task: tokio::task::JoinHandle<()>,
@@ -97,8 +97,9 @@ impl EventStream {
         self.progress.clone()
     }
 
-    /// Waits until the service has started the subscription, so that with `Replay::Latest` a
-    /// write made after this returns is delivered. A failed start shows at `next`.
+    /// Waits until the service has started the subscription (a first call that failed is
+    /// retried first), so that with `Replay::Latest` a write made after this returns is
+    /// delivered. A subscription that could not start shows its error at `next`.
     pub async fn ready(&mut self) {
         if let Some(rx) = self.ready.take() {
             let _ = rx.await;
@@ -267,14 +268,14 @@ impl Run {
             .request(tokio_stream::wrappers::ReceiverStream::new(inbound))
             .await?;
         let mut stub = self.pubsub.stub().await?;
-        let opened = stub.subscribe(req).await;
-        if let Some(ready) = self.ready.lock().take() {
-            let _ = ready.send(());
-        }
-        let mut stream = match opened {
+        let mut stream = match stub.subscribe(req).await {
             Ok(r) => r.into_inner(),
             Err(s) => return Ok((Ended::Again(s, generation), false)),
         };
+        // Live: a write made from now on is delivered.
+        if let Some(ready) = self.ready.lock().take() {
+            let _ = ready.send(());
+        }
         let mut got = false;
         loop {
             let response = match stream.message().await {
