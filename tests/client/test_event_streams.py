@@ -178,3 +178,34 @@ def test_close_from_a_coroutine_ends_async_for_and_leaves_the_loop_free():
         assert "error" not in out, out
         batches, took = out["result"]
         assert batches == [] and took < 1.0
+
+
+# -- reconnects ------------------------------------------------------------------------------
+
+
+def test_a_quiet_stream_survives_ten_drops_each_followed_by_a_live_resubscription():
+    with Org(pubsub_keepalive=0.1) as org:
+        org.define_event("Order__e", ORDER_FIELDS)
+        org.define_event("Other__e", ORDER_FIELDS)
+        conn = connect(org)
+        # Publishes through a connection of its own: a drop cuts the subscriber's.
+        publisher = connect(org)
+        stream = conn.subscribe("/event/Order__e", replay="latest")
+        reader, got = in_thread(lambda: pa.Table.from_batches([next(stream)]))
+        wait_until(lambda: len(stream.replay_id) == 8, 10, "the first keepalive")
+        for i in range(10):
+            org.inject_pubsub_fault("drop")
+            wait_until(lambda n=i + 1: stream.reconnects == n or not reader.is_alive(), 10, f"reconnect {i + 1}")
+            assert reader.is_alive(), got
+            # Another topic's event moves the org's position: only a keepalive of the new
+            # call can report it, so once the reader has it the resubscription is live.
+            seen = stream.replay_id
+            moved = publisher.publish("/event/Other__e", [{"Sku__c": "elsewhere"}])["replay_id"][0].as_py()
+            assert moved > seen
+            wait_until(lambda moved=moved: stream.replay_id >= moved or not reader.is_alive(), 10, f"a keepalive after drop {i + 1}")
+        assert publisher.publish("/event/Order__e", [{"Sku__c": "after ten drops"}])["success"][0].as_py()
+        reader.join(20)
+        stream.close()
+        assert "error" not in got, got["error"]
+        assert got["result"]["Sku__c"].to_pylist() == ["after ten drops"]
+        assert stream.reconnects == 10

@@ -1,6 +1,7 @@
 //! A subscription (docs/wire-notes.md §10.3, §10.4): credit kept topped up, each response's
 //! events decoded into one Arrow batch per schema, and the stream opened again from the last
-//! replay id when it drops, with the one backoff policy; a refused token is renewed through the
+//! replay id when it drops, with the one backoff policy, whose attempts are whole again once a
+//! call is live (a response, a keepalive included, came); a refused token is renewed through the
 //! session's one renewal path. The position handed to the caller only moves past events the
 //! caller has taken, so resuming from it never skips or repeats one.
 
@@ -206,8 +207,8 @@ impl Run {
         let mut failures = 0u32;
         let mut renewed_generation: Option<u64> = None;
         loop {
-            let (ended, got) = self.call(&mut replay, &mut delivered).await?;
-            if got {
+            let (ended, live) = self.call(&mut replay, &mut delivered).await?;
+            if live {
                 failures = 0;
             }
             match ended {
@@ -234,7 +235,7 @@ impl Run {
             failures += 1;
             if failures >= policy.attempts {
                 return Err(Error::transport(format!(
-                    "the subscription to {} kept failing ({failures} attempts in a row without an event)",
+                    "the subscription to {} kept failing ({failures} attempts in a row without an answer)",
                     self.options.topic
                 )));
             }
@@ -259,6 +260,7 @@ impl Run {
     }
 
     /// One Subscribe call, until it ends; `replay` follows the events so a new call resumes.
+    /// True with the end when the call was live: a response (events or a keepalive) came.
     async fn call(&self, replay: &mut Replay, delivered: &mut u64) -> Result<(Ended, bool)> {
         let batch = self.options.batch_size;
         let (requests, inbound) = mpsc::channel::<FetchRequest>(4);
@@ -276,13 +278,14 @@ impl Run {
         if let Some(ready) = self.ready.lock().take() {
             let _ = ready.send(());
         }
-        let mut got = false;
+        let mut live = false;
         loop {
             let response = match stream.message().await {
                 Ok(Some(r)) => r,
-                Ok(None) => return Ok((Ended::Clean, got)),
-                Err(s) => return Ok((Ended::Again(s, generation), got)),
+                Ok(None) => return Ok((Ended::Clean, live)),
+                Err(s) => return Ok((Ended::Again(s, generation), live)),
             };
+            live = true;
             let outstanding = usize::try_from(response.pending_num_requested).unwrap_or(0);
             if response.events.is_empty() {
                 if response.latest_replay_id.len() == 8 {
@@ -293,14 +296,11 @@ impl Run {
                         .await
                         .is_err()
                     {
-                        return Ok((Ended::Done, got));
+                        return Ok((Ended::Done, live));
                     }
                 }
-            } else {
-                got = true;
-                if !self.deliver(response, replay, delivered).await? {
-                    return Ok((Ended::Done, got));
-                }
+            } else if !self.deliver(response, replay, delivered).await? {
+                return Ok((Ended::Done, live));
             }
             // Top up once half the credit is used, so events keep flowing while the reader works.
             if outstanding <= batch / 2 {
