@@ -209,3 +209,38 @@ def test_a_quiet_stream_survives_ten_drops_each_followed_by_a_live_resubscriptio
         assert "error" not in got, got["error"]
         assert got["result"]["Sku__c"].to_pylist() == ["after ten drops"]
         assert stream.reconnects == 10
+
+
+# -- renewals --------------------------------------------------------------------------------
+
+
+def test_a_service_that_refuses_every_session_ends_in_authentication_error_after_few_renewals():
+    with Org(pubsub_keepalive=0.2) as org:
+        org.define_event("Order__e", ORDER_FIELDS)
+        conn = jwt(org)  # retries=4: five attempts
+        org.inject_pubsub_fault("unauthenticated", times=1_000_000)
+        org.clear_requests()
+
+        def first_batch():
+            with conn.subscribe("/event/Order__e", replay="earliest") as s:
+                return next(s, None)
+
+        reader, out = in_thread(first_batch)
+        reader.join(30)
+        tokens = token_requests(org)
+        assert not reader.is_alive(), f"still renewing: {len(tokens)} token requests"
+        assert isinstance(out.get("error"), sfarrow.AuthenticationError), out
+        assert 1 <= len(tokens) <= 5, len(tokens)
+        # Each renewal after the first waits longer than the one before.
+        times = [r["time"] for r in tokens]
+        gaps = [b - a for a, b in zip(times, times[1:])]
+        assert len(gaps) >= 3 and gaps[0] >= 0.15 and gaps[-1] > gaps[0] * 2, gaps
+
+        org.clear_requests()
+        start = time.monotonic()
+        with pytest.raises(sfarrow.AuthenticationError):
+            conn.publish("/event/Order__e", [{"Sku__c": "refused"}])
+        assert 1 <= len(token_requests(org)) <= 5
+        assert time.monotonic() - start < 30
+        org.clear_pubsub_faults()
+        assert conn.publish("/event/Order__e", [{"Sku__c": "accepted"}])["success"].to_pylist() == [True]

@@ -4,6 +4,7 @@
 
 use crate::client::{Client, Error, Request, Result};
 use crate::events::decode::EventSchema;
+use crate::events::status::{classify, to_error, Kind, Renewals};
 use crate::read::DescribeCache;
 use parking_lot::Mutex;
 use sfarrow_pubsub_proto::pub_sub_client::PubSubClient;
@@ -217,8 +218,8 @@ impl PubSub {
         Ok(compiled)
     }
 
-    /// A unary call with the session's metadata, renewed once on UNAUTHENTICATED and retried
-    /// on an outage (the call starts over: nothing was applied).
+    /// A unary call with the session's metadata; the session is renewed on UNAUTHENTICATED
+    /// (`Renewals`) and the call retried on an outage (it starts over: nothing was applied).
     pub async fn unary<T, R, F, Fut>(&self, msg: T, call: F) -> Result<R>
     where
         T: Clone,
@@ -227,21 +228,20 @@ impl PubSub {
     {
         let policy = *self.client.retry_policy();
         let mut failures = 0u32;
-        let mut renewed = false;
+        let mut renewals = Renewals::new(policy);
         loop {
             let (req, generation) = self.request(msg.clone()).await?;
             match call(self.stub().await?, req).await {
                 Ok(r) => return Ok(r.into_inner()),
-                Err(status) => match super::status::classify(&status) {
-                    super::status::Kind::Unauthenticated if !renewed => {
-                        renewed = true;
-                        self.client.renew(generation).await?;
+                Err(status) => match classify(&status) {
+                    Kind::Unauthenticated => {
+                        renewals.renew(&self.client, generation, &status).await?
                     }
-                    super::status::Kind::Retry if failures + 1 < policy.attempts => {
+                    Kind::Retry if failures + 1 < policy.attempts => {
                         failures += 1;
                         tokio::time::sleep(policy.delay(failures)).await;
                     }
-                    _ => return Err(super::status::to_error(&status)),
+                    _ => return Err(to_error(&status)),
                 },
             }
         }

@@ -7,7 +7,7 @@
 use crate::client::{Error, Result};
 use crate::events::channel::PubSub;
 use crate::events::encode::encode_batch;
-use crate::events::status::{classify, to_error, Kind};
+use crate::events::status::{classify, to_error, Kind, Renewals};
 use arrow_array::builder::{BinaryBuilder, BooleanBuilder, StringBuilder};
 use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{DataType, Field, Schema};
@@ -61,6 +61,7 @@ pub async fn publish(pubsub: &PubSub, topic: &str, batches: &[RecordBatch]) -> R
     let mut pending: Vec<(usize, ProducerEvent)> = Vec::new();
     let mut size = 0;
     let mut stopped: Option<Error> = None;
+    let mut renewals = Renewals::new(*pubsub.client.retry_policy());
     for (row, p) in payloads.into_iter().enumerate() {
         let payload = match p {
             Ok(p) => p,
@@ -79,6 +80,7 @@ pub async fn publish(pubsub: &PubSub, topic: &str, batches: &[RecordBatch]) -> R
                 std::mem::take(&mut pending),
                 &mut outcomes,
                 &mut stopped,
+                &mut renewals,
             )
             .await;
             size = 0;
@@ -95,7 +97,15 @@ pub async fn publish(pubsub: &PubSub, topic: &str, batches: &[RecordBatch]) -> R
         ));
     }
     if !pending.is_empty() {
-        send(pubsub, topic, pending, &mut outcomes, &mut stopped).await;
+        send(
+            pubsub,
+            topic,
+            pending,
+            &mut outcomes,
+            &mut stopped,
+            &mut renewals,
+        )
+        .await;
     }
     let batch = result_batch(&outcomes)?;
     match stopped {
@@ -111,6 +121,7 @@ async fn send(
     events: Vec<(usize, ProducerEvent)>,
     outcomes: &mut [Outcome],
     stopped: &mut Option<Error>,
+    renewals: &mut Renewals,
 ) {
     if let Some(e) = stopped {
         for (row, _) in &events {
@@ -126,7 +137,6 @@ async fn send(
     };
     let policy = *pubsub.client.retry_policy();
     let mut failures = 0;
-    let mut renewed = false;
     let answer = loop {
         let (r, generation) = match pubsub.request(req.clone()).await {
             Ok(x) => x,
@@ -137,12 +147,14 @@ async fn send(
             Err(e) => break Err(e),
         };
         match stub.publish(r).await {
-            Ok(resp) => break Ok(resp.into_inner()),
+            Ok(resp) => {
+                renewals.reset();
+                break Ok(resp.into_inner());
+            }
             Err(status) => match classify(&status) {
                 // Refused at the start of the call: nothing was published.
-                Kind::Unauthenticated if !renewed => {
-                    renewed = true;
-                    if let Err(e) = pubsub.client.renew(generation).await {
+                Kind::Unauthenticated => {
+                    if let Err(e) = renewals.renew(&pubsub.client, generation, &status).await {
                         break Err(e);
                     }
                 }

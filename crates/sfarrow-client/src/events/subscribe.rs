@@ -2,13 +2,14 @@
 //! events decoded into one Arrow batch per schema, and the stream opened again from the last
 //! replay id when it drops, with the one backoff policy, whose attempts are whole again once a
 //! call is live (a response, a keepalive included, came); a refused token is renewed through the
-//! session's one renewal path. The position handed to the caller only moves past events the
-//! caller has taken, so resuming from it never skips or repeats one.
+//! session's one renewal path, a few times at most in a row and with backoff (`Renewals`). The
+//! position handed to the caller only moves past events the caller has taken, so resuming from
+//! it never skips or repeats one.
 
 use crate::client::{Error, Result};
 use crate::events::channel::PubSub;
 use crate::events::decode::EventBatchBuilder;
-use crate::events::status::{classify, to_error, Kind};
+use crate::events::status::{classify, to_error, Kind, Renewals};
 use arrow_array::RecordBatch;
 use parking_lot::Mutex;
 use sfarrow_pubsub_proto::{FetchRequest, FetchResponse, ReplayPreset};
@@ -205,19 +206,21 @@ impl Run {
         let mut replay = self.options.replay.clone();
         let mut delivered = 0u64;
         let mut failures = 0u32;
-        let mut renewed_generation: Option<u64> = None;
+        let mut renewals = Renewals::new(policy);
         loop {
             let (ended, live) = self.call(&mut replay, &mut delivered).await?;
             if live {
                 failures = 0;
+                renewals.reset();
             }
             match ended {
                 Ended::Done => return Ok(()),
                 Ended::Clean => {}
                 Ended::Again(status, generation) => match classify(&status) {
-                    Kind::Unauthenticated if renewed_generation != Some(generation) => {
-                        renewed_generation = Some(generation);
-                        self.pubsub.client.renew(generation).await?;
+                    Kind::Unauthenticated => {
+                        renewals
+                            .renew(&self.pubsub.client, generation, &status)
+                            .await?;
                         continue;
                     }
                     Kind::BadReplay
