@@ -8,6 +8,7 @@ without showing them."""
 from __future__ import annotations
 
 import asyncio
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -244,3 +245,57 @@ def test_a_service_that_refuses_every_session_ends_in_authentication_error_after
         assert time.monotonic() - start < 30
         org.clear_pubsub_faults()
         assert conn.publish("/event/Order__e", [{"Sku__c": "accepted"}])["success"].to_pylist() == [True]
+
+
+# -- request_timeout -------------------------------------------------------------------------
+
+
+class SilentServer:
+    """A TCP listener on loopback that accepts connections and never answers."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.accepted: list[socket.socket] = []
+        self.stop = False
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def _accept(self) -> None:
+        self.sock.settimeout(0.1)
+        while not self.stop:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                continue
+            self.accepted.append(c)
+
+    def close(self) -> None:
+        self.stop = True
+        self.thread.join()
+        for c in self.accepted:
+            c.close()
+        self.sock.close()
+
+
+def test_request_timeout_bounds_a_pubsub_endpoint_that_never_answers():
+    server = SilentServer()
+    try:
+        with Org() as org:
+            org.define_event("Order__e", ORDER_FIELDS)
+            conn = sfarrow.Connection(org.url, org.access_token, ca_file=org.ca_file, pubsub_url=f"http://127.0.0.1:{server.port}", request_timeout=1.0, retries=1)
+            for call in (
+                lambda: conn.publish("/event/Order__e", [{"Sku__c": "x"}]),
+                lambda: next(conn.subscribe("/event/Order__e", replay="earliest"), None),
+            ):
+                start = time.monotonic()
+                t, out = in_thread(call)
+                t.join(15)  # untimed, each attempt took about 50 s
+                assert not t.is_alive(), "no timeout on the Pub/Sub call"
+                assert isinstance(out.get("error"), sfarrow.TransportError), out
+                assert time.monotonic() - start < 15
+            assert server.accepted, "the calls never reached the silent server"
+    finally:
+        server.close()

@@ -115,7 +115,7 @@ impl PubSub {
                 let mut e = Endpoint::from_shared(self.target.uri.clone())
                     .map_err(|e| Error::config(format!("pubsub_url: {e}")))?
                     .tcp_nodelay(true)
-                    .connect_timeout(Duration::from_secs(30))
+                    .connect_timeout(self.client.timeout().min(Duration::from_secs(30)))
                     .http2_keep_alive_interval(Duration::from_secs(30))
                     .keep_alive_while_idle(true);
                 if self.target.tls {
@@ -133,6 +133,23 @@ impl PubSub {
             })
             .await
             .cloned()
+    }
+
+    /// `call` (a unary call, or the opening of a stream: its answer's headers), or
+    /// DEADLINE_EXCEEDED without an error code, an outage to retry, when the service has not
+    /// answered within the connection's `request_timeout`.
+    pub async fn timed<R>(
+        &self,
+        call: impl std::future::Future<Output = std::result::Result<R, tonic::Status>>,
+    ) -> std::result::Result<R, tonic::Status> {
+        let limit = self.client.timeout();
+        match tokio::time::timeout(limit, call).await {
+            Ok(answer) => answer,
+            Err(_) => Err(tonic::Status::deadline_exceeded(format!(
+                "no answer within request_timeout ({} s)",
+                limit.as_secs_f64()
+            ))),
+        }
     }
 
     pub async fn stub(&self) -> Result<PubSubClient<Channel>> {
@@ -218,8 +235,9 @@ impl PubSub {
         Ok(compiled)
     }
 
-    /// A unary call with the session's metadata; the session is renewed on UNAUTHENTICATED
-    /// (`Renewals`) and the call retried on an outage (it starts over: nothing was applied).
+    /// A unary call with the session's metadata, within the request timeout; the session is
+    /// renewed on UNAUTHENTICATED (`Renewals`) and the call retried on an outage or a timeout
+    /// (it starts over: GetTopic and GetSchema apply nothing).
     pub async fn unary<T, R, F, Fut>(&self, msg: T, call: F) -> Result<R>
     where
         T: Clone,
@@ -231,7 +249,7 @@ impl PubSub {
         let mut renewals = Renewals::new(policy);
         loop {
             let (req, generation) = self.request(msg.clone()).await?;
-            match call(self.stub().await?, req).await {
+            match self.timed(call(self.stub().await?, req)).await {
                 Ok(r) => return Ok(r.into_inner()),
                 Err(status) => match classify(&status) {
                     Kind::Unauthenticated => {

@@ -1,8 +1,9 @@
 //! Publishing platform events (docs/wire-notes.md §10.8): rows encoded with the topic's current
 //! schema, sent in requests of at most 200 events and about 3 MB, each event's outcome in a
 //! result row aligned with the input. A row that cannot be encoded fails alone; a request that
-//! may have reached the service but got no answer leaves its rows `UNKNOWN_OUTCOME`, never
-//! resent, so no event is published twice.
+//! may have reached the service but got no answer (a cut connection, none within
+//! `request_timeout`) leaves its rows `UNKNOWN_OUTCOME`, never resent, so no event is published
+//! twice.
 
 use crate::client::{Error, Result};
 use crate::events::channel::PubSub;
@@ -146,7 +147,7 @@ async fn send(
             Ok(s) => s,
             Err(e) => break Err(e),
         };
-        match stub.publish(r).await {
+        match pubsub.timed(stub.publish(r)).await {
             Ok(resp) => {
                 renewals.reset();
                 break Ok(resp.into_inner());
@@ -166,7 +167,8 @@ async fn send(
                     tokio::time::sleep(policy.delay(failures)).await;
                 }
                 Kind::Retry => {
-                    // No answer from the service: the events may or may not be on the bus.
+                    // No answer from the service (a cut connection, none within the request
+                    // timeout): the events may or may not be on the bus.
                     for row in &rows {
                         outcomes[*row].error =
                             Some(format!("UNKNOWN_OUTCOME: {}", status.message()));

@@ -273,7 +273,8 @@ impl Run {
             .request(tokio_stream::wrappers::ReceiverStream::new(inbound))
             .await?;
         let mut stub = self.pubsub.stub().await?;
-        let mut stream = match stub.subscribe(req).await {
+        // The answer's headers, within the request timeout: the call is open.
+        let mut stream = match self.pubsub.timed(stub.subscribe(req)).await {
             Ok(r) => r.into_inner(),
             Err(s) => return Ok((Ended::Again(s, generation), false)),
         };
