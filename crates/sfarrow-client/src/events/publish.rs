@@ -1,7 +1,7 @@
 //! Publishing platform events (docs/wire-notes.md §10.8): rows encoded with the topic's current
 //! schema, sent in requests of at most 200 events and about 3 MB, each event's outcome in a
-//! result row aligned with the input. A row that cannot be encoded fails alone; a request that
-//! may have reached the service but got no answer (a cut connection, none within
+//! result row aligned with the input. A row that cannot be encoded, or that no request can
+//! carry, fails alone; a request that may have reached the service but got no answer (a cut connection, none within
 //! `request_timeout`) leaves its rows `UNKNOWN_OUTCOME`, never resent, so no event is published
 //! twice.
 
@@ -16,7 +16,10 @@ use sfarrow_pubsub_proto::{ProducerEvent, PublishRequest};
 use std::sync::Arc;
 
 const MAX_EVENTS: usize = 200;
+/// A request's size, kept under the 4 MiB gRPC message limit (docs/wire-notes.md §10.3).
 const MAX_BYTES: usize = 3 << 20;
+/// What an event adds to a request besides its payload (its id, schema id, framing).
+const EVENT_OVERHEAD: usize = 64;
 
 #[derive(Debug, Clone, Default)]
 struct Outcome {
@@ -71,10 +74,19 @@ pub async fn publish(pubsub: &PubSub, topic: &str, batches: &[RecordBatch]) -> R
                 continue;
             }
         };
+        let bytes = payload.len() + EVENT_OVERHEAD;
+        if bytes > MAX_BYTES {
+            // No request can carry it, and one that tried would fail the rows after it.
+            outcomes[row].error = Some(format!(
+                "INVALID_INPUT: the event is {:.1} MB encoded, more than a publish request carries ({} MB); Salesforce takes events of at most 1 MB",
+                bytes as f64 / f64::from(1 << 20),
+                MAX_BYTES >> 20
+            ));
+            continue;
+        }
         let key = new_key();
         outcomes[row].key = Some(key.clone());
-        if !pending.is_empty() && (pending.len() == MAX_EVENTS || size + payload.len() > MAX_BYTES)
-        {
+        if !pending.is_empty() && (pending.len() == MAX_EVENTS || size + bytes > MAX_BYTES) {
             send(
                 pubsub,
                 topic,
@@ -86,7 +98,7 @@ pub async fn publish(pubsub: &PubSub, topic: &str, batches: &[RecordBatch]) -> R
             .await;
             size = 0;
         }
-        size += payload.len() + 64;
+        size += bytes;
         pending.push((
             row,
             ProducerEvent {
