@@ -285,7 +285,9 @@ def test_request_timeout_bounds_a_pubsub_endpoint_that_never_answers():
     try:
         with Org() as org:
             org.define_event("Order__e", ORDER_FIELDS)
-            conn = sfarrow.Connection(org.url, org.access_token, ca_file=org.ca_file, pubsub_url=f"http://127.0.0.1:{server.port}", request_timeout=1.0, retries=1)
+            conn = sfarrow.Connection(
+                org.url, org.access_token, ca_file=org.ca_file, pubsub_url=f"http://127.0.0.1:{server.port}", request_timeout=1.0, retries=1
+            )
             for call in (
                 lambda: conn.publish("/event/Order__e", [{"Sku__c": "x"}]),
                 lambda: next(conn.subscribe("/event/Order__e", replay="earliest"), None),
@@ -299,3 +301,24 @@ def test_request_timeout_bounds_a_pubsub_endpoint_that_never_answers():
             assert server.accepted, "the calls never reached the silent server"
     finally:
         server.close()
+
+
+# -- pubsub_url ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://user:s3cret-Pa55@api.pubsub.salesforce.com:7443",
+        "user:s3cret-Pa55@api.pubsub.salesforce.com:7443",
+        "https://s3cret-Pa55@api.pubsub.salesforce.com",
+        "https://user:s3cret-Pa55@api.pubsub.salesforce.com:7443/path",
+        "https://user:s3cret-Pa55@api.pubsub.salesforce.com:port",
+    ],
+)
+def test_a_pubsub_url_with_credentials_is_refused_without_showing_them(url):
+    with Org(pubsub=False) as org:
+        with pytest.raises(sfarrow.ConfigurationError) as e:
+            sfarrow.Connection(org.url, org.access_token, ca_file=org.ca_file, pubsub_url=url)
+    assert "s3cret-Pa55" not in str(e.value) and "s3cret-Pa55" not in repr(e.value.args)
+    assert "api.pubsub.salesforce.com" in str(e.value)

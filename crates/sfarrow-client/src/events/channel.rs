@@ -29,7 +29,8 @@ pub struct Target {
 pub fn parse_url(text: &str) -> Result<Target> {
     let bad = |why: &str| {
         Error::config(format!(
-            "pubsub_url must be host:port, https://host:port or (to a local emulator) http://127.0.0.1:port; {why}: {text:?}"
+            "pubsub_url must be host:port, https://host:port or (to a local emulator) http://127.0.0.1:port; {why}: {:?}",
+            without_credentials(text)
         ))
     };
     let t = text.trim();
@@ -45,7 +46,9 @@ pub fn parse_url(text: &str) -> Result<Target> {
         _ => return Err(bad("the scheme is not https or http")),
     };
     if !u.username().is_empty() || u.password().is_some() {
-        return Err(bad("it carries credentials"));
+        return Err(bad(
+            "it carries a user name or password (the session's token is what authenticates)",
+        ));
     }
     if !matches!(u.path(), "" | "/") || u.query().is_some() || u.fragment().is_some() {
         return Err(bad("it has a path, query or fragment"));
@@ -71,6 +74,19 @@ pub fn parse_url(text: &str) -> Result<Target> {
         host: host.trim_matches(|c| c == '[' || c == ']').to_string(),
         tls,
     })
+}
+
+/// `text` with whatever stands between its scheme and its last `@` (a user name, a password)
+/// left out, to quote in an error.
+fn without_credentials(text: &str) -> String {
+    let (scheme, rest) = match text.find("://") {
+        Some(i) => text.split_at(i + 3),
+        None => ("", text),
+    };
+    match rest.rfind('@') {
+        Some(at) => format!("{scheme}(credentials left out)@{}", &rest[at + 1..]),
+        None => text.to_string(),
+    }
 }
 
 pub struct PubSub {
@@ -316,12 +332,24 @@ mod tests {
         for bad in [
             "http://evil.example.com:80",
             "https://user:pw@api.pubsub.salesforce.com:7443",
+            "user:pw@api.pubsub.salesforce.com:7443",
             "https://api.pubsub.salesforce.com:7443/path",
             "https://api.pubsub.salesforce.com:7443?x=1",
             "ftp://api.pubsub.salesforce.com",
             "",
         ] {
             assert!(parse_url(bad).is_err(), "{bad}");
+        }
+        for with_secret in [
+            "https://user:s3cret@api.pubsub.salesforce.com:7443",
+            "user:s3cret@api.pubsub.salesforce.com",
+            "https://s3cret@api.pubsub.salesforce.com:7443",
+            "https://user:s3cret@api.pubsub.salesforce.com:port",
+            "https://user:s3/cr@et@api.pubsub.salesforce.com:7443/path",
+        ] {
+            let e = parse_url(with_secret).expect_err(with_secret).to_string();
+            assert!(!e.contains("s3cret") && !e.contains("s3/cr"), "{e}");
+            assert!(e.contains("api.pubsub.salesforce.com"), "{e}");
         }
     }
 }
