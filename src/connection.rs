@@ -7,7 +7,6 @@
 //! Python signatures only: every argument here is required.
 
 use crate::errors::to_py;
-use crate::events::EventStream;
 use crate::login::LoginArgs;
 use crate::runtime::run;
 use crate::stream::BatchStream;
@@ -188,11 +187,12 @@ impl Connection {
         })
     }
 
-    /// Subscribes to a Pub/Sub topic: an `EventStream` of event batches (see `crate::events`).
+    /// Subscribes to a Pub/Sub topic: an `EventStream` of event batches once the subscription
+    /// is live, now or as an awaitable (see `crate::events`).
     #[allow(clippy::too_many_arguments)]
-    fn subscribe(
+    fn subscribe<'py>(
         &self,
-        py: Python<'_>,
+        py: Python<'py>,
         topic: &str,
         replay: &str,
         replay_id: Option<Vec<u8>>,
@@ -200,7 +200,8 @@ impl Connection {
         on_invalid_replay: &str,
         max_events: Option<u64>,
         idle_timeout: Option<f64>,
-    ) -> PyResult<EventStream> {
+        asynchronous: bool,
+    ) -> PyResult<Bound<'py, PyAny>> {
         crate::events::open(
             py,
             self.pubsub.clone(),
@@ -211,6 +212,7 @@ impl Connection {
             on_invalid_replay,
             max_events,
             idle_timeout,
+            asynchronous,
         )
     }
 

@@ -1,10 +1,10 @@
 //! Events from the Pub/Sub API: `EventStream` hands Python one `pyarrow.RecordBatch` of events
 //! at a time, as an iterator (each wait releases the GIL and looks for Ctrl-C every 100 ms) or
-//! an async iterator, and keeps the replay id to resume from; `publish` sends platform events
-//! and returns their per-row results.
+//! an async iterator (and `async with`), and keeps the replay id to resume from; `open` starts
+//! one now or as an awaitable; `publish` sends platform events and returns their per-row
+//! results.
 
 use crate::errors::to_py;
-use crate::runtime::blocking_raw;
 use crate::stream::{Batch, Batches};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
@@ -21,10 +21,11 @@ pub struct EventStream {
     progress: Arc<Progress>,
 }
 
-/// The arguments of `subscribe`, checked.
+/// `subscribe`: the arguments checked now, then the stream once the subscription is live (a
+/// write made after that is delivered), waited for now or by the returned awaitable.
 #[allow(clippy::too_many_arguments)]
-pub fn open(
-    py: Python<'_>,
+pub fn open<'py>(
+    py: Python<'py>,
     pubsub: Arc<PubSub>,
     topic: &str,
     replay: &str,
@@ -33,7 +34,8 @@ pub fn open(
     on_invalid_replay: &str,
     max_events: Option<u64>,
     idle_timeout: Option<f64>,
-) -> PyResult<EventStream> {
+    asynchronous: bool,
+) -> PyResult<Bound<'py, PyAny>> {
     let replay =
         match (replay, replay_id) {
             ("latest", None) => Replay::Latest,
@@ -75,20 +77,16 @@ pub fn open(
         max_events,
         idle_timeout,
     };
-    // The subscription's task runs on the module's runtime.
-    let mut stream = {
-        let _guard = crate::runtime::runtime().enter();
-        events::subscribe::subscribe(pubsub, options).map_err(to_py)?
-    };
-    // Returns once the subscription is live: a write made after `subscribe` is then delivered.
-    let stream = blocking_raw(py, async move {
+    let topic = topic.to_string();
+    crate::runtime::run(py, asynchronous, async move {
+        // Run on the module's runtime, which the subscription's task is spawned on.
+        let mut stream = events::subscribe::subscribe(pubsub, options).map_err(to_py)?;
         stream.ready().await;
-        stream
-    })?;
-    Ok(EventStream {
-        topic: topic.to_string(),
-        progress: stream.progress(),
-        stream: Batches::new(stream),
+        Ok(EventStream {
+            topic,
+            progress: stream.progress(),
+            stream: Batches::new(stream),
+        })
     })
 }
 
@@ -153,6 +151,24 @@ impl EventStream {
         _tb: Option<Bound<'_, PyAny>>,
     ) {
         self.close(py);
+    }
+
+    /// `async with`: an awaitable of the stream itself.
+    fn __aenter__<'py>(slf: Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        let py = slf.py();
+        crate::runtime::done(py, slf.into_any())
+    }
+
+    /// Closes the stream (at once, without waiting for a reader); an awaitable of `None`.
+    fn __aexit__<'py>(
+        &self,
+        py: Python<'py>,
+        _kind: Option<Bound<'py, PyAny>>,
+        _value: Option<Bound<'py, PyAny>>,
+        _tb: Option<Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        self.close(py);
+        crate::runtime::done(py, py.None().into_bound(py))
     }
 
     fn __repr__(&self) -> String {

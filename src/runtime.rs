@@ -91,6 +91,16 @@ where
     Ok(future)
 }
 
+/// An asyncio future of the running loop, already resolved to `value` (`__aenter__`, ...).
+pub(crate) fn done<'py>(py: Python<'py>, value: Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    let future = py
+        .import("asyncio")?
+        .call_method0("get_running_loop")?
+        .call_method0("create_future")?;
+    future.call_method1("set_result", (value,))?;
+    Ok(future)
+}
+
 fn deliver<T>(
     py: Python<'_>,
     event_loop: &Py<PyAny>,

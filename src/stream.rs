@@ -14,7 +14,7 @@ use sfarrow_client::client::Error;
 use sfarrow_client::read::ReadStream;
 use std::future::Future;
 use std::sync::Arc;
-use tokio::sync::Mutex;
+use tokio::sync::{watch, Mutex};
 
 /// Something that yields record batches until it ends (`None`) or fails.
 pub(crate) trait Source: Send + 'static {
@@ -35,26 +35,47 @@ impl Source for sfarrow_client::events::EventStream {
 
 /// A source shared by the Python object's faces. `None` once it ended, failed or was closed:
 /// dropping it stops the work behind it (a read's task and Bulk job, a subscription's call).
-pub(crate) struct Batches<S: Source>(Arc<Mutex<Option<S>>>);
+/// `close` never waits for the lock a reader holds: it raises `closed`, which a reader waiting
+/// for the source (or for the lock) sees at once.
+pub(crate) struct Batches<S: Source> {
+    slot: Arc<Mutex<Option<S>>>,
+    closed: watch::Sender<bool>,
+}
 
 impl<S: Source> Batches<S> {
     pub(crate) fn new(source: S) -> Self {
-        Batches(Arc::new(Mutex::new(Some(source))))
+        Batches {
+            slot: Arc::new(Mutex::new(Some(source))),
+            closed: watch::Sender::new(false),
+        }
     }
 
-    /// The next batch, or `None` at the end; any error ends the stream.
-    async fn next(slot: Arc<Mutex<Option<S>>>) -> PyResult<Option<RecordBatch>> {
-        let mut slot = slot.lock().await;
+    /// The next batch, or `None` at the end or once closed; any error ends the stream.
+    async fn next(
+        slot: Arc<Mutex<Option<S>>>,
+        mut closed: watch::Receiver<bool>,
+    ) -> PyResult<Option<RecordBatch>> {
+        let mut slot = tokio::select! {
+            biased;
+            _ = raised(&mut closed) => return Ok(None),
+            slot = slot.lock() => slot,
+        };
         let Some(source) = slot.as_mut() else {
             return Ok(None);
         };
-        match source.next_batch().await {
-            Some(Ok(batch)) => Ok(Some(batch)),
-            Some(Err(e)) => {
+        let next = tokio::select! {
+            biased;
+            _ = raised(&mut closed) => None,
+            next = source.next_batch() => Some(next),
+        };
+        match next {
+            Some(Some(Ok(batch))) => Ok(Some(batch)),
+            Some(Some(Err(e))) => {
                 *slot = None;
                 Err(to_py(e))
             }
-            None => {
+            // The end, or closed while waiting.
+            Some(None) | None => {
                 *slot = None;
                 Ok(None)
             }
@@ -66,7 +87,7 @@ impl<S: Source> Batches<S> {
         &self,
         py: Python<'py>,
     ) -> PyResult<Option<Bound<'py, PyAny>>> {
-        match blocking_raw(py, Self::next(self.0.clone())) {
+        match blocking_raw(py, Self::next(self.slot.clone(), self.closed.subscribe())) {
             Ok(Ok(Some(batch))) => Ok(Some(Batch(batch).into_pyobject(py)?)),
             Ok(Ok(None)) => Ok(None),
             Ok(Err(e)) => Err(e),
@@ -79,19 +100,42 @@ impl<S: Source> Batches<S> {
 
     /// `__anext__`: an awaitable of the next batch; `StopAsyncIteration` at the end.
     pub(crate) fn next_awaitable<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let slot = self.0.clone();
+        let (slot, closed) = (self.slot.clone(), self.closed.subscribe());
         crate::runtime::awaitable(py, async move {
-            match Self::next(slot).await? {
+            match Self::next(slot, closed).await? {
                 Some(batch) => Ok(Batch(batch)),
                 None => Err(PyStopAsyncIteration::new_err(())),
             }
         })
     }
 
-    /// Ends the stream now (waiting for a `next` in flight to give it up).
+    /// Ends the stream now, from any thread or coroutine: a `next` in flight returns at once
+    /// (the end of the stream), and so does every later one. Never waits for a reader.
     pub(crate) fn close(&self, py: Python<'_>) {
-        let slot = self.0.clone();
-        py.detach(|| crate::runtime::runtime().block_on(async { *slot.lock().await = None }));
+        self.closed.send_replace(true);
+        let slot = self.slot.clone();
+        py.detach(|| {
+            // Dropping the source may start its clean-up (a Bulk job's abort) on the runtime.
+            let _runtime = crate::runtime::runtime().enter();
+            let held = match slot.try_lock() {
+                Ok(mut source) => {
+                    *source = None;
+                    false
+                }
+                Err(_) => true,
+            };
+            // A reader holds it and is giving it up: drop it once it has.
+            if held {
+                tokio::spawn(async move { *slot.lock().await = None });
+            }
+        });
+    }
+}
+
+/// Resolves once `close` raised the flag; never if the stream object went away without closing.
+async fn raised(closed: &mut watch::Receiver<bool>) {
+    if closed.wait_for(|c| *c).await.is_err() {
+        std::future::pending::<()>().await
     }
 }
 

@@ -31,6 +31,20 @@ def _replay(replay: Union[str, bytes, bytearray, memoryview]) -> tuple[str, Opti
     raise ValueError(f'replay is "latest", "earliest", or a replay id (bytes, or their hex text), not {replay!r}')
 
 
+def _subscription(
+    topic: str, replay: Union[str, bytes], batch_size: int, on_invalid_replay: str, max_events: Optional[int], idle_timeout: Optional[float]
+) -> tuple[str, str, Optional[bytes], int, str, Optional[int], Optional[float]]:
+    """The arguments of ``subscribe`` checked, in the compiled module's order."""
+    kind, replay_id = _replay(replay)
+    if not isinstance(batch_size, int) or not 1 <= batch_size <= 100:
+        raise ValueError(f"batch_size is between 1 and 100 (the Pub/Sub API's limit), got {batch_size!r}")
+    if on_invalid_replay not in ("raise", "earliest"):
+        raise ValueError(f'on_invalid_replay is "raise" or "earliest", got {on_invalid_replay!r}')
+    if max_events is not None and max_events < 1:
+        raise ValueError(f"max_events must be at least 1, got {max_events!r}")
+    return (topic, kind, replay_id, batch_size, on_invalid_replay, max_events, idle_timeout)
+
+
 class Events:
     """Change data capture and platform events as Arrow (see the README's "Events")."""
 
@@ -54,7 +68,9 @@ class Events:
         """Subscribes to a topic: ``/data/AccountChangeEvent`` (one object's change events),
         ``/data/ChangeEvents`` (every selected object's) or ``/event/Order__e`` (a platform
         event). Returns a stream of ``pyarrow.RecordBatch``, one row per event, to iterate with
-        ``for`` or ``async for``; use it as a context manager to close it.
+        ``for`` or ``async for``; use it as a context manager (``with`` or ``async with``) to
+        close it. ``stream.close()`` ends it at once, from any thread or coroutine: a wait for
+        the next batch in progress ends as the stream does.
 
         ``replay`` is ``"latest"`` (events from now on), ``"earliest"`` (every retained
         event, up to 72 hours back) or a replay id saved from :attr:`EventStream.replay_id`:
@@ -65,7 +81,8 @@ class Events:
         starts from the earliest event and ``stream.fell_back`` is True.
 
         It returns once the subscription is live, so with ``"latest"`` a write made after it
-        returns is delivered.
+        returns is delivered. :meth:`subscribe_async` waits for that without holding up the
+        event loop.
 
         ``batch_size`` (1-100) caps the events requested at once and so a batch's rows;
         ``max_events`` ends the stream after that many events; ``idle_timeout`` (seconds) ends
@@ -77,14 +94,26 @@ class Events:
         and then the record's fields, typed as :meth:`query` types them. A batch holds events of
         one schema: ``/data/ChangeEvents`` gives a batch per object.
         """
-        kind, replay_id = _replay(replay)
-        if not isinstance(batch_size, int) or not 1 <= batch_size <= 100:
-            raise ValueError(f"batch_size is between 1 and 100 (the Pub/Sub API's limit), got {batch_size!r}")
-        if on_invalid_replay not in ("raise", "earliest"):
-            raise ValueError(f'on_invalid_replay is "raise" or "earliest", got {on_invalid_replay!r}')
-        if max_events is not None and max_events < 1:
-            raise ValueError(f"max_events must be at least 1, got {max_events!r}")
-        return self._raw.subscribe(topic, kind, replay_id, batch_size, on_invalid_replay, max_events, idle_timeout)
+        args = _subscription(topic, replay, batch_size, on_invalid_replay, max_events, idle_timeout)
+        stream: _sfarrow.EventStream = self._raw.subscribe(*args, False)
+        return stream
+
+    async def subscribe_async(
+        self,
+        topic: str,
+        *,
+        replay: Union[str, bytes] = D.EVENT_REPLAY,
+        batch_size: int = D.EVENT_BATCH_SIZE,
+        on_invalid_replay: str = D.ON_INVALID_REPLAY,
+        max_events: Optional[int] = None,
+        idle_timeout: Optional[float] = None,
+    ) -> _sfarrow.EventStream:
+        """The awaitable twin of :meth:`subscribe`: ``stream = await conn.subscribe_async(...)``
+        waits for the subscription to be live with the event loop free, then gives the same
+        stream, for ``async for`` and ``async with``."""
+        args = _subscription(topic, replay, batch_size, on_invalid_replay, max_events, idle_timeout)
+        stream: _sfarrow.EventStream = await self._raw.subscribe(*args, True)
+        return stream
 
     def publish(self, topic: str, data: Any) -> pa.Table:
         """Publishes platform events to ``/event/Name__e``: one per row of ``data`` (Arrow,

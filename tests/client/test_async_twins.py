@@ -38,6 +38,8 @@ def test_each_async_twin_has_its_sync_twins_signature():
         "limits",
         "request",
         "server_time",
+        "subscribe",
+        "publish",
     }
     assert expected <= {a for a, _ in pairs}, expected - {a for a, _ in pairs}
     for sync, asynchronous in pairs:

@@ -407,3 +407,48 @@ def test_custom_objects_and_hard_deletes_emit_change_events():
             d = drain(s, 1)
         assert d["change_type"].to_pylist() == ["DELETE"] and sorted(d["record_ids"][0].as_py()) == sorted(acc)
         assert d["change_origin"][0].as_py().startswith("com/salesforce/api/bulkapi/")
+
+
+def test_composite_requests_emit_change_events():
+    with Org(pubsub_keepalive=0.2) as org:
+        org.select_change_events(["Account"])
+        conn = connect(org)
+        base = f"/services/data/v{org.api_version}/sobjects/Account"
+        r = conn.request(
+            "POST",
+            "composite",
+            json={
+                "allOrNone": True,
+                "compositeRequest": [
+                    {"method": "POST", "url": base, "referenceId": "acc", "body": {"Name": "Composite Co"}},
+                    {"method": "PATCH", "url": f"{base}/@{{acc.id}}", "referenceId": "upd", "body": {"Phone": "123"}},
+                ],
+            },
+        )
+        assert [x["httpStatusCode"] for x in r["compositeResponse"]] == [201, 204], r
+        acc = r["compositeResponse"][0]["body"]["id"]
+        with conn.subscribe("/data/AccountChangeEvent", replay="earliest", max_events=2) as s:
+            t = drain(s, 2)
+        assert t["change_type"].to_pylist() == ["CREATE", "UPDATE"]
+        assert t["record_ids"].to_pylist() == [[acc], [acc]]
+        assert t["Name"].to_pylist() == ["Composite Co", None] and t["Phone"].to_pylist() == [None, "123"]
+        assert all(o.startswith("com/salesforce/api/rest/") for o in t["change_origin"].to_pylist())
+
+
+def test_platform_events_through_sobject_collections_and_in_describe():
+    with Org(pubsub_keepalive=0.2) as org:
+        org.define_event("Order__e", ORDER_FIELDS)
+        conn = connect(org)
+        d = conn.request("GET", "sobjects/Order__e/describe")
+        fields = {f["name"] for f in d["fields"]}
+        assert {"Sku__c", "Qty__c", "Seq__c", "CreatedDate", "CreatedById", "ReplayId", "EventUuid"} <= fields
+        assert "Order__e" in {o["name"] for o in conn.request("GET", "sobjects")["sobjects"]}
+        records = [{"attributes": {"type": "Order__e"}, "Sku__c": f"COL-{i}", "Qty__c": i} for i in range(3)]
+        r = conn.request("POST", "composite/sobjects", json={"allOrNone": False, "records": records})
+        assert [x["success"] for x in r] == [True] * 3
+        assert all(x["errors"][0]["statusCode"] == "OPERATION_ENQUEUED" for x in r)
+        with conn.subscribe("/event/Order__e", replay="earliest", max_events=3) as s:
+            t = drain(s, 3)
+        assert t["Sku__c"].to_pylist() == ["COL-0", "COL-1", "COL-2"] and t["Qty__c"].to_pylist() == [0.0, 1.0, 2.0]
+        # The UUID the save reported is the id subscribers see.
+        assert t["event_id"].to_pylist() == [x["errors"][0]["message"] for x in r]

@@ -417,3 +417,55 @@ def test_soap_undelete_emits_an_undelete_event(porg):
         assert q["totalSize"] == 1
     finally:
         sub.close()
+
+
+def test_publish_stream_answers_every_request_with_its_results(porg):
+    stub = plain_stub(porg)
+    t = stub.GetTopic(pb2.TopicRequest(topic_name="/event/Order__e"), metadata=metadata(porg))
+    schema = stub.GetSchema(pb2.SchemaRequest(schema_id=t.schema_id), metadata=metadata(porg)).schema_json
+    sub = Subscription(stub, metadata(porg), pb2.FetchRequest(topic_name="/event/Order__e", replay_preset=pb2.ReplayPreset.LATEST, num_requested=20))
+    try:
+        sub.next()  # a keepalive: the subscription is live
+
+        def requests_():
+            for i in range(3):
+                yield pb2.PublishRequest(
+                    topic_name="/event/Order__e",
+                    events=[
+                        pb2.ProducerEvent(
+                            id=f"ps-{i}-{j}",
+                            schema_id=t.schema_id,
+                            payload=encode(schema, {"CreatedDate": 1, "CreatedById": porg.user_id, "Sku__c": f"PS-{i}-{j}", "Qty__c": None, "Rush__c": None}),
+                        )
+                        for j in range(2)
+                    ],
+                )
+
+        responses = list(stub.PublishStream(requests_(), metadata=metadata(porg), timeout=20))
+        assert len(responses) == 3
+        keys = sorted(r.correlation_key for resp in responses for r in resp.results)
+        assert keys == sorted(f"ps-{i}-{j}" for i in range(3) for j in range(2))
+        assert all(not r.HasField("error") and len(r.replay_id) == 8 for resp in responses for r in resp.results)
+        assert all(resp.schema_id == t.schema_id and resp.rpc_id for resp in responses)
+        got = sub.events(6)
+        assert sorted(e.event.id for e in got) == keys
+        assert [e.replay_id for e in got] == sorted(r.replay_id for resp in responses for r in resp.results)
+    finally:
+        sub.close()
+
+
+def test_call_faults_fail_the_next_calls_only(porg):
+    stub = plain_stub(porg)
+    topic = pb2.TopicRequest(topic_name="/event/Order__e")
+    for kind, code, suffix in (
+        ("unavailable", grpc.StatusCode.UNAVAILABLE, "service.unavailable"),
+        ("unauthenticated", grpc.StatusCode.UNAUTHENTICATED, "service.auth.error"),
+    ):
+        porg.inject_pubsub_fault(kind, times=2)
+        for _ in range(2):
+            with pytest.raises(grpc.RpcError) as e:
+                stub.GetTopic(topic, metadata=metadata(porg))
+            assert e.value.code() == code
+            assert dict(e.value.trailing_metadata())["error-code"].endswith(suffix)
+        # The session was valid all along: the third call goes through.
+        assert stub.GetTopic(topic, metadata=metadata(porg)).can_publish

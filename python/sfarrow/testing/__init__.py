@@ -386,8 +386,11 @@ class Org:
     def inject_pubsub_fault(self, kind: str, *, after_events: int = 0, times: int = 1) -> None:
         """Breaks subscriptions: ``"drop"`` (the connection is cut), ``"end"`` (the stream ends
         UNAVAILABLE), ``"expire_token"`` (the stream's session ends: it fails UNAUTHENTICATED and
-        the token stops working) once a stream has delivered ``after_events`` events; or
-        ``"unavailable"`` (the next call fails with ``service.unavailable``). ``times`` times."""
+        the token stops working) once a stream has delivered ``after_events`` events; or fails
+        calls: ``"unavailable"`` (the next call fails with ``service.unavailable``),
+        ``"unauthenticated"`` (the next call is refused with ``service.auth.error``, however
+        fresh its session: a service that refuses every session) or ``"drop_after"`` (the next
+        Publish is applied, then its connection is cut before the answer). ``times`` times."""
         if after_events < 0 or times < 1:
             raise ValueError("after_events must be >= 0 and times >= 1")
         self._emulator.inject_pubsub_fault(kind, after_events, times)

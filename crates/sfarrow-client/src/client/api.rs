@@ -147,6 +147,8 @@ pub struct Client {
     session: Session,
     version: String,
     retry: RetryPolicy,
+    /// `request_timeout`: bounds each call of another API too (Pub/Sub).
+    timeout: Duration,
     usage: Mutex<Option<(u64, u64)>>,
     gzip: bool,
     api_budget: Option<f64>,
@@ -222,6 +224,7 @@ impl Client {
             session: Session::new(grant, env, token, on_token, options.retry),
             version,
             retry: options.retry,
+            timeout: options.timeout,
             usage: Mutex::new(None),
             gzip: options.gzip,
             api_budget: options.api_budget,
@@ -296,6 +299,11 @@ impl Client {
 
     pub fn retry_policy(&self) -> &RetryPolicy {
         &self.retry
+    }
+
+    /// The connection's `request_timeout`.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
     }
 
     /// Waits for `n` cursor slots (at most [`MAX_CURSORS`]), held until the permit drops: a read

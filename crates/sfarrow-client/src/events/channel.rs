@@ -4,6 +4,7 @@
 
 use crate::client::{Client, Error, Request, Result};
 use crate::events::decode::EventSchema;
+use crate::events::status::{classify, to_error, Kind, Renewals};
 use crate::read::DescribeCache;
 use parking_lot::Mutex;
 use sfarrow_pubsub_proto::pub_sub_client::PubSubClient;
@@ -28,7 +29,8 @@ pub struct Target {
 pub fn parse_url(text: &str) -> Result<Target> {
     let bad = |why: &str| {
         Error::config(format!(
-            "pubsub_url must be host:port, https://host:port or (to a local emulator) http://127.0.0.1:port; {why}: {text:?}"
+            "pubsub_url must be host:port, https://host:port or (to a local emulator) http://127.0.0.1:port; {why}: {:?}",
+            without_credentials(text)
         ))
     };
     let t = text.trim();
@@ -44,7 +46,9 @@ pub fn parse_url(text: &str) -> Result<Target> {
         _ => return Err(bad("the scheme is not https or http")),
     };
     if !u.username().is_empty() || u.password().is_some() {
-        return Err(bad("it carries credentials"));
+        return Err(bad(
+            "it carries a user name or password (the session's token is what authenticates)",
+        ));
     }
     if !matches!(u.path(), "" | "/") || u.query().is_some() || u.fragment().is_some() {
         return Err(bad("it has a path, query or fragment"));
@@ -70,6 +74,19 @@ pub fn parse_url(text: &str) -> Result<Target> {
         host: host.trim_matches(|c| c == '[' || c == ']').to_string(),
         tls,
     })
+}
+
+/// `text` with whatever stands between its scheme and its last `@` (a user name, a password)
+/// left out, to quote in an error.
+fn without_credentials(text: &str) -> String {
+    let (scheme, rest) = match text.find("://") {
+        Some(i) => text.split_at(i + 3),
+        None => ("", text),
+    };
+    match rest.rfind('@') {
+        Some(at) => format!("{scheme}(credentials left out)@{}", &rest[at + 1..]),
+        None => text.to_string(),
+    }
 }
 
 pub struct PubSub {
@@ -114,7 +131,7 @@ impl PubSub {
                 let mut e = Endpoint::from_shared(self.target.uri.clone())
                     .map_err(|e| Error::config(format!("pubsub_url: {e}")))?
                     .tcp_nodelay(true)
-                    .connect_timeout(Duration::from_secs(30))
+                    .connect_timeout(self.client.timeout().min(Duration::from_secs(30)))
                     .http2_keep_alive_interval(Duration::from_secs(30))
                     .keep_alive_while_idle(true);
                 if self.target.tls {
@@ -132,6 +149,23 @@ impl PubSub {
             })
             .await
             .cloned()
+    }
+
+    /// `call` (a unary call, or the opening of a stream: its answer's headers), or
+    /// DEADLINE_EXCEEDED without an error code, an outage to retry, when the service has not
+    /// answered within the connection's `request_timeout`.
+    pub async fn timed<R>(
+        &self,
+        call: impl std::future::Future<Output = std::result::Result<R, tonic::Status>>,
+    ) -> std::result::Result<R, tonic::Status> {
+        let limit = self.client.timeout();
+        match tokio::time::timeout(limit, call).await {
+            Ok(answer) => answer,
+            Err(_) => Err(tonic::Status::deadline_exceeded(format!(
+                "no answer within request_timeout ({} s)",
+                limit.as_secs_f64()
+            ))),
+        }
     }
 
     pub async fn stub(&self) -> Result<PubSubClient<Channel>> {
@@ -217,8 +251,9 @@ impl PubSub {
         Ok(compiled)
     }
 
-    /// A unary call with the session's metadata, renewed once on UNAUTHENTICATED and retried
-    /// on an outage (the call starts over: nothing was applied).
+    /// A unary call with the session's metadata, within the request timeout; the session is
+    /// renewed on UNAUTHENTICATED (`Renewals`) and the call retried on an outage or a timeout
+    /// (it starts over: GetTopic and GetSchema apply nothing).
     pub async fn unary<T, R, F, Fut>(&self, msg: T, call: F) -> Result<R>
     where
         T: Clone,
@@ -227,21 +262,20 @@ impl PubSub {
     {
         let policy = *self.client.retry_policy();
         let mut failures = 0u32;
-        let mut renewed = false;
+        let mut renewals = Renewals::new(policy);
         loop {
             let (req, generation) = self.request(msg.clone()).await?;
-            match call(self.stub().await?, req).await {
+            match self.timed(call(self.stub().await?, req)).await {
                 Ok(r) => return Ok(r.into_inner()),
-                Err(status) => match super::status::classify(&status) {
-                    super::status::Kind::Unauthenticated if !renewed => {
-                        renewed = true;
-                        self.client.renew(generation).await?;
+                Err(status) => match classify(&status) {
+                    Kind::Unauthenticated => {
+                        renewals.renew(&self.client, generation, &status).await?
                     }
-                    super::status::Kind::Retry if failures + 1 < policy.attempts => {
+                    Kind::Retry if failures + 1 < policy.attempts => {
                         failures += 1;
                         tokio::time::sleep(policy.delay(failures)).await;
                     }
-                    _ => return Err(super::status::to_error(&status)),
+                    _ => return Err(to_error(&status)),
                 },
             }
         }
@@ -298,12 +332,24 @@ mod tests {
         for bad in [
             "http://evil.example.com:80",
             "https://user:pw@api.pubsub.salesforce.com:7443",
+            "user:pw@api.pubsub.salesforce.com:7443",
             "https://api.pubsub.salesforce.com:7443/path",
             "https://api.pubsub.salesforce.com:7443?x=1",
             "ftp://api.pubsub.salesforce.com",
             "",
         ] {
             assert!(parse_url(bad).is_err(), "{bad}");
+        }
+        for with_secret in [
+            "https://user:s3cret@api.pubsub.salesforce.com:7443",
+            "user:s3cret@api.pubsub.salesforce.com",
+            "https://s3cret@api.pubsub.salesforce.com:7443",
+            "https://user:s3cret@api.pubsub.salesforce.com:port",
+            "https://user:s3/cr@et@api.pubsub.salesforce.com:7443/path",
+        ] {
+            let e = parse_url(with_secret).expect_err(with_secret).to_string();
+            assert!(!e.contains("s3cret") && !e.contains("s3/cr"), "{e}");
+            assert!(e.contains("api.pubsub.salesforce.com"), "{e}");
         }
     }
 }

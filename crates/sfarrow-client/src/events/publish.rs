@@ -1,13 +1,14 @@
 //! Publishing platform events (docs/wire-notes.md §10.8): rows encoded with the topic's current
 //! schema, sent in requests of at most 200 events and about 3 MB, each event's outcome in a
-//! result row aligned with the input. A row that cannot be encoded fails alone; a request that
-//! may have reached the service but got no answer leaves its rows `UNKNOWN_OUTCOME`, never
-//! resent, so no event is published twice.
+//! result row aligned with the input. A row that cannot be encoded, or that no request can
+//! carry, fails alone; a request that may have reached the service but got no answer (a cut connection, none within
+//! `request_timeout`) leaves its rows `UNKNOWN_OUTCOME`, never resent, so no event is published
+//! twice.
 
 use crate::client::{Error, Result};
 use crate::events::channel::PubSub;
 use crate::events::encode::encode_batch;
-use crate::events::status::{classify, to_error, Kind};
+use crate::events::status::{classify, to_error, Kind, Renewals};
 use arrow_array::builder::{BinaryBuilder, BooleanBuilder, StringBuilder};
 use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{DataType, Field, Schema};
@@ -15,7 +16,10 @@ use sfarrow_pubsub_proto::{ProducerEvent, PublishRequest};
 use std::sync::Arc;
 
 const MAX_EVENTS: usize = 200;
+/// A request's size, kept under the 4 MiB gRPC message limit (docs/wire-notes.md §10.3).
 const MAX_BYTES: usize = 3 << 20;
+/// What an event adds to a request besides its payload (its id, schema id, framing).
+const EVENT_OVERHEAD: usize = 64;
 
 #[derive(Debug, Clone, Default)]
 struct Outcome {
@@ -61,6 +65,7 @@ pub async fn publish(pubsub: &PubSub, topic: &str, batches: &[RecordBatch]) -> R
     let mut pending: Vec<(usize, ProducerEvent)> = Vec::new();
     let mut size = 0;
     let mut stopped: Option<Error> = None;
+    let mut renewals = Renewals::new(*pubsub.client.retry_policy());
     for (row, p) in payloads.into_iter().enumerate() {
         let payload = match p {
             Ok(p) => p,
@@ -69,21 +74,31 @@ pub async fn publish(pubsub: &PubSub, topic: &str, batches: &[RecordBatch]) -> R
                 continue;
             }
         };
+        let bytes = payload.len() + EVENT_OVERHEAD;
+        if bytes > MAX_BYTES {
+            // No request can carry it, and one that tried would fail the rows after it.
+            outcomes[row].error = Some(format!(
+                "INVALID_INPUT: the event is {:.1} MB encoded, more than a publish request carries ({} MB); Salesforce takes events of at most 1 MB",
+                bytes as f64 / f64::from(1 << 20),
+                MAX_BYTES >> 20
+            ));
+            continue;
+        }
         let key = new_key();
         outcomes[row].key = Some(key.clone());
-        if !pending.is_empty() && (pending.len() == MAX_EVENTS || size + payload.len() > MAX_BYTES)
-        {
+        if !pending.is_empty() && (pending.len() == MAX_EVENTS || size + bytes > MAX_BYTES) {
             send(
                 pubsub,
                 topic,
                 std::mem::take(&mut pending),
                 &mut outcomes,
                 &mut stopped,
+                &mut renewals,
             )
             .await;
             size = 0;
         }
-        size += payload.len() + 64;
+        size += bytes;
         pending.push((
             row,
             ProducerEvent {
@@ -95,7 +110,15 @@ pub async fn publish(pubsub: &PubSub, topic: &str, batches: &[RecordBatch]) -> R
         ));
     }
     if !pending.is_empty() {
-        send(pubsub, topic, pending, &mut outcomes, &mut stopped).await;
+        send(
+            pubsub,
+            topic,
+            pending,
+            &mut outcomes,
+            &mut stopped,
+            &mut renewals,
+        )
+        .await;
     }
     let batch = result_batch(&outcomes)?;
     match stopped {
@@ -111,6 +134,7 @@ async fn send(
     events: Vec<(usize, ProducerEvent)>,
     outcomes: &mut [Outcome],
     stopped: &mut Option<Error>,
+    renewals: &mut Renewals,
 ) {
     if let Some(e) = stopped {
         for (row, _) in &events {
@@ -126,7 +150,6 @@ async fn send(
     };
     let policy = *pubsub.client.retry_policy();
     let mut failures = 0;
-    let mut renewed = false;
     let answer = loop {
         let (r, generation) = match pubsub.request(req.clone()).await {
             Ok(x) => x,
@@ -136,13 +159,15 @@ async fn send(
             Ok(s) => s,
             Err(e) => break Err(e),
         };
-        match stub.publish(r).await {
-            Ok(resp) => break Ok(resp.into_inner()),
+        match pubsub.timed(stub.publish(r)).await {
+            Ok(resp) => {
+                renewals.reset();
+                break Ok(resp.into_inner());
+            }
             Err(status) => match classify(&status) {
                 // Refused at the start of the call: nothing was published.
-                Kind::Unauthenticated if !renewed => {
-                    renewed = true;
-                    if let Err(e) = pubsub.client.renew(generation).await {
+                Kind::Unauthenticated => {
+                    if let Err(e) = renewals.renew(&pubsub.client, generation, &status).await {
                         break Err(e);
                     }
                 }
@@ -154,7 +179,8 @@ async fn send(
                     tokio::time::sleep(policy.delay(failures)).await;
                 }
                 Kind::Retry => {
-                    // No answer from the service: the events may or may not be on the bus.
+                    // No answer from the service (a cut connection, none within the request
+                    // timeout): the events may or may not be on the bus.
                     for row in &rows {
                         outcomes[*row].error =
                             Some(format!("UNKNOWN_OUTCOME: {}", status.message()));

@@ -1,8 +1,10 @@
 //! What a failed Pub/Sub call means for the caller (docs/wire-notes.md §10.2): the service
 //! names the failure in the `error-code` trailer, so that decides, and the gRPC code only where
-//! there is none (a cut connection, an RST_STREAM).
+//! there is none (a cut connection, an RST_STREAM). `Renewals` bounds the renewals a refused
+//! session gets.
 
-use crate::client::Error;
+use crate::client::retry::RetryPolicy;
+use crate::client::{Client, Error};
 use tonic::{Code, Status};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,6 +77,58 @@ pub fn to_error(status: &Status) -> Error {
             message,
             fields: Vec::new(),
         },
+    }
+}
+
+/// The renewals of the session after the service refused it, for one call or subscription: the
+/// first at once, each later one after the retry policy's pause, at most `attempts` in a row.
+/// Then the refusal is the caller's `AuthenticationError`: a service that refuses even a fresh
+/// session is not asked again and again, nor is the token endpoint.
+pub struct Renewals {
+    policy: RetryPolicy,
+    done: u32,
+}
+
+impl Renewals {
+    pub fn new(policy: RetryPolicy) -> Self {
+        Renewals { policy, done: 0 }
+    }
+
+    /// A call went through with the session: the next refusal starts a new count.
+    pub fn reset(&mut self) {
+        self.done = 0;
+    }
+
+    /// Renews the session of generation `seen`, which `refused` refused; the refusal as an
+    /// error once the renewals are spent.
+    pub async fn renew(
+        &mut self,
+        client: &Client,
+        seen: u64,
+        refused: &Status,
+    ) -> Result<(), Error> {
+        if self.done >= self.policy.attempts.max(1) {
+            return Err(match to_error(refused) {
+                Error::Authentication {
+                    status,
+                    code,
+                    message,
+                } => Error::Authentication {
+                    status,
+                    code,
+                    message: format!(
+                        "{message} (refused again after {} renewals of the session)",
+                        self.done
+                    ),
+                },
+                other => other,
+            });
+        }
+        if self.done > 0 {
+            tokio::time::sleep(self.policy.delay(self.done)).await;
+        }
+        self.done += 1;
+        client.renew(seen).await
     }
 }
 

@@ -1,13 +1,15 @@
 //! A subscription (docs/wire-notes.md §10.3, §10.4): credit kept topped up, each response's
 //! events decoded into one Arrow batch per schema, and the stream opened again from the last
-//! replay id when it drops, with the one backoff policy; a refused token is renewed through the
-//! session's one renewal path. The position handed to the caller only moves past events the
-//! caller has taken, so resuming from it never skips or repeats one.
+//! replay id when it drops, with the one backoff policy, whose attempts are whole again once a
+//! call is live (a response, a keepalive included, came); a refused token is renewed through the
+//! session's one renewal path, a few times at most in a row and with backoff (`Renewals`). The
+//! position handed to the caller only moves past events the caller has taken, so resuming from
+//! it never skips or repeats one.
 
 use crate::client::{Error, Result};
 use crate::events::channel::PubSub;
 use crate::events::decode::EventBatchBuilder;
-use crate::events::status::{classify, to_error, Kind};
+use crate::events::status::{classify, to_error, Kind, Renewals};
 use arrow_array::RecordBatch;
 use parking_lot::Mutex;
 use sfarrow_pubsub_proto::{FetchRequest, FetchResponse, ReplayPreset};
@@ -79,7 +81,7 @@ impl Progress {
 
 pub struct EventStream {
     rx: mpsc::Receiver<Result<Item>>,
-    /// Fires once the first call is open (or has failed).
+    /// Fires once a call is open, or the subscription has ended (failed).
     ready: Option<tokio::sync::oneshot::Receiver<()>>,
     progress: Arc<Progress>,
     task: tokio::task::JoinHandle<()>,
@@ -97,8 +99,9 @@ impl EventStream {
         self.progress.clone()
     }
 
-    /// Waits until the service has started the subscription, so that with `Replay::Latest` a
-    /// write made after this returns is delivered. A failed start shows at `next`.
+    /// Waits until the service has started the subscription (a first call that failed is
+    /// retried first), so that with `Replay::Latest` a write made after this returns is
+    /// delivered. A subscription that could not start shows its error at `next`.
     pub async fn ready(&mut self) {
         if let Some(rx) = self.ready.take() {
             let _ = rx.await;
@@ -203,19 +206,21 @@ impl Run {
         let mut replay = self.options.replay.clone();
         let mut delivered = 0u64;
         let mut failures = 0u32;
-        let mut renewed_generation: Option<u64> = None;
+        let mut renewals = Renewals::new(policy);
         loop {
-            let (ended, got) = self.call(&mut replay, &mut delivered).await?;
-            if got {
+            let (ended, live) = self.call(&mut replay, &mut delivered).await?;
+            if live {
                 failures = 0;
+                renewals.reset();
             }
             match ended {
                 Ended::Done => return Ok(()),
                 Ended::Clean => {}
                 Ended::Again(status, generation) => match classify(&status) {
-                    Kind::Unauthenticated if renewed_generation != Some(generation) => {
-                        renewed_generation = Some(generation);
-                        self.pubsub.client.renew(generation).await?;
+                    Kind::Unauthenticated => {
+                        renewals
+                            .renew(&self.pubsub.client, generation, &status)
+                            .await?;
                         continue;
                     }
                     Kind::BadReplay
@@ -233,7 +238,7 @@ impl Run {
             failures += 1;
             if failures >= policy.attempts {
                 return Err(Error::transport(format!(
-                    "the subscription to {} kept failing ({failures} attempts in a row without an event)",
+                    "the subscription to {} kept failing ({failures} attempts in a row without an answer)",
                     self.options.topic
                 )));
             }
@@ -258,6 +263,7 @@ impl Run {
     }
 
     /// One Subscribe call, until it ends; `replay` follows the events so a new call resumes.
+    /// True with the end when the call was live: a response (events or a keepalive) came.
     async fn call(&self, replay: &mut Replay, delivered: &mut u64) -> Result<(Ended, bool)> {
         let batch = self.options.batch_size;
         let (requests, inbound) = mpsc::channel::<FetchRequest>(4);
@@ -267,21 +273,23 @@ impl Run {
             .request(tokio_stream::wrappers::ReceiverStream::new(inbound))
             .await?;
         let mut stub = self.pubsub.stub().await?;
-        let opened = stub.subscribe(req).await;
-        if let Some(ready) = self.ready.lock().take() {
-            let _ = ready.send(());
-        }
-        let mut stream = match opened {
+        // The answer's headers, within the request timeout: the call is open.
+        let mut stream = match self.pubsub.timed(stub.subscribe(req)).await {
             Ok(r) => r.into_inner(),
             Err(s) => return Ok((Ended::Again(s, generation), false)),
         };
-        let mut got = false;
+        // Live: a write made from now on is delivered.
+        if let Some(ready) = self.ready.lock().take() {
+            let _ = ready.send(());
+        }
+        let mut live = false;
         loop {
             let response = match stream.message().await {
                 Ok(Some(r)) => r,
-                Ok(None) => return Ok((Ended::Clean, got)),
-                Err(s) => return Ok((Ended::Again(s, generation), got)),
+                Ok(None) => return Ok((Ended::Clean, live)),
+                Err(s) => return Ok((Ended::Again(s, generation), live)),
             };
+            live = true;
             let outstanding = usize::try_from(response.pending_num_requested).unwrap_or(0);
             if response.events.is_empty() {
                 if response.latest_replay_id.len() == 8 {
@@ -292,14 +300,11 @@ impl Run {
                         .await
                         .is_err()
                     {
-                        return Ok((Ended::Done, got));
+                        return Ok((Ended::Done, live));
                     }
                 }
-            } else {
-                got = true;
-                if !self.deliver(response, replay, delivered).await? {
-                    return Ok((Ended::Done, got));
-                }
+            } else if !self.deliver(response, replay, delivered).await? {
+                return Ok((Ended::Done, live));
             }
             // Top up once half the credit is used, so events keep flowing while the reader works.
             if outstanding <= batch / 2 {

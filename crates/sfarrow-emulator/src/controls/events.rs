@@ -128,8 +128,11 @@ impl Org {
     }
 
     /// A fault on the gRPC side: `drop` (the connection is cut), `end` (the stream ends
-    /// UNAVAILABLE), `unavailable` (the next call fails) or `expire_token` (the stream's session
-    /// ends); stream faults fire once a stream has delivered `after_events` events.
+    /// UNAVAILABLE), `unavailable` (the next call fails), `unauthenticated` (the next call is
+    /// refused UNAUTHENTICATED, its session valid or not), `drop_after` (the next Publish is
+    /// applied, then its connection is cut) or `expire_token` (the stream's session ends); stream
+    /// faults fire once a stream has delivered `after_events` events, the others on the next
+    /// `times` calls.
     pub fn inject_pubsub_fault(
         &self,
         kind: &str,
@@ -137,7 +140,7 @@ impl Org {
         times: u64,
     ) -> Result<(), String> {
         let k = faults::Kind::from_name(kind).ok_or_else(|| {
-            format!("unknown Pub/Sub fault {kind:?}; one of \"drop\", \"end\", \"unavailable\", \"expire_token\"")
+            format!("unknown Pub/Sub fault {kind:?}; one of \"drop\", \"end\", \"unavailable\", \"unauthenticated\", \"drop_after\", \"expire_token\"")
         })?;
         self.state.events.faults.add(k, after_events, times);
         Ok(())

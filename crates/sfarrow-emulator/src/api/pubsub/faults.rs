@@ -1,5 +1,6 @@
-//! Test controls for the gRPC side: break a stream after so many events, fail the next call as
-//! unavailable, or expire the token an open stream was opened with.
+//! Test controls for the gRPC side: break a stream after so many events, fail the next calls as
+//! unavailable or unauthenticated, cut a publish's connection after it was applied, or expire
+//! the token an open stream was opened with.
 
 use parking_lot::Mutex;
 use std::sync::Arc;
@@ -12,16 +13,33 @@ pub enum Kind {
     End,
     /// The next call fails with `service.unavailable`.
     Unavailable,
+    /// The next call fails UNAUTHENTICATED with `service.auth.error` though its session is
+    /// valid, as a service that refuses every session (even one renewed just now) does.
+    Unauthenticated,
+    /// The next Publish is applied, then its connection is cut before the answer.
+    DropAfter,
     /// The stream's session expires: the stream ends UNAUTHENTICATED and the token stops working.
     ExpireToken,
 }
 
 impl Kind {
+    /// Fails a call as it starts.
+    fn at_call(self) -> bool {
+        matches!(self, Kind::Unavailable | Kind::Unauthenticated)
+    }
+
+    /// Breaks a Subscribe stream once it has delivered events.
+    fn on_stream(self) -> bool {
+        matches!(self, Kind::Drop | Kind::End | Kind::ExpireToken)
+    }
+
     pub fn from_name(name: &str) -> Option<Kind> {
         Some(match name {
             "drop" => Kind::Drop,
             "end" => Kind::End,
             "unavailable" => Kind::Unavailable,
+            "unauthenticated" => Kind::Unauthenticated,
+            "drop_after" => Kind::DropAfter,
             "expire_token" => Kind::ExpireToken,
             _ => return None,
         })
@@ -61,8 +79,14 @@ impl Faults {
         self.rules.lock().clear();
     }
 
-    pub fn take_unavailable(&self) -> bool {
-        self.take(|r| r.kind == Kind::Unavailable).is_some()
+    /// The fault due for a call now starting (`Unavailable` or `Unauthenticated`), consumed.
+    pub fn take_at_call(&self) -> Option<Kind> {
+        self.take(|r| r.kind.at_call())
+    }
+
+    /// Whether the publish just applied is to lose its connection (consumed).
+    pub fn take_drop_after(&self) -> bool {
+        self.take(|r| r.kind == Kind::DropAfter).is_some()
     }
 
     /// How many more events a stream that has delivered `delivered` may send before a stream
@@ -71,14 +95,14 @@ impl Faults {
         self.rules
             .lock()
             .iter()
-            .filter(|r| r.kind != Kind::Unavailable)
+            .filter(|r| r.kind.on_stream())
             .map(|r| r.after_events.saturating_sub(delivered))
             .min()
     }
 
     /// The stream fault due for a stream that has delivered `delivered` events, consumed.
     pub fn due(&self, delivered: u64) -> Option<Kind> {
-        self.take(|r| r.kind != Kind::Unavailable && r.after_events <= delivered)
+        self.take(|r| r.kind.on_stream() && r.after_events <= delivered)
     }
 
     fn take(&self, pick: impl Fn(&Rule) -> bool) -> Option<Kind> {

@@ -77,15 +77,18 @@ impl Service {
             .ok_or_else(|| Status::unavailable("the org has stopped"))
     }
 
-    /// Every call starts here: the injected `unavailable` fault, then authentication.
+    /// Every call starts here: the injected `unavailable` and `unauthenticated` faults, then
+    /// authentication.
     fn begin(
         &self,
         md: &tonic::metadata::MetadataMap,
     ) -> Result<(Arc<OrgState>, Caller, String), Status> {
         let org = self.org()?;
         let rpc = status::rpc_id();
-        if org.events.faults.take_unavailable() {
-            return Err(status::unavailable(&rpc));
+        match org.events.faults.take_at_call() {
+            Some(faults::Kind::Unavailable) => return Err(status::unavailable(&rpc)),
+            Some(faults::Kind::Unauthenticated) => return Err(status::unauthenticated(&rpc)),
+            _ => {}
         }
         let caller = authenticate(&org, md, &rpc)?;
         Ok((org, caller, rpc))
@@ -181,7 +184,15 @@ impl PubSub for Service {
     ) -> Result<Response<PublishResponse>, Status> {
         // Publishing needs an authenticated caller, not who it is.
         let (org, _, rpc) = self.begin(request.metadata())?;
+        let cut = request.extensions().get::<faults::Connection>().cloned();
         let r = publish::publish(&org, request.into_inner(), &rpc)?;
+        if org.events.faults.take_drop_after() {
+            // Applied, and the answer is lost with the connection.
+            if let Some(c) = cut {
+                c.0.notify_one();
+            }
+            return Err(Status::unavailable("connection reset by peer"));
+        }
         Ok(Response::new(r))
     }
 

@@ -247,7 +247,7 @@ impl Stream {
                 self.org.auth.lock().end_session(&self.caller.token);
                 let _ = tx.send(Err(status::unauthenticated(&self.rpc))).await;
             }
-            Kind::Unavailable => return Next::Go,
+            Kind::Unavailable | Kind::Unauthenticated | Kind::DropAfter => return Next::Go,
         }
         Next::Stop
     }
