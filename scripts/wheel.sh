@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Release readiness: builds the wheel (abi3: one file for CPython 3.9 and later), installs it
+# Release readiness: builds the wheel (abi3: one file for CPython 3.10 and later), installs it
 # into a fresh virtualenv whose PATH holds no Rust toolchain, and runs the README's main job
 # from there (an incremental flow from an emulated org to Parquet, twice). Prints the wheel's
 # size. The wheel is left in dist/ (or $WHEEL_DIR).

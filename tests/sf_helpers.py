@@ -245,7 +245,7 @@ def parse_csv(text: str, delimiter: str = ",") -> tuple[list[str], list[list[str
 
 def csv_dicts(text: str, delimiter: str = ",") -> list[dict[str, str]]:
     header, rows = parse_csv(text, delimiter)
-    return [dict(zip(header, r)) for r in rows]
+    return [dict(zip(header, r, strict=False)) for r in rows]
 
 
 def create_query_job(org, soql: str, operation="query", version=None, **extra) -> requests.Response:

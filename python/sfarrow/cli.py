@@ -29,7 +29,8 @@ def _load_toml(path: Path) -> dict[str, Any]:
         import tomli as tomllib
     try:
         with open(path, "rb") as f:
-            return tomllib.load(f)
+            loaded: dict[str, Any] = tomllib.load(f)
+            return loaded
     except FileNotFoundError:
         raise ConfigurationError(f"no flow file at {path}") from None
     except tomllib.TOMLDecodeError as e:

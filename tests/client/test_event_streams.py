@@ -234,7 +234,7 @@ def test_a_service_that_refuses_every_session_ends_in_authentication_error_after
         assert 1 <= len(tokens) <= 5, len(tokens)
         # Each renewal after the first waits longer than the one before.
         times = [r["time"] for r in tokens]
-        gaps = [b - a for a, b in zip(times, times[1:])]
+        gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
         assert len(gaps) >= 3 and gaps[0] >= 0.15 and gaps[-1] > gaps[0] * 2, gaps
 
         org.clear_requests()

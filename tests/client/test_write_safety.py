@@ -176,7 +176,7 @@ def test_dictionary_columns_write_their_values(org, conn, api):
     data = pa.table({"Name": [f"dict-{api}-{i}" for i in range(n)], "Industry": industry})
     conn.insert("Account", data, api=api)
     got = conn.query(f"SELECT Name, Industry FROM Account WHERE Name LIKE 'dict-{api}-%'")
-    by_name = dict(zip(got["Name"].to_pylist(), got["Industry"].to_pylist()))
+    by_name = dict(zip(got["Name"].to_pylist(), got["Industry"].to_pylist(), strict=False))
     assert len(by_name) == n and by_name[f"dict-{api}-4"] == "Media"
 
 

@@ -80,7 +80,7 @@ def test_insert_with_failures(org):
     header, rows = parse_csv(bad.text)
     assert header == ["sf__Id", "sf__Error", "Name", "NumberOfEmployees", "Description"]
     assert len(rows) == 1
-    row = dict(zip(header, rows[0]))
+    row = dict(zip(header, rows[0], strict=False))
     assert row["sf__Error"].startswith("REQUIRED_FIELD_MISSING:"), row
     assert row["sf__Id"] == "", "failed inserts have no id"
     assert row["Description"] == "missing name"

@@ -244,7 +244,7 @@ def test_csv_value_formats(org):
     assert header == ["Id", "Name", "NumberOfEmployees", "AnnualRevenue", "IsDeleted", "CreatedDate", "Description", "Owner.Name"], (
         "v50+: SELECT order; relationship columns as dotted paths"
     )
-    by_id = {row[0]: dict(zip(header, row)) for row in rows}
+    by_id = {row[0]: dict(zip(header, row, strict=False)) for row in rows}
     ra, rb = by_id[a], by_id[b]
     assert ra["Name"] == f'{tag} "quoted", name'
     assert ra["Description"] == "line1\nline2"

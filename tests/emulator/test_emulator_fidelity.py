@@ -52,7 +52,7 @@ def test_seeded_dates_cover_the_two_years_before_the_org_started(org):
     created = t["CreatedDate"].to_pylist()
     modified = t["SystemModstamp"].to_pylist()
     assert min(created) >= now - dt.timedelta(days=2 * 365 + 2) and max(modified) <= now
-    assert all(c <= m for c, m in zip(created, modified))
+    assert all(c <= m for c, m in zip(created, modified, strict=False))
     assert t["LastModifiedDate"].to_pylist() == modified
     # A connector starting a year back finds about half; one starting 90 days back some.
     recent = sum(m >= now - dt.timedelta(days=365) for m in modified)

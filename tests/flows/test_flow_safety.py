@@ -236,7 +236,7 @@ def test_an_account_flow_to_csv_flattens_the_address(conn, tmp_path):
     assert "BillingAddress.city" in table.column_names and "ShippingAddress.postalCode" in table.column_names
     source = conn.query("SELECT Id, BillingAddress FROM Account")
     cities = {r["Id"]: (r["BillingAddress"] or {}).get("city") for r in source.to_pylist()}
-    got = {i: c or None for i, c in zip(table["Id"].to_pylist(), table["BillingAddress.city"].to_pylist())}
+    got = {i: c or None for i, c in zip(table["Id"].to_pylist(), table["BillingAddress.city"].to_pylist(), strict=False)}
     assert got == cities
 
 

@@ -82,11 +82,11 @@ class Conformer:
 
         self.how = [rule(f.type) for f in schema]
         self.identity = all(h is None for h in self.how)
-        self.schema = pa.schema([f.with_type(_converted_type(f.type, h)) for f, h in zip(schema, self.how)], metadata=schema.metadata)
+        self.schema = pa.schema([f.with_type(_converted_type(f.type, h)) for f, h in zip(schema, self.how, strict=False)], metadata=schema.metadata)
 
     def batch(self, b: pa.RecordBatch) -> pa.RecordBatch:
         import pyarrow as pa
 
         if self.identity:
             return b
-        return pa.RecordBatch.from_arrays([_convert(c, h) for c, h in zip(b.columns, self.how)], schema=self.schema)
+        return pa.RecordBatch.from_arrays([_convert(c, h) for c, h in zip(b.columns, self.how, strict=False)], schema=self.schema)
