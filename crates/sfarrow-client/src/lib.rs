@@ -10,6 +10,7 @@ pub mod events;
 #[doc(hidden)]
 pub mod internals;
 pub mod read;
+pub mod schema;
 pub mod write;
 
 pub use error::{Error, Result};

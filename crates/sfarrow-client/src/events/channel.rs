@@ -5,7 +5,7 @@
 use crate::client::{Client, Error, Request, Result};
 use crate::events::decode::EventSchema;
 use crate::events::status::{classify, to_error, Kind, Renewals};
-use crate::read::DescribeCache;
+use crate::schema::DescribeCache;
 use parking_lot::Mutex;
 use sfarrow_pubsub_proto::pub_sub_client::PubSubClient;
 use sfarrow_pubsub_proto::{SchemaRequest, TopicInfo, TopicRequest};

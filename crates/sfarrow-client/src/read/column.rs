@@ -12,53 +12,7 @@ use serde_json::Value;
 use sfarrow_soql::formats;
 use std::sync::Arc;
 
-/// A decimal in text (`12.5`, `-3`, `1.39E8`) as an integer scaled by `10^scale`, rounded half
-/// away from zero; `None` if it is not a number or does not fit.
-pub fn parse_decimal(text: &str, scale: i8) -> Option<i128> {
-    let t = text.trim();
-    let (mantissa, exp) = match t.find(['e', 'E']) {
-        Some(i) => (&t[..i], t[i + 1..].parse::<i32>().ok()?),
-        None => (t, 0),
-    };
-    let (neg, digits) = match mantissa.strip_prefix('-') {
-        Some(d) => (true, d),
-        None => (false, mantissa.strip_prefix('+').unwrap_or(mantissa)),
-    };
-    let (int, frac) = digits.split_once('.').unwrap_or((digits, ""));
-    if int.is_empty() && frac.is_empty() {
-        return None;
-    }
-    // value = digits * 10^(exp - frac.len()); we want value * 10^scale, so the last `dropped`
-    // digits go and the first of them rounds, unless even it lies past the end of the text.
-    let count = int.len() + frac.len();
-    let frac_len = i32::try_from(frac.len()).ok()?;
-    let shift = exp.saturating_add(scale.into()).saturating_sub(frac_len);
-    let dropped = if shift < 0 {
-        shift.unsigned_abs() as usize
-    } else {
-        0
-    };
-    let keep = count.saturating_sub(dropped);
-    let round_at = (dropped > 0 && dropped <= count).then(|| count - dropped);
-    let mut acc: i128 = 0;
-    let mut round_up = false;
-    for (n, b) in int.bytes().chain(frac.bytes()).enumerate() {
-        if !b.is_ascii_digit() {
-            return None;
-        }
-        if n < keep {
-            acc = acc.checked_mul(10)?.checked_add(i128::from(b - b'0'))?;
-        } else if Some(n) == round_at {
-            round_up = b >= b'5';
-        }
-    }
-    if shift > 0 {
-        acc = acc.checked_mul(10i128.checked_pow(shift as u32)?)?;
-    } else if round_up {
-        acc = acc.checked_add(1)?;
-    }
-    Some(if neg { -acc } else { acc })
-}
+use crate::schema::types::parse_decimal;
 
 pub enum Builder {
     Utf8(StringBuilder),

@@ -4,7 +4,6 @@ mod bulk;
 pub mod column;
 pub(crate) mod csv_cells;
 pub mod decode;
-pub mod describe;
 pub(crate) mod json_scan;
 pub mod options;
 mod out;
@@ -13,7 +12,7 @@ pub mod rest_json;
 pub mod run;
 pub mod split;
 
-pub use describe::DescribeCache;
+pub use crate::schema::DescribeCache;
 pub use options::{Api, ReadOptions};
 pub use out::Batches;
 pub use run::{start, ReadInfo, ReadStream};

@@ -2,8 +2,9 @@
 //! column's values are in a REST record and in a Bulk CSV page, and the SOQL each API runs
 //! (Bulk selects the components of compound fields and the struct is rebuilt).
 
-use super::describe::{DescribeCache, FieldInfo, ObjectInfo};
 use crate::client::{Client, Error, Result};
+use crate::schema::describe::{DescribeCache, FieldInfo, ObjectInfo};
+use crate::schema::types::{compound_fields, scalar_type};
 use arrow_schema::{DataType, Field, Fields, Schema, SchemaRef};
 use sfarrow_soql::soql::{self, FieldPath, Query, SelectItem};
 use sfarrow_soql::types::FieldType;
@@ -68,26 +69,6 @@ fn invalid_field(object: &str, name: &str) -> Error {
     }
 }
 
-/// The struct key of a compound's component: `BillingStreet` in `BillingAddress` -> `street`,
-/// `Loc__Latitude__s` in `Loc__c` -> `latitude`.
-pub fn component_key(compound: &str, component: &str) -> String {
-    let stem = compound
-        .strip_suffix("Address")
-        .or_else(|| {
-            compound
-                .strip_suffix("__c")
-                .map(|s| s.trim_end_matches('_'))
-        })
-        .unwrap_or(compound);
-    let rest = component.strip_prefix(stem).unwrap_or(component);
-    let rest = rest.trim_start_matches('_').trim_end_matches("__s");
-    let mut chars = rest.chars();
-    match chars.next() {
-        Some(c) => c.to_lowercase().chain(chars).collect(),
-        None => rest.to_string(),
-    }
-}
-
 struct Resolved {
     /// Canonical dotted path (`Owner.Name`).
     key: String,
@@ -149,22 +130,6 @@ async fn resolve(
         object: obj,
         field,
     })
-}
-
-pub(crate) fn scalar_type(f: &FieldInfo) -> DataType {
-    f.ftype
-        .arrow_type(f.precision, f.scale)
-        .unwrap_or(DataType::Utf8)
-}
-
-pub(crate) fn compound_fields(obj: &ObjectInfo, f: &FieldInfo) -> Vec<(Field, String, String)> {
-    obj.components(&f.name)
-        .into_iter()
-        .map(|c| {
-            let key = component_key(&f.name, &c.name);
-            (Field::new(&key, scalar_type(c), true), key, c.name.clone())
-        })
-        .collect()
 }
 
 /// Builds the plan; fetches the describes it needs.
@@ -342,27 +307,4 @@ pub async fn object_schema(
 /// Whether a field type must be skipped in Bulk (none today; base64 bodies are URLs in REST).
 pub fn bulk_can_select(t: FieldType) -> bool {
     t != FieldType::Base64
-}
-
-#[cfg(test)]
-mod tests {
-    use super::component_key;
-
-    #[test]
-    fn component_keys() {
-        assert_eq!(component_key("BillingAddress", "BillingStreet"), "street");
-        assert_eq!(
-            component_key("BillingAddress", "BillingStateCode"),
-            "stateCode"
-        );
-        assert_eq!(component_key("Address", "PostalCode"), "postalCode");
-        assert_eq!(
-            component_key("HQ_Location__c", "HQ_Location__Latitude__s"),
-            "latitude"
-        );
-        assert_eq!(
-            component_key("MailingAddress", "MailingGeocodeAccuracy"),
-            "geocodeAccuracy"
-        );
-    }
 }

@@ -3,13 +3,13 @@
 //! RecordBatches through a small channel so memory stays bounded by a few pages.
 
 use super::decode;
-use super::describe::DescribeCache;
 use super::options::{Api, ReadOptions};
 use super::out::{self, Batches, Out};
 use super::plan::{plan, ReadPlan};
 use super::split;
 use crate::client::recycle::Recycler;
 use crate::client::{Client, Error, Request, Result};
+use crate::schema::DescribeCache;
 use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
 use futures_util::StreamExt;

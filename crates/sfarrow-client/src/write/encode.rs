@@ -2,7 +2,7 @@
 //! Arrow values to what REST (JSON) and Bulk (CSV text, `#N/A` for null) accept.
 
 use crate::client::{Error, Result};
-use crate::read::describe::ObjectInfo;
+use crate::schema::ObjectInfo;
 use arrow_array::cast::AsArray;
 use arrow_array::types::*;
 use arrow_array::{Array, ArrayRef, RecordBatch};

@@ -2,7 +2,7 @@
 //! value to each Arrow type the decoder produces. Kept apart from the plan in `decode` so each
 //! file reads on its own; nothing here knows about schemas.
 
-use crate::read::column::parse_decimal;
+use crate::schema::types::parse_decimal;
 use arrow_array::builder::{
     ArrayBuilder, BinaryBuilder, BooleanBuilder, Date32Builder, Decimal128Builder, Float64Builder,
     Int32Builder, Int64Builder, StringBuilder, Time32MillisecondBuilder,

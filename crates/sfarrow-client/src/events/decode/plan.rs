@@ -3,8 +3,8 @@
 
 use super::super::avro::{self, Record, Schema};
 use super::super::bitmap::FieldNames;
-use crate::read::describe::ObjectInfo;
-use crate::read::plan::{component_key, compound_fields, scalar_type};
+use crate::schema::types::{component_key, compound_fields, scalar_type};
+use crate::schema::ObjectInfo;
 use crate::{Error, Result};
 use arrow_schema::{DataType, Field, Fields, SchemaRef, TimeUnit};
 use sfarrow_soql::types::UTC;

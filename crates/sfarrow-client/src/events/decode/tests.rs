@@ -5,8 +5,8 @@ use super::*;
 use crate::events::avro::{
     write_bool, write_double, write_int, write_long, write_str, write_strings,
 };
-use crate::read::describe::ObjectInfo;
-use crate::read::plan::{compound_fields, scalar_type};
+use crate::schema::types::{compound_fields, scalar_type};
+use crate::schema::ObjectInfo;
 use crate::Error;
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Date32Type, Decimal128Type, Float64Type, Int32Type, Int64Type};

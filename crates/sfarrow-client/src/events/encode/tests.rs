@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::events::decode::EventBatchBuilder;
-use crate::read::describe::ObjectInfo;
+use crate::schema::ObjectInfo;
 use arrow_array::types::Time32MillisecondType;
 use arrow_array::{
     ArrayRef, BinaryArray, BooleanArray, Date32Array, Date64Array, Decimal128Array, Float32Array,
