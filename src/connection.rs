@@ -196,9 +196,9 @@ impl Connection {
         topic: &str,
         replay: &str,
         replay_id: Option<Vec<u8>>,
-        batch_size: usize,
+        batch_size: i64,
         on_invalid_replay: &str,
-        max_events: Option<u64>,
+        max_events: Option<i64>,
         idle_timeout: Option<f64>,
         asynchronous: bool,
     ) -> PyResult<Bound<'py, PyAny>> {

@@ -200,6 +200,10 @@ impl Emulator {
         self.with_org(|o| o.lock_records(&ids, times))
     }
 
+    fn expire_sessions(&self) -> PyResult<()> {
+        self.with_org(|o| o.expire_sessions())
+    }
+
     fn set_token_lifetime(&self, seconds_: Option<f64>) -> PyResult<()> {
         let d = seconds_.map(|s| seconds(s, "token lifetime")).transpose()?;
         self.with_org(|o| o.set_token_lifetime(d))

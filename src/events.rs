@@ -6,13 +6,11 @@
 
 use crate::errors::to_py;
 use crate::stream::{Batch, Batches};
-use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 use sfarrow_client::client::Error;
-use sfarrow_client::events::{self, OnInvalidReplay, Progress, PubSub, Replay, SubscribeOptions};
+use sfarrow_client::events::{self, Progress, PubSub, SubscribeOptions};
 use std::sync::Arc;
-use std::time::Duration;
 
 #[pyclass(module = "sfarrow._sfarrow", name = "EventStream", frozen)]
 pub struct EventStream {
@@ -30,53 +28,23 @@ pub fn open<'py>(
     topic: &str,
     replay: &str,
     replay_id: Option<Vec<u8>>,
-    batch_size: usize,
+    batch_size: i64,
     on_invalid_replay: &str,
-    max_events: Option<u64>,
+    max_events: Option<i64>,
     idle_timeout: Option<f64>,
     asynchronous: bool,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let replay =
-        match (replay, replay_id) {
-            ("latest", None) => Replay::Latest,
-            ("earliest", None) => Replay::Earliest,
-            ("custom", Some(id)) => Replay::After(id),
-            _ => return Err(PyValueError::new_err(
-                "replay is \"latest\", \"earliest\" or the bytes of a replay id to resume after",
-            )),
-        };
-    let on_invalid_replay = match on_invalid_replay {
-        "raise" => OnInvalidReplay::Raise,
-        "earliest" => OnInvalidReplay::Earliest,
-        other => {
-            return Err(PyValueError::new_err(format!(
-                "on_invalid_replay is \"raise\" or \"earliest\", got {other:?}"
-            )))
-        }
-    };
-    let idle_timeout = idle_timeout
-        .map(|s| {
-            Duration::try_from_secs_f64(s)
-                .ok()
-                .filter(|d| !d.is_zero())
-                .ok_or_else(|| {
-                    to_py(Error::config(
-                        "idle_timeout must be a positive number of seconds",
-                    ))
-                })
-        })
-        .transpose()?;
-    if max_events == Some(0) {
-        return Err(PyValueError::new_err("max_events must be at least 1"));
-    }
-    let options = SubscribeOptions {
-        topic: topic.to_string(),
+    // Every argument is checked by the client crate, once.
+    let options = SubscribeOptions::parse(
+        topic,
         replay,
+        replay_id,
         batch_size,
         on_invalid_replay,
         max_events,
         idle_timeout,
-    };
+    )
+    .map_err(to_py)?;
     let topic = topic.to_string();
     crate::runtime::run(py, asynchronous, async move {
         // Run on the module's runtime, which the subscription's task is spawned on.

@@ -6,7 +6,16 @@ sources, destinations and the emulator take their defaults from here, and nothin
 
 from __future__ import annotations
 
+from typing import Literal
+
 from sfarrow._sfarrow import defaults as _core_defaults
+
+#: The words an argument takes, typed, for the public signatures.
+ReadApi = Literal["auto", "rest", "bulk"]
+WriteApi = Literal["auto", "rest", "bulk"]
+Operation = Literal["insert", "update", "upsert", "delete", "hardDelete"]
+OnError = Literal["raise", "continue"]
+OnInvalidReplay = Literal["raise", "earliest"]
 
 _CORE = _core_defaults()
 
@@ -25,7 +34,7 @@ AUTHORIZATION_TIMEOUT = 300.0
 DEVICE_TIMEOUT = 600.0
 
 # Reads.
-READ_API: str = _CORE["read_api"]
+READ_API: ReadApi = _CORE["read_api"]
 BULK_THRESHOLD: int = _CORE["bulk_threshold"]
 BULK_PAGE_SIZE: int = _CORE["bulk_page_size"]
 PARALLEL: int = _CORE["parallel"]
@@ -33,11 +42,11 @@ PARALLEL: int = _CORE["parallel"]
 # Events.
 EVENT_REPLAY = "latest"
 EVENT_BATCH_SIZE = 100
-ON_INVALID_REPLAY = "raise"
+ON_INVALID_REPLAY: OnInvalidReplay = "raise"
 
 # Writes.
-WRITE_API: str = _CORE["write_api"]
-ON_ERROR = "raise"
+WRITE_API: WriteApi = _CORE["write_api"]
+ON_ERROR: OnError = "raise"
 WRITE_BULK_THRESHOLD: int = _CORE["write_bulk_threshold"]
 WRITE_PARALLEL: int = _CORE["write_parallel"]
 

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, Optional, Union
 from sfarrow import _defaults as D
 from sfarrow import _sfarrow
 from sfarrow._arrow import to_arrow
+from sfarrow.exceptions import ConfigurationError
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -17,10 +18,7 @@ __all__ = ["Events"]
 
 def _replay(replay: Union[str, bytes, bytearray, memoryview]) -> tuple[str, Optional[bytes]]:
     if isinstance(replay, (bytes, bytearray, memoryview)):
-        data = bytes(replay)
-        if not data:
-            raise ValueError('replay is an empty replay id: pass "latest", "earliest" or the bytes saved from stream.replay_id')
-        return "custom", data
+        return "custom", bytes(replay)
     if replay in ("latest", "earliest"):
         return replay, None
     if isinstance(replay, str):
@@ -28,20 +26,15 @@ def _replay(replay: Union[str, bytes, bytearray, memoryview]) -> tuple[str, Opti
             return "custom", bytes.fromhex(replay)
         except ValueError:
             pass
-    raise ValueError(f'replay is "latest", "earliest", or a replay id (bytes, or their hex text), not {replay!r}')
+    raise ConfigurationError(f'replay is "latest", "earliest", or a replay id (bytes, or their hex text), not {replay!r}')
 
 
 def _subscription(
     topic: str, replay: Union[str, bytes], batch_size: int, on_invalid_replay: str, max_events: Optional[int], idle_timeout: Optional[float]
 ) -> tuple[str, str, Optional[bytes], int, str, Optional[int], Optional[float]]:
-    """The arguments of ``subscribe`` checked, in the compiled module's order."""
+    """The arguments of ``subscribe`` in the compiled module's order, the replay id as bytes."""
     kind, replay_id = _replay(replay)
-    if not isinstance(batch_size, int) or not 1 <= batch_size <= 100:
-        raise ValueError(f"batch_size is between 1 and 100 (the Pub/Sub API's limit), got {batch_size!r}")
-    if on_invalid_replay not in ("raise", "earliest"):
-        raise ValueError(f'on_invalid_replay is "raise" or "earliest", got {on_invalid_replay!r}')
-    if max_events is not None and max_events < 1:
-        raise ValueError(f"max_events must be at least 1, got {max_events!r}")
+    # The values themselves are checked by the client crate, once (ConfigurationError).
     return (topic, kind, replay_id, batch_size, on_invalid_replay, max_events, idle_timeout)
 
 
@@ -61,7 +54,7 @@ class Events:
         *,
         replay: Union[str, bytes] = D.EVENT_REPLAY,
         batch_size: int = D.EVENT_BATCH_SIZE,
-        on_invalid_replay: str = D.ON_INVALID_REPLAY,
+        on_invalid_replay: D.OnInvalidReplay = D.ON_INVALID_REPLAY,
         max_events: Optional[int] = None,
         idle_timeout: Optional[float] = None,
     ) -> _sfarrow.EventStream:
@@ -104,7 +97,7 @@ class Events:
         *,
         replay: Union[str, bytes] = D.EVENT_REPLAY,
         batch_size: int = D.EVENT_BATCH_SIZE,
-        on_invalid_replay: str = D.ON_INVALID_REPLAY,
+        on_invalid_replay: D.OnInvalidReplay = D.ON_INVALID_REPLAY,
         max_events: Optional[int] = None,
         idle_timeout: Optional[float] = None,
     ) -> _sfarrow.EventStream:

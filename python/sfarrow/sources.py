@@ -94,7 +94,7 @@ class SalesforceSource:
         *,
         fields: Optional[Sequence[str]] = None,
         where: Optional[str] = None,
-        api: str = D.READ_API,
+        api: D.ReadApi = D.READ_API,
         include_deleted: bool = False,
         incremental: Optional[str] = None,
         lag: Union[float, dt.timedelta] = D.LAG,

@@ -9,6 +9,7 @@ import time
 
 import pyarrow as pa
 import pytest
+from waits import wait_until
 
 import sfarrow
 from sfarrow.testing import Org
@@ -223,12 +224,15 @@ def test_cancelling_an_awaited_bulk_read_aborts_its_job():
         async def main() -> None:
             with pytest.raises(asyncio.TimeoutError):
                 await asyncio.wait_for(conn.query_async("SELECT Id FROM Account", api="bulk"), 1.0)
-            await asyncio.sleep(0.5)  # the abort goes out from the runtime's threads
 
         asyncio.run(main())
-        aborted = [r for r in org.requests() if r["method"] == "PATCH" and "/jobs/query/" in r["path"]]
-        deleted = [r for r in org.requests() if r["method"] == "DELETE" and "/jobs/query/" in r["path"]]
-        assert len(aborted) == 1 and len(deleted) == 1
+
+        def job_calls(method: str) -> list:
+            return [r for r in org.requests() if r["method"] == method and "/jobs/query/" in r["path"]]
+
+        # The abort and the delete go out from the runtime's threads after the cancel.
+        wait_until(lambda: job_calls("DELETE"), timeout=10, what="the cancelled read's job to be deleted")
+        assert len(job_calls("PATCH")) == 1 and len(job_calls("DELETE")) == 1
 
 
 EXIT_AFTER_ASYNC = """

@@ -240,7 +240,7 @@ def test_a_plain_session_that_expires_says_how_to_renew(org):
         org.token_url, data={"grant_type": "client_credentials", "client_id": org.client_id, "client_secret": org.client_secret}, timeout=10
     ).json()["access_token"]
     conn = sfarrow.Connection(org.url, token)
-    time.sleep(1.2)
+    org.expire_sessions()
     with pytest.raises(AuthenticationError, match="cannot renew"):
         conn.limits()
 
@@ -298,7 +298,7 @@ def test_rotated_refresh_token_is_handed_over_and_cached(org, tmp_path):
     org.set_token_lifetime(1)
     # Issue a short-lived session, then let it expire.
     conn2 = sfarrow.Connection.refresh_token(org.client_id, first_refresh, environment=org.url, on_token=seen.append)
-    time.sleep(1.2)
+    org.expire_sessions()
     assert conn2.limits()
     assert conn2.renewals == 1
     rotated = seen[-1][1]

@@ -17,6 +17,7 @@ import time
 import pyarrow as pa
 import pytest
 import requests
+from waits import wait_until
 
 import sfarrow
 from sfarrow.exceptions import ReplayIdError
@@ -221,7 +222,9 @@ def test_exactly_once_across_twenty_dropped_streams():
 
         t = threading.Thread(target=consume)
         t.start()
-        time.sleep(0.5)  # subscribed at LATEST before the first publish
+        # A position first (a keepalive's): a drop before any would resubscribe at "latest"
+        # and miss what was published meanwhile, as on Salesforce.
+        wait_until(lambda: stream.replay_id, timeout=10, what="the stream's first position")
         keys: list[str] = []
         # Published through a connection of its own: a "drop" cuts the subscriber's connection,
         # and a publish in flight on it would (rightly) come back UNKNOWN_OUTCOME.

@@ -31,7 +31,7 @@ def connect(org, fault: str) -> sfarrow.Connection:
     if fault == "token_expiry":
         org.set_token_lifetime(1.0)
         conn = sfarrow.Connection.jwt(org.client_id, org.username, org.private_key_pem, environment=org.url, retries=6)
-        time.sleep(1.1)  # the session has expired before the first call
+        time.sleep(1.1)  # the session's lifetime runs out before the first call (the fault itself)
         return conn
     timeout = 1.0 if fault == "timeout" else 30.0
     return sfarrow.Connection(org.url, org.access_token, retries=6, request_timeout=timeout)

@@ -259,7 +259,7 @@ def test_a_503_from_the_token_endpoint_during_renewal_is_retried():
     with Org(seed={"Account": 10}, https=False) as org:
         org.set_token_lifetime(1.0)
         conn = sfarrow.Connection.jwt(org.client_id, org.username, org.private_key_pem, environment=org.url)
-        time.sleep(1.2)
+        org.expire_sessions()
         org.inject_fault("503", nth=1, path="/oauth2/token")
         assert conn.query("SELECT Id FROM Account").num_rows == 10
         assert conn.renewals == 1

@@ -16,6 +16,7 @@ import sfarrow
 from sfarrow import destinations as d
 
 sys.path.insert(0, os.path.dirname(__file__))
+sys.path.insert(0, os.path.dirname(os.path.dirname(__file__)))
 from test_exactly_once import destination, source
 
 

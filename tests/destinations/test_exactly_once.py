@@ -8,9 +8,9 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
+from waits import next_org_second
 
 import sfarrow
 from sfarrow import destinations as d
@@ -69,7 +69,7 @@ def test_merge_flows_stay_equal_to_the_org_through_changes_and_kills(kind, tmp_p
             chosen = ids[round * 12 : round * 12 + 12]
             conn.update("Account", [{"Id": i, "Name": f"round {round} {i}", "NumberOfEmployees": round * 100} for i in chosen[:10]])
             conn.delete("Account", chosen[10:])
-            time.sleep(1.1)  # the window ends at the org's clock, which the Date header gives to the second
+            next_org_second(conn)  # the window ends at the org's clock, to the second
 
         change(0)
         second = flow.run()

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-import time
 
 import pytest
 
@@ -16,6 +15,7 @@ from sfarrow.testing import Org
 
 sys.path.insert(0, os.path.dirname(__file__))
 from user_destination import JsonTableDestination, ListSource
+from waits import next_org_second
 
 
 def test_the_user_written_classes_type_check():
@@ -38,7 +38,7 @@ def test_a_user_written_destination_keeps_an_incremental_flow_exact(tmp_path):
         ids = sorted(conn.query("SELECT Id FROM Account")["Id"].to_pylist())
         conn.update("Account", [{"Id": i, "Name": f"new {i}"} for i in ids[:3]])
         conn.delete("Account", ids[3:5])
-        time.sleep(1.1)
+        next_org_second(conn)
         second = flow.run()
         assert second.records_read == 5 and second.since == first.watermark
         saved = json.loads((tmp_path / "table.json").read_text())

@@ -7,13 +7,13 @@ import json
 import subprocess
 import sys
 import textwrap
-import time
 
 import pyarrow as pa
 import pyarrow.csv as pcsv
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
+from waits import next_org_second
 
 import sfarrow
 from sfarrow import destinations as d
@@ -142,7 +142,7 @@ def test_incremental_reads_only_changes_and_deletions(tmp_path):
         ids = conn.query("SELECT Id FROM Account ORDER BY Id")["Id"].to_pylist()
         conn.update("Account", [{"Id": i, "Name": f"changed {i}"} for i in ids[:10]])
         conn.delete("Account", ids[10:12])
-        time.sleep(1.1)  # the window ends at the org's clock, which the Date header gives to the second
+        next_org_second(conn)  # the window ends at the org's clock, to the second
         second = flow.run()
         assert second.records_read == 12 and second.since == middle.watermark
         table = ds.dataset(out).to_table()

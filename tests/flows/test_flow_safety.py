@@ -12,6 +12,7 @@ import pyarrow.csv as pcsv
 import pyarrow.dataset as ds
 import pytest
 import requests
+from waits import next_org_second
 
 import sfarrow
 from sfarrow import destinations as d
@@ -62,7 +63,7 @@ def test_a_change_made_while_a_run_reads_is_never_lost(org, conn, tmp_path):
     first = flow.run()
     t.join()
     assert first.records_read == 5000
-    time.sleep(1.1)
+    next_org_second(conn)
     second = flow.run()
     assert second.records_read == 2, "both changes arrive in the next run"
     delta = ds.dataset(second.paths).to_table().to_pylist()
@@ -209,7 +210,7 @@ def test_a_filter_cannot_escape_its_parentheses(org, conn, tmp_path, where):
 
 def test_a_filter_with_or_stays_inside_its_parentheses(org, conn, tmp_path):
     conn.insert("Account", [{"Name": "f-a"}, {"Name": "f-b"}, {"Name": "f-c"}])
-    time.sleep(1.1)
+    next_org_second(conn)
     source = s.SalesforceSource(conn, "Account", fields=["Id", "Name"], where="Name = 'f-a' OR Name = 'f-b'", incremental="SystemModstamp", lag=0)
     dest = d.ArrowDestination()
     sfarrow.Flow(source, dest, state=tmp_path / "state.json", progress=False).run()

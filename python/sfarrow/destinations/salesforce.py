@@ -53,9 +53,9 @@ class SalesforceDestination:
         *,
         operation: str = "insert",
         external_id: Optional[str] = None,
-        on_error: str = D.ON_ERROR,
+        on_error: D.OnError = D.ON_ERROR,
         failed_records: Optional[Union[str, Path]] = None,
-        api: str = D.WRITE_API,
+        api: D.WriteApi = D.WRITE_API,
         chunk_rows: int = D.DESTINATION_CHUNK_ROWS,
     ) -> None:
         if operation not in ("insert", "update", "upsert", "delete"):

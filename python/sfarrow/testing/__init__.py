@@ -277,6 +277,12 @@ class Org:
             raise ValueError(f"times must be 0 or more, got {times}")
         self._emulator.lock_records([str(i) for i in ids], times)
 
+    def expire_sessions(self) -> None:
+        """Every access token issued so far expires now, as if its lifetime had run out:
+        ``INVALID_SESSION_ID`` on its next call (refresh tokens stay good, so a connection with
+        a grant renews)."""
+        self._emulator.expire_sessions()
+
     def set_token_lifetime(self, seconds: Optional[float]) -> None:
         """Access tokens issued from now on expire after ``seconds`` (``None``: never)."""
         self._emulator.set_token_lifetime(seconds)

@@ -5,7 +5,7 @@ use super::body::{inflate, read_body};
 use super::environment::{check_url, redact, Environment, Origin};
 use super::grant::{transport, Grant, Token};
 use super::recycle::Recycler;
-use super::retry::RetryPolicy;
+use super::retry::{may_resend, Attempts, RetryPolicy};
 use super::session::{Session, TokenCallback};
 use crate::error::{from_response, Error, Result};
 use bytes::Bytes;
@@ -381,12 +381,10 @@ impl Client {
     /// whose answer was lost or cut (reset, timeout, a body cut short) may have been applied:
     /// a non-idempotent one is never sent again, and fails with a transport error.
     pub async fn send(&self, req: Request) -> Result<Response> {
-        let mut renewed = false;
-        let mut attempt = 0u32;
+        let mut attempts = Attempts::new(self.retry).renewals_at_most(1);
         // Set once an attempt that may have been applied was followed by another.
         let mut resent = false;
         loop {
-            attempt += 1;
             self.check_budget()?;
             let (token, instance, generation) = self.session.current();
             let url = self.url(&instance, &req.path);
@@ -437,9 +435,8 @@ impl Client {
             let resp = match outcome {
                 Ok(r) => r,
                 Err((e, never_sent)) => {
-                    if (req.idempotent || never_sent) && attempt < self.retry.attempts {
+                    if may_resend(req.idempotent, never_sent) && attempts.again().await {
                         resent |= !never_sent;
-                        tokio::time::sleep(self.retry.delay(attempt)).await;
                         continue;
                     }
                     return Err(e);
@@ -448,12 +445,14 @@ impl Client {
             self.note_usage(&resp.headers);
             let body = match inflate(&resp.headers, resp.body, req.recycle.clone()).await {
                 Ok(b) => b,
-                Err(_) if req.idempotent && attempt < self.retry.attempts => {
-                    resent = true;
-                    tokio::time::sleep(self.retry.delay(attempt)).await;
-                    continue;
+                // The server answered, so it had the request.
+                Err(e) => {
+                    if may_resend(req.idempotent, false) && attempts.again().await {
+                        resent = true;
+                        continue;
+                    }
+                    return Err(e);
                 }
-                Err(e) => return Err(e),
             };
             // 304 answers a conditional GET: the caller's copy is current.
             if resp.status < 300 || resp.status == 304 {
@@ -466,16 +465,17 @@ impl Client {
             }
             let err = from_response(resp.status, &body);
             let expired = resp.status == 401 && err.code() == Some("INVALID_SESSION_ID");
-            if expired && !renewed {
-                renewed = true;
-                self.session.renew(&self.http, generation).await?;
+            if expired
+                && attempts
+                    .renew(self.session.renew(&self.http, generation))
+                    .await?
+            {
                 continue;
             }
             // A 503 or 429 says the server did not take the request: safe to send again, even a POST.
             let refused = matches!(resp.status, 503 | 429 | 420);
-            if err.is_transient() && (req.idempotent || refused) && attempt < self.retry.attempts {
+            if err.is_transient() && may_resend(req.idempotent, refused) && attempts.again().await {
                 resent |= !refused;
-                tokio::time::sleep(self.retry.delay(attempt)).await;
                 continue;
             }
             return Err(err);

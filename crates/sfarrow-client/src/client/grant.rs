@@ -1,7 +1,7 @@
 //! OAuth grants that produce a session, and the token endpoint call they share (§1).
 
 use super::environment::{redact, Environment};
-use super::retry::RetryPolicy;
+use super::retry::{Attempts, RetryPolicy};
 use super::secret::Secret;
 use crate::error::{Error, Result};
 use parking_lot::Mutex;
@@ -180,10 +180,8 @@ pub async fn post_token_form(
     basic: Option<(String, String)>,
     retry: &RetryPolicy,
 ) -> Result<bytes::Bytes> {
-    let mut attempt = 0;
+    let mut attempts = Attempts::new(*retry);
     loop {
-        attempt += 1;
-        let again = attempt < retry.attempts;
         let mut req = http
             .post(env.token_url())
             .form(form)
@@ -200,15 +198,15 @@ pub async fn post_token_form(
         };
         let (status, body) = match answer {
             Ok(a) => a,
-            Err(_) if again => {
-                tokio::time::sleep(retry.delay(attempt)).await;
-                continue;
+            Err(e) => {
+                if attempts.again().await {
+                    continue;
+                }
+                return Err(transport(&e, &env.login_url));
             }
-            Err(e) => return Err(transport(&e, &env.login_url)),
         };
         let unavailable = status >= 500 || matches!(status, 420 | 429);
-        if unavailable && again {
-            tokio::time::sleep(retry.delay(attempt)).await;
+        if unavailable && attempts.again().await {
             continue;
         }
         if status < 400 {

@@ -2,9 +2,10 @@
 //! channel per connection, every call sent with the session's token, instance URL and org id
 //! as metadata, and the schemas of the events seen, fetched once per schema id.
 
+use crate::client::retry::Attempts;
 use crate::client::{Client, Error, Request, Result};
 use crate::events::decode::EventSchema;
-use crate::events::status::{classify, to_error, Kind, Renewals};
+use crate::events::status::{classify, renew_or_fail, to_error, Kind};
 use crate::schema::DescribeCache;
 use parking_lot::Mutex;
 use sfarrow_pubsub_proto::pub_sub_client::PubSubClient;
@@ -252,7 +253,7 @@ impl PubSub {
     }
 
     /// A unary call with the session's metadata, within the request timeout; the session is
-    /// renewed on UNAUTHENTICATED (`Renewals`) and the call retried on an outage or a timeout
+    /// renewed on UNAUTHENTICATED and the call retried (`Attempts`, the one retry-and-renew helper) and the call retried on an outage or a timeout
     /// (it starts over: GetTopic and GetSchema apply nothing).
     pub async fn unary<T, R, F, Fut>(&self, msg: T, call: F) -> Result<R>
     where
@@ -260,21 +261,16 @@ impl PubSub {
         F: Fn(PubSubClient<Channel>, tonic::Request<T>) -> Fut,
         Fut: std::future::Future<Output = std::result::Result<tonic::Response<R>, tonic::Status>>,
     {
-        let policy = *self.client.retry_policy();
-        let mut failures = 0u32;
-        let mut renewals = Renewals::new(policy);
+        let mut attempts = Attempts::new(*self.client.retry_policy());
         loop {
             let (req, generation) = self.request(msg.clone()).await?;
             match self.timed(call(self.stub().await?, req)).await {
                 Ok(r) => return Ok(r.into_inner()),
                 Err(status) => match classify(&status) {
                     Kind::Unauthenticated => {
-                        renewals.renew(&self.client, generation, &status).await?
+                        renew_or_fail(&mut attempts, &self.client, generation, &status).await?
                     }
-                    Kind::Retry if failures + 1 < policy.attempts => {
-                        failures += 1;
-                        tokio::time::sleep(policy.delay(failures)).await;
-                    }
+                    Kind::Retry if attempts.again().await => {}
                     _ => return Err(to_error(&status)),
                 },
             }

@@ -5,10 +5,11 @@
 //! `request_timeout`) leaves its rows `UNKNOWN_OUTCOME`, never resent, so no event is published
 //! twice.
 
+use crate::client::retry::{may_resend, Attempts};
 use crate::client::{Error, Result};
 use crate::events::channel::PubSub;
 use crate::events::encode::encode_batch;
-use crate::events::status::{classify, to_error, Kind, Renewals};
+use crate::events::status::{classify, renew_or_fail, to_error, Kind};
 use arrow_array::builder::{BinaryBuilder, BooleanBuilder, StringBuilder};
 use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{DataType, Field, Schema};
@@ -65,7 +66,7 @@ pub async fn publish(pubsub: &PubSub, topic: &str, batches: &[RecordBatch]) -> R
     let mut pending: Vec<(usize, ProducerEvent)> = Vec::new();
     let mut size = 0;
     let mut stopped: Option<Error> = None;
-    let mut renewals = Renewals::new(*pubsub.client.retry_policy());
+    let mut attempts = Attempts::new(*pubsub.client.retry_policy());
     for (row, p) in payloads.into_iter().enumerate() {
         let payload = match p {
             Ok(p) => p,
@@ -93,7 +94,7 @@ pub async fn publish(pubsub: &PubSub, topic: &str, batches: &[RecordBatch]) -> R
                 std::mem::take(&mut pending),
                 &mut outcomes,
                 &mut stopped,
-                &mut renewals,
+                &mut attempts,
             )
             .await;
             size = 0;
@@ -116,7 +117,7 @@ pub async fn publish(pubsub: &PubSub, topic: &str, batches: &[RecordBatch]) -> R
             pending,
             &mut outcomes,
             &mut stopped,
-            &mut renewals,
+            &mut attempts,
         )
         .await;
     }
@@ -134,7 +135,7 @@ async fn send(
     events: Vec<(usize, ProducerEvent)>,
     outcomes: &mut [Outcome],
     stopped: &mut Option<Error>,
-    renewals: &mut Renewals,
+    attempts: &mut Attempts,
 ) {
     if let Some(e) = stopped {
         for (row, _) in &events {
@@ -148,8 +149,6 @@ async fn send(
         events: events.into_iter().map(|(_, e)| e).collect(),
         auth_refresh: String::new(),
     };
-    let policy = *pubsub.client.retry_policy();
-    let mut failures = 0;
     let answer = loop {
         let (r, generation) = match pubsub.request(req.clone()).await {
             Ok(x) => x,
@@ -161,23 +160,22 @@ async fn send(
         };
         match pubsub.timed(stub.publish(r)).await {
             Ok(resp) => {
-                renewals.reset();
+                attempts.succeeded();
                 break Ok(resp.into_inner());
             }
             Err(status) => match classify(&status) {
                 // Refused at the start of the call: nothing was published.
                 Kind::Unauthenticated => {
-                    if let Err(e) = renewals.renew(&pubsub.client, generation, &status).await {
+                    if let Err(e) =
+                        renew_or_fail(attempts, &pubsub.client, generation, &status).await
+                    {
                         break Err(e);
                     }
                 }
+                // Refused with an error code: the service took none of it, so it may go again.
                 Kind::Retry
-                    if crate::events::status::error_code(&status).is_some()
-                        && failures + 1 < policy.attempts =>
-                {
-                    failures += 1;
-                    tokio::time::sleep(policy.delay(failures)).await;
-                }
+                    if may_resend(false, crate::events::status::error_code(&status).is_some())
+                        && attempts.again().await => {}
                 Kind::Retry => {
                     // No answer from the service (a cut connection, none within the request
                     // timeout): the events may or may not be on the bus.

@@ -3,7 +3,7 @@
 //! there is none (a cut connection, an RST_STREAM). `Renewals` bounds the renewals a refused
 //! session gets.
 
-use crate::client::retry::RetryPolicy;
+use crate::client::retry::Attempts;
 use crate::client::{Client, Error};
 use tonic::{Code, Status};
 
@@ -80,56 +80,32 @@ pub fn to_error(status: &Status) -> Error {
     }
 }
 
-/// The renewals of the session after the service refused it, for one call or subscription: the
-/// first at once, each later one after the retry policy's pause, at most `attempts` in a row.
-/// Then the refusal is the caller's `AuthenticationError`: a service that refuses even a fresh
-/// session is not asked again and again, nor is the token endpoint.
-pub struct Renewals {
-    policy: RetryPolicy,
-    done: u32,
-}
-
-impl Renewals {
-    pub fn new(policy: RetryPolicy) -> Self {
-        Renewals { policy, done: 0 }
+/// Renews the session of generation `seen` after `refused`, within `attempts`' renewal budget
+/// (the one retry-and-renew helper); once it is spent, the refusal is the error.
+pub async fn renew_or_fail(
+    attempts: &mut Attempts,
+    client: &Client,
+    seen: u64,
+    refused: &Status,
+) -> Result<(), Error> {
+    if attempts.renew(client.renew(seen)).await? {
+        return Ok(());
     }
-
-    /// A call went through with the session: the next refusal starts a new count.
-    pub fn reset(&mut self) {
-        self.done = 0;
-    }
-
-    /// Renews the session of generation `seen`, which `refused` refused; the refusal as an
-    /// error once the renewals are spent.
-    pub async fn renew(
-        &mut self,
-        client: &Client,
-        seen: u64,
-        refused: &Status,
-    ) -> Result<(), Error> {
-        if self.done >= self.policy.attempts.max(1) {
-            return Err(match to_error(refused) {
-                Error::Authentication {
-                    status,
-                    code,
-                    message,
-                } => Error::Authentication {
-                    status,
-                    code,
-                    message: format!(
-                        "{message} (refused again after {} renewals of the session)",
-                        self.done
-                    ),
-                },
-                other => other,
-            });
-        }
-        if self.done > 0 {
-            tokio::time::sleep(self.policy.delay(self.done)).await;
-        }
-        self.done += 1;
-        client.renew(seen).await
-    }
+    Err(match to_error(refused) {
+        Error::Authentication {
+            status,
+            code,
+            message,
+        } => Error::Authentication {
+            status,
+            code,
+            message: format!(
+                "{message} (refused again after {} renewals of the session)",
+                attempts.renewals()
+            ),
+        },
+        other => other,
+    })
 }
 
 /// The HTTP status a gRPC code corresponds to, so errors compare with the REST ones.

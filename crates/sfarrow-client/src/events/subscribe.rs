@@ -6,10 +6,11 @@
 //! position handed to the caller only moves past events the caller has taken, so resuming from
 //! it never skips or repeats one.
 
+use crate::client::retry::Attempts;
 use crate::client::{Error, Result};
 use crate::events::channel::PubSub;
 use crate::events::decode::EventBatchBuilder;
-use crate::events::status::{classify, to_error, Kind, Renewals};
+use crate::events::status::{classify, renew_or_fail, to_error, Kind};
 use arrow_array::RecordBatch;
 use parking_lot::Mutex;
 use sfarrow_pubsub_proto::{FetchRequest, FetchResponse, ReplayPreset};
@@ -48,6 +49,93 @@ pub struct SubscribeOptions {
     pub max_events: Option<u64>,
     /// End when no event arrives for this long.
     pub idle_timeout: Option<Duration>,
+}
+
+impl SubscribeOptions {
+    /// The options from their plain spellings (what the Python binding hands over), every
+    /// argument checked here, once: `replay` is `latest`, `earliest` or `custom` (with the id
+    /// to resume after), `on_invalid_replay` is `raise` or `earliest`, `idle_timeout` seconds.
+    #[allow(clippy::too_many_arguments)]
+    pub fn parse(
+        topic: &str,
+        replay: &str,
+        replay_id: Option<Vec<u8>>,
+        batch_size: i64,
+        on_invalid_replay: &str,
+        max_events: Option<i64>,
+        idle_timeout: Option<f64>,
+    ) -> Result<SubscribeOptions> {
+        let replay = match (replay, replay_id) {
+            ("latest", None) => Replay::Latest,
+            ("earliest", None) => Replay::Earliest,
+            ("custom", Some(id)) => Replay::After(id),
+            _ => return Err(Error::config(
+                "replay is \"latest\", \"earliest\" or the bytes of a replay id to resume after",
+            )),
+        };
+        let on_invalid_replay = match on_invalid_replay {
+            "raise" => OnInvalidReplay::Raise,
+            "earliest" => OnInvalidReplay::Earliest,
+            other => {
+                return Err(Error::config(format!(
+                    "on_invalid_replay is \"raise\" or \"earliest\", got {other:?}"
+                )))
+            }
+        };
+        let idle_timeout = idle_timeout
+            .map(|s| {
+                Duration::try_from_secs_f64(s)
+                    .ok()
+                    .filter(|d| !d.is_zero())
+                    .ok_or_else(|| {
+                        Error::config("idle_timeout must be a positive number of seconds")
+                    })
+            })
+            .transpose()?;
+        let max_events = match max_events {
+            Some(n) if n < 1 => {
+                return Err(Error::config(format!(
+                    "max_events must be at least 1, got {n}"
+                )))
+            }
+            n => n.map(|n| n as u64),
+        };
+        let options = SubscribeOptions {
+            topic: topic.to_string(),
+            replay,
+            batch_size: usize::try_from(batch_size).unwrap_or(0),
+            on_invalid_replay,
+            max_events,
+            idle_timeout,
+        };
+        options.check(batch_size)?;
+        Ok(options)
+    }
+
+    /// The checks every subscription passes, however its options were made.
+    fn check(&self, asked: i64) -> Result<()> {
+        if self.topic.trim().is_empty() {
+            return Err(Error::config(
+                "subscribe needs a topic, like \"/data/AccountChangeEvent\" or \"/event/Order__e\"",
+            ));
+        }
+        if self.batch_size == 0 || self.batch_size > MAX_CREDIT {
+            return Err(Error::config(format!(
+                "batch_size is between 1 and {MAX_CREDIT} (the Pub/Sub API's credit limit), got {asked}"
+            )));
+        }
+        if let Replay::After(id) = &self.replay {
+            if id.is_empty() {
+                return Err(Error::config(
+                    "the replay id to resume from is empty: pass \"latest\", \"earliest\" or the bytes saved from stream.replay_id",
+                ));
+            }
+        }
+        if self.max_events == Some(0) {
+            return Err(Error::config("max_events must be at least 1, got 0"));
+        }
+        Ok(())
+    }
 }
 
 enum Item {
@@ -139,22 +227,7 @@ impl EventStream {
 
 /// Starts a subscription; the first call is made by the returned stream's task.
 pub fn subscribe(pubsub: Arc<PubSub>, options: SubscribeOptions) -> Result<EventStream> {
-    if options.topic.trim().is_empty() {
-        return Err(Error::config(
-            "subscribe needs a topic, like \"/data/AccountChangeEvent\" or \"/event/Order__e\"",
-        ));
-    }
-    if options.batch_size == 0 || options.batch_size > MAX_CREDIT {
-        return Err(Error::config(format!(
-            "batch_size is between 1 and {MAX_CREDIT} (the Pub/Sub API's credit limit), got {}",
-            options.batch_size
-        )));
-    }
-    if let Replay::After(id) = &options.replay {
-        if id.is_empty() {
-            return Err(Error::config("the replay id to resume from is empty"));
-        }
-    }
+    options.check(options.batch_size as i64)?;
     let progress = Arc::new(Progress::default());
     if let Replay::After(id) = &options.replay {
         *progress.checkpoint.lock() = id.clone();
@@ -202,24 +275,20 @@ enum Ended {
 
 impl Run {
     async fn run(&self) -> Result<()> {
-        let policy = *self.pubsub.client.retry_policy();
         let mut replay = self.options.replay.clone();
         let mut delivered = 0u64;
-        let mut failures = 0u32;
-        let mut renewals = Renewals::new(policy);
+        let mut attempts = Attempts::new(*self.pubsub.client.retry_policy());
         loop {
             let (ended, live) = self.call(&mut replay, &mut delivered).await?;
             if live {
-                failures = 0;
-                renewals.reset();
+                attempts.succeeded();
             }
             match ended {
                 Ended::Done => return Ok(()),
                 Ended::Clean => {}
                 Ended::Again(status, generation) => match classify(&status) {
                     Kind::Unauthenticated => {
-                        renewals
-                            .renew(&self.pubsub.client, generation, &status)
+                        renew_or_fail(&mut attempts, &self.pubsub.client, generation, &status)
                             .await?;
                         continue;
                     }
@@ -235,15 +304,15 @@ impl Run {
                     _ => return Err(to_error(&status)),
                 },
             }
-            failures += 1;
-            if failures >= policy.attempts {
+            let Some(pause) = attempts.failed() else {
                 return Err(Error::transport(format!(
-                    "the subscription to {} kept failing ({failures} attempts in a row without an answer)",
-                    self.options.topic
+                    "the subscription to {} kept failing ({} attempts in a row without an answer)",
+                    self.options.topic,
+                    attempts.failures()
                 )));
-            }
+            };
             self.progress.reconnects.fetch_add(1, Ordering::Relaxed);
-            tokio::time::sleep(policy.delay(failures)).await;
+            tokio::time::sleep(pause).await;
         }
     }
 

@@ -7,6 +7,7 @@ use super::options::ReadOptions;
 use super::out::Out;
 use super::plan::ReadPlan;
 use crate::client::recycle::Recycler;
+use crate::client::retry::Attempts;
 use crate::client::{Client, Error, Request, Result};
 use arrow_array::RecordBatch;
 use futures_util::StreamExt;
@@ -60,10 +61,8 @@ async fn bulk_page(
     bodies: &Arc<Recycler<Vec<u8>>>,
     cell_room: &Arc<Recycler<super::csv_cells::CellRoom>>,
 ) -> Result<(RecordBatch, Option<String>)> {
-    let policy = *client.retry_policy();
-    let mut attempt = 0;
+    let mut attempts = Attempts::new(*client.retry_policy());
     loop {
-        attempt += 1;
         let resp = client
             .send(Request {
                 accept: "text/csv",
@@ -90,8 +89,7 @@ async fn bulk_page(
         .map_err(|e| Error::protocol(e.to_string()))??;
         match promised {
             Some(n) if n != batch.num_rows() => {
-                if attempt < policy.attempts {
-                    tokio::time::sleep(policy.delay(attempt)).await;
+                if attempts.again().await {
                     continue;
                 }
                 return Err(Error::transport(format!(

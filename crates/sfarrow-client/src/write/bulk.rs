@@ -8,14 +8,12 @@
 use super::encode::WritePlan;
 use super::outcome::{stops_the_write, Outcome, RowOutcomes, Sent, NOT_SENT};
 
+use crate::client::retry::Attempts;
 use crate::client::{Client, Error, Request, Result};
 use bytes::Bytes;
 use reqwest::Method;
 use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
-
-/// Attempts at creating a job and uploading to it.
-const UPLOAD_ATTEMPTS: u32 = 4;
 
 /// Ingest results echo each row's cells but not its position: rows are matched by a hash of
 /// their cells (identical rows are interchangeable, and take their outcomes in turn).
@@ -95,10 +93,8 @@ fn every_row(rows: &[(usize, u64)], outcome: Outcome) -> RowOutcomes {
 /// Creates a job and uploads the CSV to it; on an upload whose fate is unknown, abandons that
 /// job and starts again on a new one.
 async fn create_and_upload(client: &Client, plan: &WritePlan, data: Bytes) -> Result<String> {
-    let mut attempt = 0;
+    let mut attempts = Attempts::new(*client.retry_policy());
     loop {
-        attempt += 1;
-        let again = attempt < UPLOAD_ATTEMPTS;
         let mut spec = serde_json::json!({"object": plan.object, "operation": plan.op.bulk_name(), "contentType": "CSV", "lineEnding": "LF", "columnDelimiter": "COMMA"});
         if let Some(k) = &plan.external_id {
             spec["externalIdFieldName"] = serde_json::json!(k);
@@ -106,7 +102,7 @@ async fn create_and_upload(client: &Client, plan: &WritePlan, data: Bytes) -> Re
         // A job created twice is harmless: the extra one stays Open, empty, and is never run.
         let job = match job_call(client, Method::POST, "jobs/ingest".into(), Some(spec)).await {
             Ok(j) => j,
-            Err(e) if e.is_transient() && again => continue,
+            Err(e) if e.is_transient() && attempts.again().await => continue,
             Err(e) => return Err(e),
         };
         let id = job_id(&job)?;
@@ -118,7 +114,7 @@ async fn create_and_upload(client: &Client, plan: &WritePlan, data: Bytes) -> Re
         };
         match client.send(put).await {
             Ok(_) => return Ok(id),
-            Err(e) if e.is_transient() && again => {
+            Err(e) if e.is_transient() && attempts.again().await => {
                 let _ = job_call(
                     client,
                     Method::PATCH,
@@ -134,8 +130,8 @@ async fn create_and_upload(client: &Client, plan: &WritePlan, data: Bytes) -> Re
 
 /// Closes the job; true once it is past `Open` (closing twice is harmless: the state tells).
 async fn close(client: &Client, id: &str) -> Result<()> {
-    let mut last = None;
-    for _ in 0..4 {
+    let mut attempts = Attempts::new(*client.retry_policy());
+    loop {
         let closed = job_call(
             client,
             Method::PATCH,
@@ -150,12 +146,13 @@ async fn close(client: &Client, id: &str) -> Result<()> {
                 if info.get("state").and_then(|s| s.as_str()) != Some("Open") {
                     return Ok(());
                 }
-                last = Some(e);
+                if !attempts.again().await {
+                    return Err(e);
+                }
             }
             Err(e) => return Err(e),
         }
     }
-    Err(last.unwrap_or_else(|| Error::protocol("the job could not be closed")))
 }
 
 /// One ingest job, start to finish. Never fails: every row gets an outcome, and an error that

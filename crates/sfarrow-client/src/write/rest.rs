@@ -5,15 +5,14 @@
 use super::encode::{Cell, Op, Target, WritePlan};
 use super::outcome::{stops_the_write, Outcome, Sent};
 
+use crate::client::retry::Attempts;
 use crate::client::{Client, Error, Request, Result};
 use bytes::Bytes;
 use reqwest::Method;
 use sfarrow_soql::json_text::write_json_str;
-use std::time::Duration;
 
 /// Records per sObject Collections call.
 pub const CHUNK: usize = 200;
-const LOCK_RETRIES: u32 = 3;
 
 /// Appends one record as sObject Collections takes it.
 fn write_record(out: &mut String, plan: &WritePlan, cells: &[Cell]) {
@@ -87,7 +86,9 @@ pub async fn chunk(
 ) -> Sent {
     let mut done = Vec::with_capacity(rows.len());
     let mut todo = rows;
-    for attempt in 0..=LOCK_RETRIES {
+    // Rows another transaction holds are sent again on their own, as the retry policy allows.
+    let mut attempts = Attempts::new(*client.retry_policy());
+    loop {
         let results = match call(client, plan, &todo, all_or_none).await {
             Ok(r) => r,
             Err(e) => {
@@ -106,10 +107,14 @@ pub async fn chunk(
                 return (done, stops_the_write(&e).then_some(e));
             }
         };
+        let any_locked = !all_or_none
+            && results
+                .iter()
+                .any(|r| r.error_code.as_deref() == Some("UNABLE_TO_LOCK_ROW"));
+        let again = any_locked && attempts.again().await;
         let mut retry = Vec::new();
         for ((idx, cells), r) in todo.into_iter().zip(results) {
-            let locked = r.error_code.as_deref() == Some("UNABLE_TO_LOCK_ROW");
-            if locked && attempt < LOCK_RETRIES && !all_or_none {
+            if again && r.error_code.as_deref() == Some("UNABLE_TO_LOCK_ROW") {
                 retry.push((idx, cells));
             } else {
                 done.push((idx, r));
@@ -118,7 +123,6 @@ pub async fn chunk(
         if retry.is_empty() {
             break;
         }
-        tokio::time::sleep(Duration::from_millis(200 << attempt)).await;
         todo = retry;
     }
     (done, None)

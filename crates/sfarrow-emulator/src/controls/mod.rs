@@ -246,6 +246,11 @@ impl Org {
         }
     }
 
+    /// Every access token issued so far expires now.
+    pub fn expire_sessions(&self) {
+        self.state.auth.lock().expire_sessions();
+    }
+
     pub fn set_token_lifetime(&self, lifetime: Option<Duration>) {
         self.state.auth.lock().token_lifetime = lifetime;
     }

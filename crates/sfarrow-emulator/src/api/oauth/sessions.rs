@@ -144,6 +144,15 @@ impl Auth {
         self.sessions.remove(token).is_some()
     }
 
+    /// Every session issued so far expires now (a test control: as if their lifetime had run
+    /// out); refresh tokens stay good, so a client that can renew does.
+    pub fn expire_sessions(&mut self) {
+        let now = Instant::now();
+        for s in self.sessions.values_mut() {
+            s.expires = Some(now);
+        }
+    }
+
     /// The session behind a bearer token, if it is known and not expired.
     pub fn session(&self, token: &str) -> Option<&Session> {
         let s = self.sessions.get(token)?;
