@@ -184,6 +184,42 @@ def test_flow_files_write_to_tables_that_merge(kind, tmp_path, capsys):
     assert reader.read_all().num_rows == 40
 
 
+@pytest.mark.parametrize("kind", ["delta", "database", "duckdb", "parquet", "csv"])
+def test_flow_files_read_from_every_source_kind(kind, tmp_path, capsys):
+    import duckdb
+    import pyarrow as pa
+    import pyarrow.csv as pcsv
+
+    from sfarrow import destinations as d
+    from sfarrow import sources as s
+    from sfarrow.flow import Flow
+
+    rows = pa.table({"Id": [f"a{i}" for i in range(7)], "Name": [f"n{i}" for i in range(7)]})
+    if kind == "delta":
+        Flow(s.ArrowSource(rows), d.DeltaDestination(tmp_path / "lake"), progress=False).run()
+        setting = 'uri = "lake"'
+    elif kind == "database":
+        Flow(s.ArrowSource(rows), d.DatabaseDestination(f"sqlite:///{tmp_path}/in.db", "accounts"), progress=False).run()
+        setting = f'uri = "sqlite:///{tmp_path}/in.db"\nquery = \'SELECT "Id", "Name" FROM accounts\''
+    elif kind == "duckdb":
+        with duckdb.connect(str(tmp_path / "in.duckdb")) as db:
+            db.register("rows", rows)
+            db.execute("CREATE TABLE accounts AS SELECT * FROM rows")
+        setting = 'path = "in.duckdb"\nquery = "SELECT * FROM accounts"'
+    elif kind == "parquet":
+        pq.write_table(rows, tmp_path / "in.parquet")
+        setting = 'path = "in.parquet"'
+    else:
+        pcsv.write_csv(rows, tmp_path / "in.csv")
+        setting = 'path = "in.csv"'
+    flow = tmp_path / "flow.toml"
+    flow.write_text(f'[source]\nkind = "{kind}"\n{setting}\n\n[destination]\nkind = "parquet"\npath = "out"\n\n[flow]\nprogress = false\n')
+    assert main(["run", str(flow)]) == 0
+    assert "read 7 records" in capsys.readouterr().out
+    got = ds.dataset(tmp_path / "out").to_table()
+    assert sorted(got["Id"].to_pylist()) == rows["Id"].to_pylist() and sorted(got["Name"].to_pylist()) == rows["Name"].to_pylist()
+
+
 def test_a_flow_file_with_two_kinds_is_refused(tmp_path):
     from sfarrow.cli import build_flow
     from sfarrow.exceptions import ConfigurationError

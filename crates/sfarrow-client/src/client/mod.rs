@@ -3,6 +3,7 @@
 pub mod api;
 mod body;
 pub mod cache;
+mod choice;
 pub mod connect;
 pub mod environment;
 pub mod flows;
@@ -14,6 +15,7 @@ pub mod session;
 
 pub use crate::error::{Error, Result};
 pub use api::{Client, Options, Request, Response};
+pub use choice::Api;
 pub use environment::Environment;
 pub use grant::{Grant, Token};
 pub use secret::Secret;

@@ -1,27 +1,8 @@
 //! What a caller may ask of a read: which API, deleted records, and the sizes that bound its
 //! memory.
 
+pub use crate::client::Api;
 use crate::client::{Error, Result};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Api {
-    Auto,
-    Rest,
-    Bulk,
-}
-
-impl Api {
-    pub fn parse(s: &str) -> Result<Api> {
-        match s.to_ascii_lowercase().as_str() {
-            "auto" => Ok(Api::Auto),
-            "rest" => Ok(Api::Rest),
-            "bulk" => Ok(Api::Bulk),
-            _ => Err(Error::config(format!(
-                "api must be \"auto\", \"rest\" or \"bulk\", got {s:?}"
-            ))),
-        }
-    }
-}
 
 #[derive(Debug, Clone)]
 pub struct ReadOptions {

@@ -12,7 +12,7 @@ use super::encode::{cell, normalize, Cell, Op, Target, WritePlan};
 use super::outcome::{self, Outcome, Sent, INVALID_INPUT};
 use super::rest::{self, CHUNK};
 use crate::client::{Client, Error, Result};
-use crate::read::Api;
+use crate::client::Api;
 use arrow_array::{ArrayRef, RecordBatch};
 use std::collections::VecDeque;
 use std::sync::Arc;
