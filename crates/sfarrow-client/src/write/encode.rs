@@ -2,11 +2,10 @@
 //! Arrow values to what REST (JSON) and Bulk (CSV text, `#N/A` for null) accept.
 
 use crate::client::{Error, Result};
+use crate::schema::cells::MS_PER_DAY;
 use crate::schema::ObjectInfo;
-use arrow_array::cast::AsArray;
-use arrow_array::types::*;
 use arrow_array::{Array, ArrayRef, RecordBatch};
-use arrow_schema::{DataType, Schema, TimeUnit};
+use arrow_schema::{DataType, Schema};
 use sfarrow_soql::formats::{self, Zone};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -333,7 +332,6 @@ impl Cell {
 /// Salesforce keeps dates and datetimes from 1700-01-01 to 4000-12-31.
 const FIRST_DAY: i64 = -98_627; // 1700-01-01
 const LAST_DAY: i64 = 744_414; // 4000-12-31
-const MS_PER_DAY: i64 = 86_400_000;
 
 fn decimal_text(v: i128, scale: i8) -> Option<String> {
     if scale <= 0 {
@@ -353,16 +351,6 @@ fn decimal_text(v: i128, scale: i8) -> Option<String> {
     Some(format!("{}{int}.{frac}", if neg { "-" } else { "" }))
 }
 
-/// Milliseconds since the epoch, or `None` when the value does not fit (2^62 seconds).
-fn ms_from(unit: &TimeUnit, v: i64) -> Option<i64> {
-    match unit {
-        TimeUnit::Second => v.checked_mul(1000),
-        TimeUnit::Millisecond => Some(v),
-        TimeUnit::Microsecond => Some(v.div_euclid(1000)),
-        TimeUnit::Nanosecond => Some(v.div_euclid(1_000_000)),
-    }
-}
-
 fn day_in_range(days: i64) -> std::result::Result<i64, String> {
     if (FIRST_DAY..=LAST_DAY).contains(&days) {
         Ok(days)
@@ -380,99 +368,40 @@ fn ms_of_day(ms: i64) -> std::result::Result<i32, String> {
 }
 
 /// The value at `row` of a column (after [`normalize`]), or why it cannot be written: the
-/// caller fails that row alone, before it is sent.
+/// caller fails that row alone, before it is sent. The column is read by the one cell reader.
 pub fn cell(array: &ArrayRef, row: usize) -> std::result::Result<Cell, String> {
-    // A column of pyarrow's `null` type has no validity buffer: every value is null.
-    if array.is_null(row) || array.data_type() == &DataType::Null {
-        return Ok(Cell::Null);
-    }
-    Ok(match array.data_type() {
-        DataType::Utf8 => Cell::Text(array.as_string::<i32>().value(row).to_string()),
-        DataType::LargeUtf8 => Cell::Text(array.as_string::<i64>().value(row).to_string()),
-        DataType::Utf8View => Cell::Text(array.as_string_view().value(row).to_string()),
-        DataType::Boolean => Cell::Bool(array.as_boolean().value(row)),
-        DataType::Int8 => Cell::Int(array.as_primitive::<Int8Type>().value(row) as i64),
-        DataType::Int16 => Cell::Int(array.as_primitive::<Int16Type>().value(row) as i64),
-        DataType::Int32 => Cell::Int(array.as_primitive::<Int32Type>().value(row) as i64),
-        DataType::Int64 => Cell::Int(array.as_primitive::<Int64Type>().value(row)),
-        DataType::UInt8 => Cell::Int(array.as_primitive::<UInt8Type>().value(row) as i64),
-        DataType::UInt16 => Cell::Int(array.as_primitive::<UInt16Type>().value(row) as i64),
-        DataType::UInt32 => Cell::Int(array.as_primitive::<UInt32Type>().value(row) as i64),
-        DataType::UInt64 => {
-            let v = array.as_primitive::<UInt64Type>().value(row);
-            Cell::Int(i64::try_from(v).map_err(|_| format!("{v} does not fit Salesforce's long"))?)
+    use crate::schema::cells::{value, ArrowValue as V};
+    Ok(match value(array.as_ref(), row) {
+        V::Null => Cell::Null,
+        V::Str(s) => Cell::Text(s.to_string()),
+        V::Bool(b) => Cell::Bool(b),
+        V::Int(i) => Cell::Int(i),
+        V::BigUnsigned(v) => return Err(format!("{v} does not fit Salesforce's long")),
+        V::Float(f) if !f.is_finite() => {
+            return Err(format!("{f} is not a number Salesforce can store"))
         }
-        DataType::Float32 | DataType::Float64 => {
-            let f = if matches!(array.data_type(), DataType::Float32) {
-                array.as_primitive::<Float32Type>().value(row) as f64
-            } else {
-                array.as_primitive::<Float64Type>().value(row)
-            };
-            if !f.is_finite() {
-                return Err(format!("{f} is not a number Salesforce can store"));
+        V::Float(f) => Cell::Float(f),
+        V::Decimal(v, s) => Cell::Number(
+            decimal_text(v, s).ok_or_else(|| format!("the decimal {v}e{} is too large", -s))?,
+        ),
+        V::Date { days, .. } => Cell::Text(formats::format_date(day_in_range(days)? as i32)),
+        V::Millis(ms) => {
+            if day_in_range(ms.div_euclid(MS_PER_DAY)).is_err() {
+                return Err(format!("the timestamp {ms} ms since 1970 is outside the datetimes Salesforce keeps (1700 to 4000)"));
             }
-            Cell::Float(f)
-        }
-        DataType::Decimal128(_, s) => {
-            let v = array.as_primitive::<Decimal128Type>().value(row);
-            Cell::Number(
-                decimal_text(v, *s)
-                    .ok_or_else(|| format!("the decimal {v}e{} is too large", -s))?,
-            )
-        }
-        DataType::Date32 => {
-            let days = day_in_range(array.as_primitive::<Date32Type>().value(row) as i64)?;
-            Cell::Text(formats::format_date(days as i32))
-        }
-        DataType::Date64 => {
-            let days = day_in_range(
-                array
-                    .as_primitive::<Date64Type>()
-                    .value(row)
-                    .div_euclid(MS_PER_DAY),
-            )?;
-            Cell::Text(formats::format_date(days as i32))
-        }
-        DataType::Timestamp(unit, _) => {
-            let v = match unit {
-                TimeUnit::Second => array.as_primitive::<TimestampSecondType>().value(row),
-                TimeUnit::Millisecond => {
-                    array.as_primitive::<TimestampMillisecondType>().value(row)
-                }
-                TimeUnit::Microsecond => {
-                    array.as_primitive::<TimestampMicrosecondType>().value(row)
-                }
-                TimeUnit::Nanosecond => array.as_primitive::<TimestampNanosecondType>().value(row),
-            };
-            let ms = ms_from(unit, v)
-                .filter(|ms| day_in_range(ms.div_euclid(MS_PER_DAY)).is_ok())
-                .ok_or_else(|| format!("the timestamp {v} ({unit:?}s since 1970) is outside the datetimes Salesforce keeps (1700 to 4000)"))?;
             // Arrow timestamps count from the epoch in UTC whatever their zone: write UTC.
             Cell::Text(formats::format_datetime(ms, Zone::Bulk))
         }
-        DataType::Time32(unit) => {
-            let v = match unit {
-                TimeUnit::Second => (array.as_primitive::<Time32SecondType>().value(row) as i64)
-                    .saturating_mul(1000),
-                _ => array.as_primitive::<Time32MillisecondType>().value(row) as i64,
-            };
-            Cell::Text(formats::format_time(
-                ms_of_day(v).map_err(|why| format!("{v} ms {why}"))?,
-            ))
+        V::OutOfRange(v, unit) => {
+            return Err(format!("the timestamp {v} ({unit:?}s since 1970) is outside the datetimes Salesforce keeps (1700 to 4000)"))
         }
-        DataType::Time64(unit) => {
-            let v = match unit {
-                TimeUnit::Microsecond => {
-                    array.as_primitive::<Time64MicrosecondType>().value(row) / 1000
-                }
-                _ => array.as_primitive::<Time64NanosecondType>().value(row) / 1_000_000,
-            };
-            Cell::Text(formats::format_time(
-                ms_of_day(v).map_err(|why| format!("{v} ms {why}"))?,
-            ))
-        }
+        V::TimeMs(ms) => Cell::Text(formats::format_time(
+            ms_of_day(ms).map_err(|why| format!("{ms} ms {why}"))?,
+        )),
         // `plan` lets no other type through, and `normalize` decodes dictionaries.
-        other => return Err(format!("values of Arrow type {other} cannot be written")),
+        V::Bytes(_) | V::Struct(..) | V::Unsupported => {
+            return Err(format!("values of Arrow type {} cannot be written", array.data_type()))
+        }
     })
 }
 

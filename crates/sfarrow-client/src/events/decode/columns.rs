@@ -14,7 +14,7 @@ use arrow_schema::{DataType, FieldRef, Fields};
 use std::fmt::Write;
 use std::sync::Arc;
 
-pub(super) const MS_PER_DAY: i64 = 86_400_000;
+pub(super) use crate::schema::cells::MS_PER_DAY;
 
 /// A decoded primitive, borrowed from the payload.
 #[derive(Clone, Copy)]

@@ -5,60 +5,13 @@
 
 use super::avro::{self, Schema};
 use super::decode::EventSchema;
+use crate::schema::cells::{value, ArrowValue};
 use crate::{Error, Result};
-use arrow_array::cast::AsArray;
-use arrow_array::types::{
-    Date32Type, Date64Type, Decimal128Type, Float32Type, Float64Type, Int16Type, Int32Type,
-    Int64Type, Int8Type, Time32MillisecondType, Time32SecondType, Time64MicrosecondType,
-    Time64NanosecondType, TimestampMicrosecondType, TimestampMillisecondType,
-    TimestampNanosecondType, TimestampSecondType, UInt16Type, UInt32Type, UInt8Type,
-};
-use arrow_array::{Array, RecordBatch, StructArray};
+use arrow_array::{Array, RecordBatch};
 use arrow_schema::{DataType, TimeUnit};
 
-const MS_PER_DAY: i64 = 86_400_000;
-
-/// One Arrow value, in the terms the Avro writers need.
-#[derive(Clone, Copy)]
-enum V<'a> {
-    Null,
-    Bool(bool),
-    Int(i64),
-    Float(f64),
-    Str(&'a str),
-    Bytes(&'a [u8]),
-    Decimal(i128, i8),
-    Date {
-        days: i64,
-        ms: i64,
-    },
-    /// Epoch milliseconds.
-    Millis(i64),
-    /// Milliseconds since midnight.
-    TimeMs(i64),
-    Struct(&'a StructArray, usize),
-    /// A value with no millisecond equivalent (seconds beyond ±292 million years).
-    OutOfRange,
-}
-
-impl V<'_> {
-    fn kind(&self) -> &'static str {
-        match self {
-            V::Null => "null",
-            V::Bool(_) => "a boolean",
-            V::Int(_) => "an integer",
-            V::Float(_) => "a floating-point number",
-            V::Str(_) => "text",
-            V::Bytes(_) => "binary data",
-            V::Decimal(..) => "a decimal",
-            V::Date { .. } => "a date",
-            V::Millis(_) => "a timestamp",
-            V::TimeMs(_) => "a time",
-            V::Struct(..) => "a struct",
-            V::OutOfRange => "a timestamp out of range",
-        }
-    }
-}
+/// One Arrow value, in the terms the Avro writers need (the one cell reader's).
+type V<'a> = ArrowValue<'a>;
 
 enum Source<'a> {
     Column(&'a dyn Array),
@@ -150,80 +103,6 @@ pub fn encode_batch(
         rows.push(encoded.map(|_| out));
     }
     Ok(rows)
-}
-
-/// Timestamps, dates and times in any unit, as milliseconds rounded down.
-fn value(a: &dyn Array, row: usize) -> V<'_> {
-    if a.is_null(row) {
-        return V::Null;
-    }
-    let ms = |v: i64, per_ms: i64| v.div_euclid(per_ms);
-    let secs = |v: i64| v.checked_mul(1000);
-    match a.data_type() {
-        DataType::Utf8 => V::Str(a.as_string::<i32>().value(row)),
-        DataType::LargeUtf8 => V::Str(a.as_string::<i64>().value(row)),
-        DataType::Utf8View => V::Str(a.as_string_view().value(row)),
-        DataType::Binary => V::Bytes(a.as_binary::<i32>().value(row)),
-        DataType::LargeBinary => V::Bytes(a.as_binary::<i64>().value(row)),
-        DataType::Boolean => V::Bool(a.as_boolean().value(row)),
-        DataType::Int8 => V::Int(a.as_primitive::<Int8Type>().value(row).into()),
-        DataType::Int16 => V::Int(a.as_primitive::<Int16Type>().value(row).into()),
-        DataType::Int32 => V::Int(a.as_primitive::<Int32Type>().value(row).into()),
-        DataType::Int64 => V::Int(a.as_primitive::<Int64Type>().value(row)),
-        DataType::UInt8 => V::Int(a.as_primitive::<UInt8Type>().value(row).into()),
-        DataType::UInt16 => V::Int(a.as_primitive::<UInt16Type>().value(row).into()),
-        DataType::UInt32 => V::Int(a.as_primitive::<UInt32Type>().value(row).into()),
-        DataType::Float32 => V::Float(a.as_primitive::<Float32Type>().value(row).into()),
-        DataType::Float64 => V::Float(a.as_primitive::<Float64Type>().value(row)),
-        DataType::Decimal128(_, s) => V::Decimal(a.as_primitive::<Decimal128Type>().value(row), *s),
-        DataType::Date32 => {
-            let days = i64::from(a.as_primitive::<Date32Type>().value(row));
-            V::Date {
-                days,
-                ms: days * MS_PER_DAY,
-            }
-        }
-        DataType::Date64 => {
-            let ms = a.as_primitive::<Date64Type>().value(row);
-            V::Date {
-                days: ms.div_euclid(MS_PER_DAY),
-                ms,
-            }
-        }
-        DataType::Timestamp(unit, _) => {
-            let millis = match unit {
-                TimeUnit::Second => secs(a.as_primitive::<TimestampSecondType>().value(row)),
-                TimeUnit::Millisecond => {
-                    Some(a.as_primitive::<TimestampMillisecondType>().value(row))
-                }
-                TimeUnit::Microsecond => Some(ms(
-                    a.as_primitive::<TimestampMicrosecondType>().value(row),
-                    1_000,
-                )),
-                TimeUnit::Nanosecond => Some(ms(
-                    a.as_primitive::<TimestampNanosecondType>().value(row),
-                    1_000_000,
-                )),
-            };
-            millis.map_or(V::OutOfRange, V::Millis)
-        }
-        DataType::Time32(TimeUnit::Second) => {
-            V::TimeMs(i64::from(a.as_primitive::<Time32SecondType>().value(row)) * 1000)
-        }
-        DataType::Time32(_) => {
-            V::TimeMs(a.as_primitive::<Time32MillisecondType>().value(row).into())
-        }
-        DataType::Time64(TimeUnit::Microsecond) => V::TimeMs(ms(
-            a.as_primitive::<Time64MicrosecondType>().value(row),
-            1_000,
-        )),
-        DataType::Time64(_) => V::TimeMs(ms(
-            a.as_primitive::<Time64NanosecondType>().value(row),
-            1_000_000,
-        )),
-        DataType::Struct(_) => V::Struct(a.as_struct(), row),
-        _ => V::Null,
-    }
 }
 
 /// A decimal that is a whole number, as an integer.

@@ -2,8 +2,10 @@
 
 use super::*;
 use crate::events::decode::EventBatchBuilder;
+use crate::schema::cells::MS_PER_DAY;
 use crate::schema::ObjectInfo;
-use arrow_array::types::Time32MillisecondType;
+use arrow_array::cast::AsArray;
+use arrow_array::types::*;
 use arrow_array::{
     ArrayRef, BinaryArray, BooleanArray, Date32Array, Date64Array, Decimal128Array, Float32Array,
     Int64Array, Int8Array, LargeStringArray, ListArray, StringArray, StringViewArray,
