@@ -25,6 +25,7 @@ fn _sfarrow(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<events::EventStream>()?;
     m.add_function(wrap_pyfunction!(source_query, m)?)?;
     m.add_function(wrap_pyfunction!(defaults, m)?)?;
+    m.add_function(wrap_pyfunction!(check_api, m)?)?;
     // Before the interpreter's threads are torn down, runtime threads stop touching Python.
     let at_exit = wrap_pyfunction!(gate::at_exit, m)?;
     m.py()
@@ -52,6 +53,15 @@ fn defaults(py: Python<'_>) -> PyResult<Bound<'_, pyo3::types::PyDict>> {
     out.set_item("write_bulk_threshold", d::WRITE_BULK_THRESHOLD)?;
     out.set_item("write_parallel", d::WRITE_PARALLEL)?;
     Ok(out)
+}
+
+/// An `api` word checked by the client crate's own parser, for a caller that checks its
+/// arguments before any call (a flow's sources and destinations, when they are made).
+#[pyfunction]
+fn check_api(api: &str) -> PyResult<()> {
+    sfarrow_client::client::Api::parse(api)
+        .map(|_| ())
+        .map_err(errors::to_py)
 }
 
 /// The SOQL of a flow's Salesforce source, built as a syntax tree: `filter` must parse as one

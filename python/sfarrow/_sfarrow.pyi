@@ -4,10 +4,11 @@ from collections.abc import Awaitable
 from os import PathLike
 from typing import Any, Optional, Union, final
 
-__all__ = ["__version__", "Emulator", "Connection", "ObjectStore", "BatchStream", "EventStream", "source_query", "defaults"]
+__all__ = ["__version__", "Emulator", "Connection", "ObjectStore", "BatchStream", "EventStream", "source_query", "defaults", "check_api"]
 __version__: str
 
 def defaults() -> dict[str, Any]: ...
+def check_api(api: str) -> None: ...
 def source_query(
     object: str,
     fields: list[str],

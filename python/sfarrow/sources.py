@@ -101,8 +101,7 @@ class SalesforceSource:
         bulk_page_size: int = D.BULK_PAGE_SIZE,
         parallel: int = D.PARALLEL,
     ) -> None:
-        if api not in ("auto", "rest", "bulk"):
-            raise ConfigurationError(f'api must be "auto", "rest" or "bulk", got {api!r}')
+        _sfarrow.check_api(api)  # the client crate's own check, now rather than at the first run
         seconds = lag.total_seconds() if isinstance(lag, dt.timedelta) else lag
         if not isinstance(seconds, (int, float)) or isinstance(seconds, bool) or not seconds >= 0:
             raise ConfigurationError(f"lag is a number of seconds, 0 or more; got {lag!r}")

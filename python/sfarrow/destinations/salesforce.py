@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional, Union
 
 from sfarrow import _defaults as D
+from sfarrow import _sfarrow
 from sfarrow.destinations._base import Delivered, Run
 from sfarrow.exceptions import ConfigurationError
 
@@ -70,6 +71,7 @@ class SalesforceDestination:
         self.external_id = external_id
         self.on_error = on_error
         self.failed_records = Path(failed_records) if failed_records is not None else None
+        _sfarrow.check_api(api)
         self.api = api
         self.chunk_rows = chunk_rows
 
