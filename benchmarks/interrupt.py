@@ -74,14 +74,12 @@ def once(org: Org, path: str, body: str) -> float:
     proc = subprocess.Popen([sys.executable, "-c", child], stdout=subprocess.PIPE, text=True)
     assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
     deadline = time.monotonic() + 60
-    # The held request is logged only when answered: wait for the calls before it (describe, a
-    # first page), then a little for it to go out.
-    while not org.requests():
+    # The held request has reached the org once its fault struck: the child waits on it now.
+    while "delay" not in org.faults_struck():
         if time.monotonic() > deadline:
             proc.kill()
             raise RuntimeError("the slow request never went out")
-        time.sleep(0.02)
-    time.sleep(0.5)
+        time.sleep(0.01)
     sent = time.monotonic()
     proc.send_signal(signal.SIGINT)
     out, _ = proc.communicate(timeout=60)

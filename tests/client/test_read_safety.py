@@ -14,6 +14,7 @@ import time
 import pyarrow as pa
 import pytest
 import requests
+from waits import wait_until
 
 import sfarrow
 from sfarrow.testing import Org
@@ -103,7 +104,8 @@ def interrupt(org, body: str, wait_for) -> float:
     while not wait_for(org.requests()):
         assert time.monotonic() < deadline, "the slow request never went out"
         time.sleep(0.05)
-    time.sleep(0.3)
+    # The held request has reached the org (its fault struck): the child waits on it now.
+    wait_until(lambda: "delay" in org.faults_struck(), timeout=30, what="the slow request to reach the org")
     proc.send_signal(signal.SIGINT)
     out, _ = proc.communicate(timeout=30)
     assert proc.returncode == 0, out
@@ -195,7 +197,8 @@ def test_a_read_whose_cursor_was_dropped_before_any_row_was_taken_starts_again()
         headers = {"Authorization": f"Bearer {org.access_token}"}
         for _ in range(10):
             requests.get(f"{org.url}/services/data/v58.0/query", params={"q": "SELECT Id FROM Account"}, headers=headers, timeout=10)
-        time.sleep(2.0)  # the second page has failed by now, before anything was taken
+        # The held second page has been answered (its cursor gone), before anything was taken.
+        wait_until(lambda: any("/query/" in r["path"] for r in org.requests()), timeout=20, what="the held page's answer")
         ids = [i for b in reader for i in b.column(0).to_pylist()]
         assert len(ids) == 2500 and len(set(ids)) == 2500, "every row once"
         firsts = [r for r in org.requests() if r["path"].endswith("/query") and r["headers"].get("user-agent", "").startswith("sfarrow")]

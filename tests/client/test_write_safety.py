@@ -8,6 +8,7 @@ import datetime as dt
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
+from waits import wait_until
 
 import sfarrow
 from sfarrow.testing import Org
@@ -278,13 +279,9 @@ def test_interrupted_write_carries_its_result(org, conn):
     org.inject_fault("delay", path="/composite/sobjects", delay=30.0, times=1)
     proc = subprocess.Popen([sys.executable, "-c", child], stdout=subprocess.PIPE, text=True)
     assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
-    import time
 
-    deadline = time.monotonic() + 20
-    while not [r for r in org.requests() if r["path"].endswith("/describe")]:
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
-    time.sleep(0.5)
+    # The held call has reached the org (its fault struck): the write waits on it now.
+    wait_until(lambda: "delay" in org.faults_struck(), timeout=20, what="the held call to reach the org")
     proc.send_signal(signal.SIGINT)
     out, _ = proc.communicate(timeout=20)
     assert proc.returncode == 0, out
