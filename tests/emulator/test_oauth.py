@@ -531,7 +531,7 @@ def test_expired_token(fresh_org):
     try:
         tok = client_credentials_token(org)
         assert token_works(org, tok["access_token"])
-        time.sleep(1.6)
+        org.expire_sessions()  # its lifetime runs out now
         assert_session_invalid(requests.get(f"{api(org)}/limits", headers=auth_headers(org, tok["access_token"])))
         assert_session_invalid(requests.get(f"{api(org)}/sobjects/Account/describe", headers=auth_headers(org, tok["access_token"])))
     finally:
