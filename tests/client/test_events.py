@@ -166,7 +166,7 @@ def test_platform_events_round_trip_from_dicts_pandas_and_polars():
         results = pa.concat_tables([r1, r2, r3])
         assert results.column_names == ["replay_id", "success", "error", "correlation_key"]
         assert results["success"].to_pylist() == [True] * 4
-        with conn.subscribe("/event/Order__e", replay="earliest", max_events=4) as s:
+        with conn.subscribe("/event/Order__e", replay="earliest", max_events=4, idle_timeout=10) as s:
             t = drain(s, 4)
         assert t["Sku__c"].to_pylist() == ["D", "P1", "P2", "L"]
         assert t["event_id"].to_pylist() == results["correlation_key"].to_pylist()
@@ -192,7 +192,7 @@ def test_pysfpubsub_publishes_and_sfarrow_receives(monkeypatch):
         schema = client.get_schema_json(topic.schema_id)
         payload = {"CreatedDate": int(time.time()), "CreatedById": org.user_id, "Sku__c": "FROM-PY", "Qty__c": 7.0, "Seq__c": None}
         client.publish("/event/Order__e", [client.format_payload(schema, topic.schema_id, payload)])
-        with connect(org).subscribe("/event/Order__e", replay="earliest", max_events=1) as s:
+        with connect(org).subscribe("/event/Order__e", replay="earliest", max_events=1, idle_timeout=10) as s:
             t = drain(s, 1)
         assert t["Sku__c"].to_pylist() == ["FROM-PY"] and t["Qty__c"].to_pylist() == [7.0]
 
@@ -261,7 +261,7 @@ def test_expired_or_foreign_replay_ids():
             with conn.subscribe("/event/Order__e", replay=old) as s:
                 next(iter(s))
         assert "replayid.corrupted" in (e.value.error_code or "")
-        with conn.subscribe("/event/Order__e", replay=old, on_invalid_replay="earliest", max_events=1) as s:
+        with conn.subscribe("/event/Order__e", replay=old, on_invalid_replay="earliest", max_events=1, idle_timeout=10) as s:
             t = drain(s, 1)
             assert s.fell_back
         assert t["Sku__c"].to_pylist() == ["new"]
@@ -282,7 +282,7 @@ def test_a_token_that_expires_mid_stream_is_renewed():
         before = conn.renewals
         org.inject_pubsub_fault("expire_token", after_events=30)
         conn.publish("/event/Order__e", [{"Sku__c": f"T{i}"} for i in range(100)])
-        with conn.subscribe("/event/Order__e", replay="earliest", max_events=100) as s:
+        with conn.subscribe("/event/Order__e", replay="earliest", max_events=100, idle_timeout=10) as s:
             t = drain(s, 100)
         assert t["Sku__c"].to_pylist() == [f"T{i}" for i in range(100)]
         assert conn.renewals == before + 1
@@ -398,15 +398,15 @@ def test_custom_objects_and_hard_deletes_emit_change_events():
         acc = conn.insert("Account", [{"Name": "gone"}, {"Name": "gone too"}])["id"].to_pylist()
         hard = conn.delete("Account", acc, hard=True, api="bulk")
         assert all(hard["success"].to_pylist())
-        with conn.subscribe("/data/Invoice__ChangeEvent", replay="earliest", max_events=1) as s:
+        with conn.subscribe("/data/Invoice__ChangeEvent", replay="earliest", max_events=1, idle_timeout=10) as s:
             t = drain(s, 1)
         assert t["entity"].to_pylist() == ["Invoice__c"] and t["Name"].to_pylist() == ["INV-1"]
         q = conn.query("SELECT Amount__c FROM Invoice__c")
         assert t.schema.field("Amount__c").type == q.schema.field("Amount__c").type
-        with conn.subscribe("/data/AccountChangeEvent", replay="earliest", max_events=2) as s:
+        with conn.subscribe("/data/AccountChangeEvent", replay="earliest", max_events=2, idle_timeout=10) as s:
             t = drain(s, 2)
         # Two creates, then the hard delete of both in one transaction: one merged DELETE.
-        with conn.subscribe("/data/AccountChangeEvent", replay=t["replay_id"][1].as_py(), max_events=1) as s:
+        with conn.subscribe("/data/AccountChangeEvent", replay=t["replay_id"][1].as_py(), max_events=1, idle_timeout=10) as s:
             d = drain(s, 1)
         assert d["change_type"].to_pylist() == ["DELETE"] and sorted(d["record_ids"][0].as_py()) == sorted(acc)
         assert d["change_origin"][0].as_py().startswith("com/salesforce/api/bulkapi/")
@@ -430,9 +430,10 @@ def test_composite_requests_emit_change_events():
         )
         assert [x["httpStatusCode"] for x in r["compositeResponse"]] == [201, 204], r
         acc = r["compositeResponse"][0]["body"]["id"]
-        with conn.subscribe("/data/AccountChangeEvent", replay="earliest", max_events=2) as s:
+        # The stream ends when the topic is quiet for 5 s: a missing event fails the test.
+        with conn.subscribe("/data/AccountChangeEvent", replay="earliest", max_events=2, idle_timeout=5) as s:
             t = drain(s, 2)
-        assert t["change_type"].to_pylist() == ["CREATE", "UPDATE"]
+        assert t.num_rows == 2 and t["change_type"].to_pylist() == ["CREATE", "UPDATE"]
         assert t["record_ids"].to_pylist() == [[acc], [acc]]
         assert t["Name"].to_pylist() == ["Composite Co", None] and t["Phone"].to_pylist() == [None, "123"]
         assert all(o.startswith("com/salesforce/api/rest/") for o in t["change_origin"].to_pylist())
@@ -450,8 +451,8 @@ def test_platform_events_through_sobject_collections_and_in_describe():
         r = conn.request("POST", "composite/sobjects", json={"allOrNone": False, "records": records})
         assert [x["success"] for x in r] == [True] * 3
         assert all(x["errors"][0]["statusCode"] == "OPERATION_ENQUEUED" for x in r)
-        with conn.subscribe("/event/Order__e", replay="earliest", max_events=3) as s:
+        with conn.subscribe("/event/Order__e", replay="earliest", max_events=3, idle_timeout=5) as s:
             t = drain(s, 3)
-        assert t["Sku__c"].to_pylist() == ["COL-0", "COL-1", "COL-2"] and t["Qty__c"].to_pylist() == [0.0, 1.0, 2.0]
+        assert t.num_rows == 3 and t["Sku__c"].to_pylist() == ["COL-0", "COL-1", "COL-2"] and t["Qty__c"].to_pylist() == [0.0, 1.0, 2.0]
         # The UUID the save reported is the id subscribers see.
         assert t["event_id"].to_pylist() == [x["errors"][0]["message"] for x in r]
