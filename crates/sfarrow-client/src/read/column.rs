@@ -392,28 +392,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn decimals() {
-        assert_eq!(parse_decimal("12.5", 2), Some(1250));
-        assert_eq!(parse_decimal("-3", 2), Some(-300));
-        assert_eq!(parse_decimal("1.39E8", 0), Some(139_000_000));
-        assert_eq!(parse_decimal("1.005", 2), Some(101));
-        assert_eq!(parse_decimal("0.5E-1", 2), Some(5));
-        assert_eq!(parse_decimal("abc", 2), None);
-        assert_eq!(parse_decimal("", 2), None);
-        assert_eq!(parse_decimal("1e400", 2), None);
-        assert_eq!(parse_decimal("1e2147483647", 2), None);
-        assert_eq!(parse_decimal("5e-2147483648", 2), Some(0));
-        assert_eq!(parse_decimal("12.345", 2), Some(1235));
-        assert_eq!(parse_decimal("-0.004", 2), Some(0));
-        assert_eq!(parse_decimal("-0.005", 2), Some(-1));
-        assert_eq!(parse_decimal("5E-10", 2), Some(0));
-        assert_eq!(parse_decimal("0.5", 0), Some(1));
-        assert_eq!(parse_decimal("5", -1), Some(1));
-        assert_eq!(parse_decimal("1.2.3", 2), None);
-        assert_eq!(parse_decimal("1.x9", 0), None);
-    }
-
-    #[test]
     fn json_and_text_agree() {
         let cases: Vec<(DataType, Value, &str)> = vec![
             (DataType::Int32, serde_json::json!(7), "7"),

@@ -94,7 +94,7 @@ pub fn parse_decimal(text: &str, scale: i8) -> Option<i128> {
 
 #[cfg(test)]
 mod tests {
-    use super::component_key;
+    use super::{component_key, parse_decimal};
     #[test]
     fn component_keys() {
         assert_eq!(component_key("BillingAddress", "BillingStreet"), "street");
@@ -111,5 +111,27 @@ mod tests {
             component_key("MailingAddress", "MailingGeocodeAccuracy"),
             "geocodeAccuracy"
         );
+    }
+
+    #[test]
+    fn decimals() {
+        assert_eq!(parse_decimal("12.5", 2), Some(1250));
+        assert_eq!(parse_decimal("-3", 2), Some(-300));
+        assert_eq!(parse_decimal("1.39E8", 0), Some(139_000_000));
+        assert_eq!(parse_decimal("1.005", 2), Some(101));
+        assert_eq!(parse_decimal("0.5E-1", 2), Some(5));
+        assert_eq!(parse_decimal("abc", 2), None);
+        assert_eq!(parse_decimal("", 2), None);
+        assert_eq!(parse_decimal("1e400", 2), None);
+        assert_eq!(parse_decimal("1e2147483647", 2), None);
+        assert_eq!(parse_decimal("5e-2147483648", 2), Some(0));
+        assert_eq!(parse_decimal("12.345", 2), Some(1235));
+        assert_eq!(parse_decimal("-0.004", 2), Some(0));
+        assert_eq!(parse_decimal("-0.005", 2), Some(-1));
+        assert_eq!(parse_decimal("5E-10", 2), Some(0));
+        assert_eq!(parse_decimal("0.5", 0), Some(1));
+        assert_eq!(parse_decimal("5", -1), Some(1));
+        assert_eq!(parse_decimal("1.2.3", 2), None);
+        assert_eq!(parse_decimal("1.x9", 0), None);
     }
 }
