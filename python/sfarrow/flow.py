@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Optional, Union
 from sfarrow._bridge import deliver_on_thread
 from sfarrow._state import broken, checked_watermark, state_record
 from sfarrow.destinations import Delivered, Destination, Run, StatefulDestination
+from sfarrow.destinations._table import DELETED
 from sfarrow.exceptions import ConfigurationError
 from sfarrow.sources import Opened, SalesforceSource, Source, batches
 
@@ -139,6 +140,11 @@ class Flow:
         """The source fields the mapping keeps (none: every field, less the dropped ones)."""
         return [k for k, v in self.mapping.items() if v is not None]
 
+    def _required(self) -> list[str]:
+        """What the destination's mode needs whatever the mapping keeps (a merge: its key and
+        IsDeleted)."""
+        return list(getattr(self.destination, "required_fields", ()))
+
     def _selected(self) -> Optional[list[str]]:
         """The fields the source is asked for (``None``: all)."""
         kept = self._kept()
@@ -146,7 +152,7 @@ class Flow:
             # The merge key, when the mapping neither reads it nor names a column after it
             # (IsDeleted a source adds by itself, when it reads deleted records).
             named = {str(n).lower() for n in [*kept, *self.mapping.values()] if n is not None}
-            kept += [n for n in getattr(self.destination, "required_fields", ()) if n.lower() not in named and n.lower() != "isdeleted"]
+            kept += [n for n in self._required() if n.lower() not in named and n.lower() != DELETED.lower()]
         return kept or None
 
     def _project(self, schema: pa.Schema, internal: list[str]) -> tuple[list[int], pa.Schema]:
@@ -166,7 +172,7 @@ class Flow:
         # A mapping never hides what the destination's mode needs (a merge's key and
         # IsDeleted): without IsDeleted, deleted records would stay in the table as live rows.
         out = {n.lower() for _, n in pairs}
-        for need in getattr(self.destination, "required_fields", ()):
+        for need in self._required():
             if need.lower() not in out and need.lower() in lower:
                 pairs.append((lower[need.lower()], names[lower[need.lower()]]))
                 out.add(need.lower())
