@@ -197,12 +197,17 @@ def test_a_read_whose_cursor_was_dropped_before_any_row_was_taken_starts_again()
         headers = {"Authorization": f"Bearer {org.access_token}"}
         for _ in range(10):
             requests.get(f"{org.url}/services/data/v58.0/query", params={"q": "SELECT Id FROM Account"}, headers=headers, timeout=10)
-        # The held second page has been answered (its cursor gone), before anything was taken.
-        wait_until(lambda: any("/query/" in r["path"] for r in org.requests()), timeout=20, what="the held page's answer")
+
+        def firsts():
+            return [r for r in org.requests() if r["path"].endswith("/query") and r["headers"].get("user-agent", "").startswith("sfarrow")]
+
+        # The held second page was answered (its cursor gone) before anything was taken, and the
+        # read has begun again. Waiting on the answer alone races the reader: a batch taken
+        # between the logged answer and the client seeing it would make the restart unsafe.
+        wait_until(lambda: len(firsts()) == 2, timeout=20, what="the query's second start")
         ids = [i for b in reader for i in b.column(0).to_pylist()]
         assert len(ids) == 2500 and len(set(ids)) == 2500, "every row once"
-        firsts = [r for r in org.requests() if r["path"].endswith("/query") and r["headers"].get("user-agent", "").startswith("sfarrow")]
-        assert len(firsts) == 2, "the query started again"
+        assert len(firsts()) == 2, "the query started again, once"
 
 
 def test_a_read_whose_cursor_was_dropped_after_rows_were_taken_fails():
