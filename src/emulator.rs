@@ -313,6 +313,10 @@ impl Emulator {
         self.with_org(|o| o.set_overflow_threshold(changes))
     }
 
+    fn lose_change_events(&self, events: u64) -> PyResult<()> {
+        self.with_org(|o| o.lose_change_events(events))
+    }
+
     fn set_pubsub_keepalive(&self, every: f64) -> PyResult<()> {
         let every = seconds(every, "keepalive")?;
         self.with_org(|o| o.set_pubsub_keepalive(every))

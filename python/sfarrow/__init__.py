@@ -35,6 +35,7 @@ from sfarrow.exceptions import (
 )
 from sfarrow.flow import Flow, FlowRun
 from sfarrow.sources import ArrowSource, DatabaseSource, DeltaSource, FileSource, Opened, SalesforceSource, Source
+from sfarrow.sync import ChangeEventSource, OnDemand, OnEvents, Schedule
 
 __all__ = [
     "__version__",
@@ -48,6 +49,10 @@ __all__ = [
     "DatabaseSource",
     "Source",
     "Opened",
+    "ChangeEventSource",
+    "OnDemand",
+    "Schedule",
+    "OnEvents",
     "ParquetDestination",
     "CsvDestination",
     "JsonLinesDestination",

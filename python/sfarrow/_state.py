@@ -81,6 +81,16 @@ def check_not_moved(saved: Optional[str], since: Optional[str], flow: str, where
         raise ConfigurationError(f"another run of flow {flow!r} committed (watermark {saved}) while this one ran from {since}; run the flow again")
 
 
+def check_replay_not_moved(saved: Any, start: Optional[str], flow: str) -> None:
+    """Refuses a commit of change events when the flow's saved replay id is no longer the one
+    the run began from: another process applied events meanwhile, and this batch would apply
+    some of them twice."""
+    if saved != start:
+        raise ConfigurationError(
+            f"another process applied events of flow {flow!r} (replay id {saved}) while this one applied from {start}; serve each flow from one process"
+        )
+
+
 def broken(where: str, why: str) -> ConfigurationError:
     return ConfigurationError(f"{where} {why}; fix or delete it (deleting it makes the next run read everything)")
 

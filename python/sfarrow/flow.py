@@ -19,9 +19,13 @@ from sfarrow.destinations import Delivered, Destination, Run, StatefulDestinatio
 from sfarrow.destinations._table import DELETED
 from sfarrow.exceptions import ConfigurationError
 from sfarrow.sources import Opened, SalesforceSource, Source, batches
+from sfarrow.sync.triggers import Clock, OnDemand, OnEvents, Schedule, Trigger
 
 if TYPE_CHECKING:
     import pyarrow as pa
+
+#: "Keep the replay id the state holds."
+_SAVED: Any = object()
 
 
 @dataclass
@@ -112,11 +116,15 @@ class Flow:
         mapping: Optional[Mapping[str, Optional[str]]] = None,
         state: Optional[Union[str, Path]] = None,
         progress: bool = True,
+        trigger: Optional[Trigger] = None,
     ) -> None:
         self.source = source
         self.destination = destination
         self.mapping = dict(mapping or {})
         self.progress = progress
+        self.trigger: Trigger = trigger if trigger is not None else OnDemand()
+        if not isinstance(self.trigger, (OnDemand, Schedule, OnEvents)):
+            raise ConfigurationError(f"trigger is sfarrow.OnDemand(), sfarrow.Schedule(...) or sfarrow.OnEvents(...), got {trigger!r}")
         if not isinstance(source, Source):
             raise ConfigurationError(f"{source!r} is not a source: it needs an open(wanted, since, until) method")
         if not isinstance(destination, Destination):
@@ -132,6 +140,13 @@ class Flow:
             if not incremental:
                 raise ConfigurationError('a state file is for incremental flows: give the source incremental="SystemModstamp"')
             self.state = State(state)
+        if _is_change_source(source):
+            if self.mapping:
+                raise ConfigurationError("a flow of change events keeps the object's field names: leave out mapping= (choose fields with the source's fields=)")
+            if self.name is None:
+                raise ConfigurationError(f"change events are applied to a table that keeps the flow's state (Delta Lake, a database), not {destination!r}")
+            if not isinstance(self.trigger, OnDemand):
+                raise ConfigurationError("a flow of change events is driven by its events: leave out trigger=")
 
     def __repr__(self) -> str:
         return f"Flow({self.source!r} -> {self.destination!r})"
@@ -179,29 +194,48 @@ class Flow:
         fields = [schema.field(i).with_name(name) for i, name in pairs]
         return [i for i, _ in pairs], pa.schema(fields, metadata=schema.metadata)
 
-    def _window(self, until: Optional[str]) -> tuple[Optional[dict[str, Any]], Optional[str], Optional[str]]:
-        """The source's shape, and the window this run reads: after the saved watermark, up to
-        ``until`` (the org's clock less the lag; never behind the watermark)."""
+    def _saved_state(self) -> Optional[dict[str, Any]]:
+        """The state the destination keeps for this flow, checked against the source's shape
+        (``None``: none yet, or the flow keeps a state file)."""
+        if self.name is None:
+            return None
+        assert isinstance(self.destination, StatefulDestination)
         shape = self.source.shape() if isinstance(self.source, SalesforceSource) else None
-        since = None
+        record = self.destination.load_state(self.name)
+        if record is None:
+            return None
+        where = f"the state of flow {self.name!r} in {self.destination!r}"
+        return {**record, "watermark": checked_watermark(record, shape, where, "give this flow its own name (state=)")}
+
+    def _window(self, until: Optional[str]) -> tuple[Optional[dict[str, Any]], Optional[str], Optional[str], Optional[str]]:
+        """The source's shape, the window this run reads (after the saved watermark, up to
+        ``until``: the org's clock less the lag, never behind the watermark) and the replay id
+        the state holds (a flow of change events)."""
+        shape = self.source.shape() if isinstance(self.source, SalesforceSource) else None
+        since = replay = None
         if self.state is not None:
             since = self.state.load(shape)
-        elif self.name is not None:
-            assert isinstance(self.destination, StatefulDestination)
-            where = f"the state of flow {self.name!r} in {self.destination!r}"
-            record = self.destination.load_state(self.name)
-            since = None if record is None else checked_watermark(record, shape, where, "give this flow its own name (state=)")
+        else:
+            record = self._saved_state()
+            if record is not None:
+                since, replay = record.get("watermark"), record.get("replay_id")
         if until is not None and since is not None and until < since:
             until = since
-        return shape, since, until
+        return shape, since, until, replay
 
     def _incremental(self) -> bool:
         return (self.state is not None or self.name is not None) and isinstance(self.source, SalesforceSource)
 
-    def _run(self, key: str, shape: Any, since: Optional[str], until: Optional[str]) -> Run:
+    def _run(self, key: str, shape: Any, since: Optional[str], until: Optional[str], replay: Optional[str], keep: Optional[str]) -> Run:
+        """The run as the destination sees it; a flow of change events keeps the replay id
+        ``keep`` (the state held ``replay``)."""
         if self.name is None or until is None:
             return Run(key, since=since, watermark=until)
-        return Run(key, flow=self.name, since=since, watermark=until, state=state_record(until, shape))
+        state = state_record(until, shape)
+        state["ran_at"] = dt.datetime.now(dt.timezone.utc).isoformat()
+        if keep is not None:
+            state["replay_id"] = keep
+        return Run(key, flow=self.name, since=since, watermark=until, state=state, replay_from=replay)
 
     def _mapper(self, opened: Opened) -> tuple[pa.Schema, Callable[[pa.RecordBatch], pa.RecordBatch], dict[str, int], Any]:
         import pyarrow as pa
@@ -241,14 +275,19 @@ class Flow:
 
     def run(self) -> FlowRun:
         """Runs the flow once; raises if it fails (the watermark then stays where it was)."""
+        return self._run_once()
+
+    def _run_once(self, replay: Any = _SAVED) -> FlowRun:
+        """One run; ``replay`` is the replay id to commit with it (a flow of change events;
+        by default the one saved)."""
         started = dt.datetime.now(dt.timezone.utc)
         # The window ends at the org's clock less the lag, whatever the records hold: a change
         # committed while this run reads belongs to the next window, not behind it.
         end = self.source.window_end() if self._incremental() and isinstance(self.source, SalesforceSource) else None
-        shape, since, until = self._window(end)
+        shape, since, until, saved = self._window(end)
         opened: Opened = self.source.open(self._selected(), since, until)
         schema, map_batch, seen, bar = self._mapper(opened)
-        run = self._run(_run_key(until is not None, since, started), shape, since, until)
+        run = self._run(_run_key(until is not None, since, started), shape, since, until, saved, saved if replay is _SAVED else replay)
         try:
             delivered = self.destination.deliver(schema, (map_batch(b) for b in batches(opened.reader)), run)
         finally:
@@ -256,20 +295,87 @@ class Flow:
                 bar.close()
         return self._finish(opened, delivered, seen, started, since, until, shape)
 
+    def serve(self, *, clock: Optional[Clock] = None) -> int:
+        """Runs the flow by its trigger until stopped, and returns how many runs it made.
+
+        - :class:`~sfarrow.Schedule`: a run at each slot (never two at once, at most one a
+          minute; slots missed while nothing served the flow are made up by one run);
+        - :class:`~sfarrow.OnEvents`: a run at once, then one each time events arrive;
+        - a :class:`~sfarrow.ChangeEventSource`: the events applied as they come, a commit per
+          micro-batch (the count returned);
+        - :class:`~sfarrow.OnDemand`: one run.
+
+        The first SIGINT or SIGTERM stops it once the current run has committed; a second one
+        aborts that run (it rolls back, leaving the last commit). ``clock`` drives a schedule
+        (tests pass one that does not wait)."""
+        from sfarrow.sync.serve import serve
+
+        return serve(self, clock)
+
+    async def serve_async(self, *, clock: Optional[Clock] = None) -> int:
+        """The awaitable twin of :meth:`serve` (the flow runs on a thread of its own; cancel the
+        task or send a signal to stop it)."""
+        from sfarrow.sync.serve import serve_async
+
+        return await serve_async(self, clock)
+
+    def last_run(self) -> Optional[dt.datetime]:
+        """When the flow's last committed run started (``None``: never, or unknown)."""
+        if self.state is not None:
+            try:
+                data = json.loads(self.state.path.read_text(encoding="utf-8"))
+                ended = (data.get("last_run") or {}).get("ended")
+            except (OSError, ValueError, AttributeError):
+                return None
+        else:
+            record = self._saved_state()
+            ended = None if record is None else record.get("ran_at")
+        try:
+            return dt.datetime.fromisoformat(ended) if isinstance(ended, str) else None
+        except ValueError:
+            return None
+
+    def status(self) -> dict[str, Any]:
+        """The flow's last commit: its watermark, replay id (change events), when it ran, and how
+        far behind the org's clock its watermark is (seconds)."""
+        record: dict[str, Any] = {}
+        if self.state is not None:
+            try:
+                record = json.loads(self.state.path.read_text(encoding="utf-8"))
+            except FileNotFoundError:
+                record = {}
+            except (OSError, ValueError) as e:
+                raise broken(f"the flow state file {self.state.path}", f"cannot be read ({e})") from None
+        else:
+            record = self._saved_state() or {}
+        watermark = record.get("watermark")
+        behind = None
+        if watermark is not None and isinstance(self.source, SalesforceSource):
+            stamp = dt.datetime.strptime(watermark, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=dt.timezone.utc)
+            behind = (self.source.connection.server_time() - stamp).total_seconds()
+        last = self.last_run()
+        return {
+            "flow": self.name or (str(self.state.path) if self.state is not None else None),
+            "watermark": watermark,
+            "replay_id": record.get("replay_id"),
+            "last_run": last.isoformat() if last is not None else None,
+            "seconds_behind": behind,
+        }
+
     async def run_async(self) -> FlowRun:
         """The awaitable twin of :meth:`run`. Reading from Salesforce and writing to it are
         awaited on the event loop; only file work (encoding, writing, S3 uploads) goes to a
         worker thread, a batch at a time."""
         started = dt.datetime.now(dt.timezone.utc)
         end = await self.source.window_end_async() if self._incremental() and isinstance(self.source, SalesforceSource) else None
-        shape, since, until = self._window(end)
+        shape, since, until, saved = self._window(end)
         open_async = getattr(self.source, "open_async", None)
         if open_async is not None:
             opened: Opened = await open_async(self._selected(), since, until)
         else:
             opened = await asyncio.to_thread(self.source.open, self._selected(), since, until)
         schema, map_batch, seen, bar = self._mapper(opened)
-        run = self._run(_run_key(until is not None, since, started), shape, since, until)
+        run = self._run(_run_key(until is not None, since, started), shape, since, until, saved, saved)
 
         async def mapped() -> AsyncIterator[pa.RecordBatch]:
             async for b in opened.abatches():
@@ -285,6 +391,12 @@ class Flow:
             if bar is not None:
                 bar.close()
         return self._finish(opened, delivered, seen, started, since, until, shape)
+
+
+def _is_change_source(source: Any) -> bool:
+    from sfarrow.sync.replica import ChangeEventSource
+
+    return isinstance(source, ChangeEventSource)
 
 
 def _run_key(incremental: bool, since: Optional[str], started: dt.datetime) -> str:

@@ -1,5 +1,5 @@
 """The core install is unchanged: sfarrow imports, and builds every destination and source,
-without deltalake, the ADBC drivers or duckdb; using one that needs a missing package says
+without deltalake, the ADBC drivers, duckdb or cronsim; using one that needs a missing package says
 which extra to install."""
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ def test_the_optional_packages_are_optional(tmp_path):
             # As if deltalake, the ADBC drivers and duckdb were not installed.
             def find_spec(self, name, path=None, target=None):
                 if name.split(".")[0] in ("deltalake", "adbc_driver_manager", "adbc_driver_postgresql", "adbc_driver_sqlite",
-                                          "adbc_driver_snowflake", "duckdb"):
+                                          "adbc_driver_snowflake", "duckdb", "cronsim"):
                     raise ModuleNotFoundError(name)
                 return None
 
@@ -49,7 +49,14 @@ def test_the_optional_packages_are_optional(tmp_path):
                 assert extra in str(e), (extra, str(e))
             else:
                 raise AssertionError(f"{source!r} opened without its package")
-        loaded = [m for m in sys.modules if m.split(".")[0] in ("deltalake", "duckdb") or m.startswith("adbc_")]
+        sfarrow.Schedule("rate(5 minutes)")  # rates need no package; cron expressions do
+        try:
+            sfarrow.Schedule("*/5 * * * *")
+        except sfarrow.ConfigurationError as e:
+            assert "sfarrow[sync]" in str(e), str(e)
+        else:
+            raise AssertionError("a cron schedule was parsed without cronsim")
+        loaded = [m for m in sys.modules if m.split(".")[0] in ("deltalake", "duckdb", "cronsim") or m.startswith("adbc_")]
         assert not loaded, loaded
         print("ok")
         """

@@ -8,10 +8,11 @@
 
 A destination of your own is any object with ``deliver(schema, batches, run)``
 (:class:`Destination`); adding ``load_state(flow)`` makes it keep the flow's watermark itself
-(:class:`StatefulDestination`).
+(:class:`StatefulDestination`); adding ``apply(changes, run)`` and ``present(keys)`` lets a
+:class:`~sfarrow.ChangeEventSource` apply change events to it (:class:`ChangeDestination`).
 """
 
-from sfarrow.destinations._base import Delivered, Destination, Run, StatefulDestination
+from sfarrow.destinations._base import ChangeDestination, Changes, Delivered, Destination, Run, StatefulDestination
 from sfarrow.destinations.database import DatabaseDestination, DuckDBDestination
 from sfarrow.destinations.delta import DeltaDestination
 from sfarrow.destinations.files import STAGING_PREFIX, CsvDestination, FileDestination, JsonLinesDestination, ParquetDestination
@@ -22,6 +23,8 @@ __all__ = [
     "Destination",
     "Run",
     "StatefulDestination",
+    "ChangeDestination",
+    "Changes",
     "STAGING_PREFIX",
     "FileDestination",
     "ParquetDestination",

@@ -10,7 +10,7 @@ import warnings
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Literal, Optional
 
-from sfarrow._state import check_not_moved, parse_state
+from sfarrow._state import check_not_moved, check_replay_not_moved, parse_state
 from sfarrow.exceptions import ConfigurationError, DestinationError
 
 if TYPE_CHECKING:
@@ -186,4 +186,7 @@ def check_state(saved: Optional[Mapping[str, Any]], run: Run, where: str) -> Non
     """Refuses to commit ``run`` when the flow's saved watermark is no longer the one it started
     from (``saved`` is the record the store holds now, read inside the commit)."""
     assert run.flow is not None
-    check_not_moved(None if saved is None else saved.get("watermark"), run.since, run.flow, f"the state of flow {run.flow!r} in {where}")
+    where = f"the state of flow {run.flow!r} in {where}"
+    check_not_moved(None if saved is None else saved.get("watermark"), run.since, run.flow, where)
+    if run.state is not None and run.state.get("replay_id") is not None:
+        check_replay_not_moved(None if saved is None else saved.get("replay_id"), run.replay_from, run.flow)

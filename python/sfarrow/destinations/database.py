@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from typing import Any, Optional, Union
 
 from sfarrow._bridge import deliver_on_thread
 from sfarrow._stores import connect_args, open_connection, redact, refused, vendor
 from sfarrow.destinations import sql
-from sfarrow.destinations._base import Delivered, Run
+from sfarrow.destinations._base import Changes, Delivered, Run
 from sfarrow.destinations._conform import Conformer
 from sfarrow.destinations._table import TableMode, check_fits, check_run, check_state, checked_key, deleted_column, feed, needed_fields, saved_state, table_mode
 from sfarrow.exceptions import ConfigurationError, SalesforceError
@@ -197,8 +197,55 @@ class DatabaseDestination:
     def deliver(self, schema: Any, batches: Iterator[Any], run: Run) -> Delivered:
         d = self.dialect
         check_run(self.mode, self.key, schema)
+
+        def move(session: _Session, staging: str, existing: Mapping[str, Any]) -> None:
+            if self.mode == "merge":
+                for text in d.merge(self.table, staging, schema, self.key, deleted_column(schema)):
+                    session.execute(text)
+                return
+            if self.mode == "overwrite" and existing:
+                session.execute(d.delete_all(self.table))
+            session.execute(d.insert(self.table, staging, schema))
+
+        return self._commit(schema, schema, batches, run, move)
+
+    def apply(self, changes: Changes, run: Run) -> Delivered:
+        """Applies a batch of changes (see :class:`~sfarrow.destinations.Changes`) in one
+        transaction with the flow's state: each part's columns set on the rows it matches (not
+        over a newer row), whole rows inserted where absent, deleted rows removed."""
+        if self.mode != "merge":
+            raise ConfigurationError(f'change events are applied by a merge: give the destination mode="merge" (it has {self.mode!r})')
+        d = self.dialect
+        staged = changes.table.schema
+        schema = changes.table_schema()
+
+        def move(session: _Session, staging: str, existing: Mapping[str, Any]) -> None:
+            newer = changes.time_column if changes.time_column in existing or not existing else None
+            for text in d.apply(self.table, staging, schema, self.key, changes.parts, newer):
+                session.execute(text)
+
+        return self._commit(schema, staged, iter(changes.table.to_batches()), run, move)
+
+    def present(self, keys: list[str]) -> set[str]:
+        """Which of ``keys`` the table holds (none when there is no table)."""
+        session = self._open()
+        try:
+            found: set[str] = set()
+            if self._columns(session, self.table):
+                for i in range(0, len(keys), 1000):
+                    found.update(str(r[0]) for r in session.rows(self.dialect.present(self.table, self.key, keys[i : i + 1000])))
+            session.rollback()
+        finally:
+            session.close()
+        return found
+
+    def _commit(self, schema: Any, staged: Any, batches: Iterator[Any], run: Run, move: Callable[[_Session, str, Mapping[str, Any]], None]) -> Delivered:
+        """Stages ``batches`` (of ``staged``: the run's ``schema`` and any columns only the
+        staging table has) and commits ``move`` with the flow's state in one transaction; the
+        table is created from ``schema``, or gains its new columns."""
+        d = self.dialect
         self._check_names(schema.names)
-        conform = Conformer(schema, d.staged)
+        conform = Conformer(staged, d.staged)
         source = feed(batches, conform, self.mode, self.key)
         staging = f"sfarrow_staging_{uuid.uuid4().hex[:12]}"
         stateful = run.flow is not None and run.state is not None
@@ -229,13 +276,7 @@ class DatabaseDestination:
             if stateful:
                 assert run.flow is not None
                 check_state(self._saved(session, run.flow, lock=True), run, self._where())
-            if self.mode == "merge":
-                for text in d.merge(self.table, staging, schema, self.key, deleted_column(schema)):
-                    session.execute(text)
-            else:
-                if self.mode == "overwrite" and existing:
-                    session.execute(d.delete_all(self.table))
-                session.execute(d.insert(self.table, staging, schema))
+            move(session, staging, existing)
             if stateful:
                 delete, insert = d.state_write()
                 session.execute(delete, (run.flow, self.table))

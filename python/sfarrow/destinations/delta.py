@@ -15,7 +15,7 @@ from typing import Any, Optional, Union
 
 from sfarrow._bridge import deliver_on_thread
 from sfarrow._stores import deltalake_module, refused
-from sfarrow.destinations._base import Delivered, Run
+from sfarrow.destinations._base import Changes, Delivered, Run
 from sfarrow.destinations._conform import Conformer
 from sfarrow.destinations._table import (
     Feed,
@@ -182,6 +182,54 @@ class DeltaDestination:
 
     async def deliver_async(self, schema: Any, batches: AsyncIterator[Any], run: Run) -> Delivered:
         return await deliver_on_thread(self.deliver, schema, batches, run)
+
+    def apply(self, changes: Changes, run: Run) -> Delivered:
+        """Applies a batch of changes (see :class:`~sfarrow.destinations.Changes`) as one merge,
+        one commit with the flow's state: deleted rows removed, each part's columns set on the
+        rows it matches (not over a newer row), whole rows inserted where absent."""
+        import pyarrow as pa
+
+        if self.mode != "merge":
+            raise ConfigurationError(f'change events are applied by a merge: give the destination mode="merge" (it has {self.mode!r})')
+        schema = changes.table_schema()
+        conform = Conformer(changes.table.schema, _delta_rule)
+        table = self._table()
+        if table is None:
+            table = _through(None, self.uri, self._created, Conformer(schema, _delta_rule).schema)
+        existing = {f.name: family(f.type) for f in pa.schema(table.schema().to_arrow())}
+        check_fits(existing, conform.schema, "delta", self.uri)
+        commit = self._commit(run, table)
+        source = feed(iter(changes.table.to_batches()), conform, "merge", self.key)
+        reader = pa.RecordBatchReader.from_batches(conform.schema, iter(source))
+        k, part = quote(self.key), quote(Changes.PART)
+        time = changes.time_column if changes.time_column in existing else None
+        guard = f" AND (t.{quote(time)} IS NULL OR s.{quote(time)} IS NULL OR s.{quote(time)} >= t.{quote(time)})" if time else ""
+        new = [f.name for f in schema if f.name not in existing]
+        merger = table.merge(reader, predicate=f"t.{k} = s.{k}", source_alias="s", target_alias="t", merge_schema=bool(new), commit_properties=commit)
+        merger = merger.when_matched_delete(predicate=f"s.{part} = -1")
+        for i, (columns, _) in enumerate(changes.parts):
+            sets = {quote(c): f"s.{quote(c)}" for c in columns if c != self.key}
+            if sets:
+                merger = merger.when_matched_update(updates=sets, predicate=f"s.{part} = {i}{guard}")
+        whole = [str(i) for i, (_, insert) in enumerate(changes.parts) if insert]
+        if whole:
+            # A part's columns, the others null: every part that inserts is a whole record.
+            merger = merger.when_not_matched_insert(
+                updates={quote(f.name): f"s.{quote(f.name)}" for f in schema}, predicate=f"s.{part} IN ({', '.join(whole)})"
+            )
+        _through(source, self.uri, merger.execute)
+        return Delivered(written=source.rows)
+
+    def present(self, keys: list[str]) -> set[str]:
+        """Which of ``keys`` the table holds (none when there is no table)."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        table = self._table()
+        if table is None or not keys:
+            return set()
+        data = table.to_pyarrow_dataset().to_table(columns=[self.key], filter=pc.field(self.key).isin(pa.array(keys, pa.string())))
+        return {str(v) for v in data.column(0).to_pylist()}
 
 
 def _state_of(table: Any, flow: str, where: str) -> Optional[Mapping[str, Any]]:

@@ -25,6 +25,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Optional
 
+from sfarrow.destinations._base import Changes
 from sfarrow.destinations._conform import is_nested
 
 #: Where flows keep their state: a row per flow and target table. The name is always quoted,
@@ -32,6 +33,8 @@ from sfarrow.destinations._conform import is_nested
 STATE_TABLE = "sfarrow_state"
 #: The table of 0.x, keyed by flow alone: read when a flow has no row in ``STATE_TABLE`` yet.
 LEGACY_STATE_TABLE = "sfarrow_flow_state"
+#: The staging column that says which part of a batch of changes a row belongs to.
+PART = Changes.PART
 
 
 def quote(name: str) -> str:
@@ -138,6 +141,31 @@ class Dialect:
             parts.append(f"WHEN MATCHED THEN UPDATE SET {sets}")
         parts.append(f"WHEN NOT MATCHED{f' AND NOT {gone}' if gone else ''} THEN INSERT ({names}) VALUES ({values})")
         return [" ".join(parts)]
+
+    def apply(self, table: str, staging: str, schema: Any, key: str, parts: Sequence[tuple[Sequence[str], bool]], newer: Optional[str]) -> list[str]:
+        """A batch of changes (see ``Changes``): deleted rows removed, then each part's columns
+        set on the rows it matches (unless the table's ``newer`` column holds a later time),
+        then its whole rows inserted where the table lacks them. Plain ``UPDATE ... FROM`` and
+        ``INSERT ... SELECT``, the same on every database."""
+        target = table_name(table)
+        k = quote(key)
+        part = quote(PART)
+        out = [f"DELETE FROM {target} WHERE {k} IN (SELECT s.{k} FROM {quote(staging)} AS s WHERE s.{part} = -1)"]
+        types = {f.name: f.type for f in schema}
+        guard = f" AND (t.{quote(newer)} IS NULL OR s.{quote(newer)} IS NULL OR s.{quote(newer)} >= t.{quote(newer)})" if newer else ""
+        for i, (columns, insert) in enumerate(parts):
+            sets = ", ".join(f"{quote(c)} = {self.cast(c, types[c])}" for c in columns if c != key)
+            if sets:
+                out.append(f"UPDATE {target} AS t SET {sets} FROM {quote(staging)} AS s WHERE t.{k} = s.{k} AND s.{part} = {i}{guard}")
+            if insert:
+                fields = [f for f in schema if f.name in columns or f.name == key]
+                absent = f"s.{part} = {i} AND NOT EXISTS (SELECT 1 FROM {target} AS t WHERE t.{k} = s.{k})"
+                out.append(self.insert(table, staging, fields, absent))
+        return out
+
+    def present(self, table: str, key: str, keys: Sequence[str]) -> str:
+        """The query for which of ``keys`` the table holds."""
+        return f"SELECT {quote(key)} FROM {table_name(table)} WHERE {quote(key)} IN ({', '.join(literal(k) for k in keys)})"
 
     def param(self, i: int) -> str:
         return "?"

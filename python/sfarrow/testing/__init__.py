@@ -386,6 +386,13 @@ class Org:
             raise ValueError(f"changes must be >= 0, got {changes}")
         self._emulator.set_overflow_threshold(changes)
 
+    def lose_change_events(self, events: int = 1) -> None:
+        """The next ``events`` change events are lost: their changes commit, the events are
+        never published (a real bus can, rarely, lose one; a reconciling sweep repairs it)."""
+        if events < 0:
+            raise ValueError(f"events must be >= 0, got {events}")
+        self._emulator.lose_change_events(events)
+
     def set_pubsub_keepalive(self, every: float) -> None:
         self._emulator.set_pubsub_keepalive(every)
 

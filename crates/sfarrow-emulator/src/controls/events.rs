@@ -123,6 +123,11 @@ impl Org {
         self.state.events.set_overflow_threshold(n);
     }
 
+    /// The next `n` change events are lost: committed, never published.
+    pub fn lose_change_events(&self, n: u64) {
+        self.state.events.lose_change_events(n);
+    }
+
     pub fn set_pubsub_keepalive(&self, every: Duration) {
         self.state.events.set_keepalive(every);
     }

@@ -41,6 +41,7 @@ pub fn commit(state: &OrgState, origin: &Origin) {
             start = end;
         }
     }
+    out.retain(|e| !(e.change_event && state.events.loses_one()));
     state.events.bus.append(out);
 }
 

@@ -14,6 +14,8 @@ pub struct Events {
     pub schemas: Registry,
     pub faults: Faults,
     overflow: AtomicU64,
+    /// Change events still to be lost (a test control: a real bus can, rarely, lose one).
+    lose: AtomicU64,
     keepalive_ms: AtomicU64,
     idle_ms: AtomicU64,
 }
@@ -25,6 +27,7 @@ impl Events {
             schemas: Registry::default(),
             faults: Faults::default(),
             overflow: AtomicU64::new(overflow),
+            lose: AtomicU64::new(0),
             keepalive_ms: AtomicU64::new(keepalive.as_millis() as u64),
             idle_ms: AtomicU64::new(idle.as_millis() as u64),
         }
@@ -36,6 +39,18 @@ impl Events {
 
     pub fn set_overflow_threshold(&self, n: u64) {
         self.overflow.store(n, Ordering::Relaxed);
+    }
+
+    /// Loses the next `n` change events: they are never published.
+    pub fn lose_change_events(&self, n: u64) {
+        self.lose.store(n, Ordering::Relaxed);
+    }
+
+    /// Whether the change event about to be published is one to lose (and counts it).
+    pub fn loses_one(&self) -> bool {
+        self.lose
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+            .is_ok()
     }
 
     pub fn keepalive(&self) -> Duration {

@@ -1,0 +1,341 @@
+"""A table kept in step with an object by its change events: :class:`ChangeEventSource`, and the
+loop that applies the events (:class:`EventSync`, run by ``Flow.serve``).
+
+The loop, in order:
+
+1. Subscribe. With a replay id committed by an earlier run, the stream resumes right after
+   it. Without one (a first run), or when the bus no longer keeps it (``ReplayIdError``),
+   subscribe from the latest event *first*, then sweep: read the records changed since the
+   last committed watermark (all of them on a first run) and merge them. Events that arrive
+   during the sweep wait in the stream's queue, so no change falls between the two.
+2. Fold the events into micro-batches (a batch closes at ``batch_events`` events or when its
+   first event is ``batch_age`` seconds old) and apply each in one commit with the replay id
+   of its last event. An event older than the row already in the table does not overwrite it
+   (rows carry ``LastModifiedDate``), so the sweep and the events may overlap.
+3. Every ``reconcile_every`` seconds, sweep again from the watermark: it brings back what
+   events cannot carry (formula fields, records purged from the recycle bin, an event lost on
+   the bus). ``EventSync.repaired`` counts the records the sweeps found changed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import queue
+import threading
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Optional, Union
+
+from sfarrow import _defaults as D
+from sfarrow import _sfarrow
+from sfarrow._state import state_record
+from sfarrow.destinations._base import ChangeDestination, Changes, Run
+from sfarrow.destinations._table import DELETED
+from sfarrow.exceptions import ConfigurationError, ReplayIdError
+from sfarrow.sources import Opened, SalesforceSource
+from sfarrow.sync.changes import TIME, Folded, Folder, compounds_of
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from sfarrow.connection import Connection
+    from sfarrow.flow import Flow, FlowRun
+
+log = logging.getLogger("sfarrow.sync")
+
+#: Ids per SOQL ``IN`` list when records are read again (well under SOQL's length limit).
+_IDS_PER_QUERY = 500
+_END = object()
+#: Salesforce's last date: a window that ends there has no end.
+_NO_END = "4000-12-31T00:00:00.000Z"
+
+
+def change_topic(object: str) -> str:
+    """The change event channel of an object: ``Account`` -> ``/data/AccountChangeEvent``,
+    ``Invoice__c`` -> ``/data/Invoice__ChangeEvent``."""
+    return f"/data/{object[:-1] if object.endswith('__c') else object}ChangeEvent"
+
+
+class ChangeEventSource(SalesforceSource):
+    """The records of one object, kept current by its change events (``/data/<Object>ChangeEvent``,
+    which the org must publish: Setup, Change Data Capture).
+
+    In a flow into a merging table destination (Delta Lake, PostgreSQL, SQLite, DuckDB,
+    Snowflake), ``flow.serve()`` applies the events as they come, each micro-batch in one commit
+    with its replay id (see :mod:`sfarrow.sync.replica`); ``flow.run()`` is one sweep (an
+    incremental read of the records changed since the last one). ``fields=None`` keeps every
+    field. ``lag`` is the sweeps' (see :class:`SalesforceSource`). A micro-batch closes at
+    ``batch_events`` events or ``batch_age`` seconds after its first event: the first bounds
+    a commit's size, the second how far behind the org the table falls. ``reconcile_every``
+    (seconds, or a ``timedelta``; ``None``: never) sweeps on a schedule of its own.
+    """
+
+    def __init__(
+        self,
+        connection: Connection,
+        object: str,
+        *,
+        fields: Optional[list[str]] = None,
+        api: D.ReadApi = D.READ_API,
+        lag: Union[float, dt.timedelta] = D.LAG,
+        batch_events: int = 1000,
+        batch_age: float = 1.0,
+        reconcile_every: Optional[Union[float, dt.timedelta]] = None,
+    ) -> None:
+        super().__init__(connection, object, fields=fields, api=api, include_deleted=True, incremental="SystemModstamp", lag=lag)
+        self.topic = change_topic(object)
+        if not isinstance(batch_events, int) or isinstance(batch_events, bool) or not 1 <= batch_events <= 100_000:
+            raise ConfigurationError(f"batch_events is a number of events from 1 to 100000, got {batch_events!r}")
+        if not isinstance(batch_age, (int, float)) or isinstance(batch_age, bool) or not batch_age > 0:
+            raise ConfigurationError(f"batch_age is a number of seconds above 0, got {batch_age!r}")
+        every = reconcile_every.total_seconds() if isinstance(reconcile_every, dt.timedelta) else reconcile_every
+        if every is not None and (not isinstance(every, (int, float)) or isinstance(every, bool) or every < 60):
+            raise ConfigurationError(f"reconcile_every is a number of seconds, 60 or more (or None), got {reconcile_every!r}")
+        self.batch_events = batch_events
+        self.batch_age = float(batch_age)
+        self.reconcile_every = None if every is None else float(every)
+
+    def __repr__(self) -> str:
+        return f"ChangeEventSource({self.object!r}, topic={self.topic!r})"
+
+    def shape(self) -> dict[str, Any]:
+        return {**super().shape(), "events": self.topic}
+
+    def open(self, wanted: Optional[Sequence[str]], since: Optional[str], until: Optional[str] = None) -> Opened:
+        # A sweep reads every record as it is now, up to no end: the events cover what comes
+        # after, and a newer version read early is never overwritten by an older event. The
+        # watermark it saves is still the window's end (the org's clock less the lag).
+        return super().open(wanted, since, _NO_END if since is not None else None)
+
+    async def open_async(self, wanted: Optional[Sequence[str]], since: Optional[str], until: Optional[str] = None) -> Opened:
+        return await super().open_async(wanted, since, _NO_END if since is not None else None)
+
+
+class EventSync:
+    """Applies a :class:`ChangeEventSource`'s events to the flow's table until ``stop`` is set
+    (see the module's description). Made by ``Flow.serve``."""
+
+    def __init__(self, flow: Flow, stop: threading.Event, clock: Any = time.monotonic) -> None:
+        source = flow.source
+        destination = flow.destination
+        assert isinstance(source, ChangeEventSource) and flow.name is not None
+        if not isinstance(destination, ChangeDestination) or getattr(destination, "mode", None) != "merge":
+            raise ConfigurationError(
+                f"change events are applied to a merging table: Delta Lake or a database destination with mode='merge', not {destination!r}"
+            )
+        self.flow = flow
+        self.source = source
+        self.destination = destination
+        self.name = flow.name
+        self.stop = stop
+        self.clock = clock
+        self.stream: Any = None
+        self.queue: queue.Queue[Any] = queue.Queue()
+        #: The replay id of the last applied event (hex), and the watermark of the last sweep.
+        self.replay_id: Optional[str] = None
+        self.watermark: Optional[str] = None
+        self.applied = 0
+        self.batches = 0
+        self.repaired = 0
+        self.sweeps = 0
+
+    # -- the table's shape ------------------------------------------------------------------
+    def _prepare(self) -> None:
+        conn = self.source.connection
+        self.schema: pa.Schema = conn.schema(self.source.object, self.source.fields)
+        if DELETED not in self.schema.names:
+            import pyarrow as pa
+
+            self.schema = self.schema.append(pa.field(DELETED, pa.bool_()))
+        describe = conn.request("GET", f"sobjects/{self.source.object}/describe")
+        self.folder = Folder(self.schema.names, compounds_of(describe))
+
+    # -- the stream ---------------------------------------------------------------------------
+    def _subscribe(self, replay: Optional[str]) -> bool:
+        """Subscribes after ``replay`` (``None``: from the latest event); False when the bus no
+        longer keeps that replay id."""
+        conn = self.source.connection
+        try:
+            self.stream = conn.subscribe(self.source.topic, replay=replay or "latest", on_invalid_replay="raise", batch_size=100)
+        except ReplayIdError:
+            return False
+        threading.Thread(target=self._pump, args=(self.stream,), name=f"sfarrow events {self.source.topic}", daemon=True).start()
+        return True
+
+    def _pump(self, stream: Any) -> None:
+        """Moves the stream's batches to the queue (a thread: the apply loop waits on the queue
+        with a deadline, which closes micro-batches by age)."""
+        try:
+            for batch in stream:
+                self.queue.put(batch)
+        except BaseException as e:  # handed to the apply loop, which raises it
+            self.queue.put(e)
+        self.queue.put(_END)
+
+    def close(self) -> None:
+        if self.stream is not None:
+            self.stream.close()
+
+    # -- sweeps -------------------------------------------------------------------------------
+    def sweep(self) -> FlowRun:
+        """An incremental run from the last watermark through the same merge, keeping the
+        replay id where it is."""
+        run = self.flow._run_once(replay=self.replay_id)
+        self.watermark = run.watermark
+        self.sweeps += 1
+        self.repaired += run.records_read
+        log.info("sfarrow sync %s: swept %d records changed since %s", self.name, run.records_read, run.since or "the start")
+        return run
+
+    # -- the loop -----------------------------------------------------------------------------
+    def serve(self) -> None:
+        self._prepare()
+        record = self.flow._saved_state()
+        self.watermark = None if record is None else record.get("watermark")
+        saved = None if record is None else record.get("replay_id")
+        try:
+            if saved is not None and self._subscribe(saved):
+                self.replay_id = saved
+            else:
+                if saved is not None:
+                    log.warning("sfarrow sync %s: the bus no longer keeps replay id %s; sweeping from %s", self.name, saved, self.watermark)
+                if not self._subscribe(None):
+                    raise ReplayIdError("the subscription from the latest event was refused")
+                # Events from now on wait in the queue while the sweep reads.
+                self.sweep()
+            self._loop()
+        finally:
+            self.close()
+
+    def _loop(self) -> None:
+        pending: Optional[Folded] = None
+        opened = 0.0
+        every = self.source.reconcile_every
+        next_sweep = self.clock() + every if every else None
+        while not self.stop.is_set():
+            now = self.clock()
+            wait = 0.5
+            if pending is not None:
+                wait = min(wait, max(0.0, opened + self.source.batch_age - now))
+            if next_sweep is not None:
+                wait = min(wait, max(0.0, next_sweep - now))
+            try:
+                item = self.queue.get(timeout=wait)
+            except queue.Empty:
+                item = None
+            if item is _END:
+                break
+            if isinstance(item, BaseException):
+                raise item
+            if item is not None and item.num_rows:
+                if pending is None:
+                    pending, opened = Folded(), self.clock()
+                self.folder.fold(item, pending)
+            now = self.clock()
+            if pending is not None and (pending.events >= self.source.batch_events or now >= opened + self.source.batch_age):
+                self.apply(pending)
+                pending = None
+            if next_sweep is not None and now >= next_sweep:
+                if pending is not None:
+                    self.apply(pending)
+                    pending = None
+                self.sweep()
+                next_sweep = self.clock() + (every or 0)
+        if pending is not None and not self.stop.is_set():
+            self.apply(pending)
+
+    # -- applying a micro-batch -----------------------------------------------------------------
+    def apply(self, folded: Folded) -> int:
+        """Commits one micro-batch; returns the rows it staged."""
+        started = time.perf_counter()
+        patched = [k for k, r in folded.rows.items() if not r.whole]
+        if patched:
+            have = self.destination.present(patched)
+            for key in patched:
+                if key not in have:
+                    # A change to a record the table lacks: read it whole.
+                    folded._again(key)
+        whole = self._read_again(folded)
+        changes = self._stage(folded, whole)
+        replay = folded.last_replay.hex() if folded.last_replay else self.replay_id
+        state = state_record(self.watermark, self.source.shape())
+        state["replay_id"] = replay
+        run = Run(f"events-{replay}", flow=self.name, since=self.watermark, watermark=self.watermark, state=state, replay_from=self.replay_id)
+        self.destination.apply(changes, run)
+        self.replay_id = replay
+        self.applied += folded.events
+        self.batches += 1
+        behind = _behind(folded)
+        log.info(
+            "sfarrow sync %s: applied %d events (%s) as %d rows in %.3f s; replay id %s; %s behind the org",
+            self.name,
+            folded.events,
+            ", ".join(f"{n} {k}" for k, n in sorted(folded.kinds.items())),
+            changes.table.num_rows,
+            time.perf_counter() - started,
+            replay,
+            "?" if behind is None else f"{behind:.3f} s",
+        )
+        return int(changes.table.num_rows)
+
+    def _read_again(self, folded: Folded) -> list[dict[str, Any]]:
+        """The records ``folded`` names for reading again, as the org holds them now: live ones
+        become whole rows, deleted or purged ones deletions."""
+        conn = self.source.connection
+        fields = [n for n in self.schema.names if n != DELETED]
+        rows: list[dict[str, Any]] = []
+        wanted = sorted(folded.reread)
+        found: set[str] = set()
+        conditions = [f"Id IN ({', '.join(_literal(k) for k in wanted[i : i + _IDS_PER_QUERY])})" for i in range(0, len(wanted), _IDS_PER_QUERY)]
+        if folded.since is not None:
+            conditions.append(f"SystemModstamp >= {folded.since.astimezone(dt.timezone.utc).strftime('%Y-%m-%dT%H:%M:%S.%f')[:-3]}Z")
+        for where in conditions:
+            soql = _sfarrow.source_query(self.source.object, [*fields, DELETED], where, None)
+            for row in conn.query(soql, include_deleted=True).to_pylist():
+                found.add(str(row["Id"]))
+                rows.append(row)
+        for key in wanted:
+            if key not in found:
+                rows.append({"Id": key, DELETED: True})  # purged from the recycle bin
+        return rows
+
+    def _stage(self, folded: Folded, whole: list[dict[str, Any]]) -> Changes:
+        import pyarrow as pa
+
+        parts: dict[tuple[tuple[str, ...], bool], int] = {}
+        rows: list[dict[str, Any]] = []
+        every = tuple(n for n in self.schema.names if n != DELETED)
+
+        def part(columns: tuple[str, ...], insert: bool) -> int:
+            return parts.setdefault((columns, insert), len(parts))
+
+        deleted = set(folded.deleted)
+        for row in whole:
+            key = str(row["Id"])
+            if row.get(DELETED):
+                deleted.add(key)
+                continue
+            rows.append({**row, DELETED: False, Changes.PART: part(every, True)})
+        for key, change in folded.rows.items():
+            columns = tuple(sorted(change.values))
+            rows.append({**change.values, "Id": key, DELETED: False, Changes.PART: part(columns, change.whole)})
+        for key in deleted:
+            rows.append({"Id": key, DELETED: True, Changes.PART: -1})
+        used = {c for columns, _ in parts for c in columns} | {"Id", DELETED}
+        schema = pa.schema([f for f in self.schema if f.name in used]).append(pa.field(Changes.PART, pa.int32()))
+        table = pa.Table.from_pylist(rows, schema=schema)
+        ordered = [list(columns) for (columns, _), _ in sorted(parts.items(), key=lambda kv: kv[1])]
+        inserts = [insert for (_, insert), _ in sorted(parts.items(), key=lambda kv: kv[1])]
+        return Changes(table, list(zip(ordered, inserts, strict=True)), TIME if TIME in used else None)
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def _behind(folded: Folded) -> Optional[float]:
+    times = [r.time for r in folded.rows.values() if r.time is not None]
+    if not times:
+        return None
+    return max(0.0, (dt.datetime.now(dt.timezone.utc) - max(times)).total_seconds())

@@ -1,0 +1,175 @@
+"""``Flow.serve``: a flow run by its trigger until it is stopped.
+
+The first SIGINT or SIGTERM asks the flow to stop once its current run (or micro-batch of
+change events) has committed; a second one aborts that run, whose transaction then rolls back,
+so the table and its state stay as the last commit left them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import queue
+import signal
+import threading
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any, Optional
+
+from sfarrow.exceptions import ConfigurationError
+from sfarrow.sync.triggers import Clock, OnDemand, OnEvents, Schedule, Scheduler
+
+if TYPE_CHECKING:
+    from sfarrow.flow import Flow
+
+log = logging.getLogger("sfarrow.sync")
+
+
+@contextlib.contextmanager
+def stopped_by_signals(stop: threading.Event) -> Iterator[None]:
+    """SIGINT and SIGTERM set ``stop`` the first time and abort (``KeyboardInterrupt``) the
+    second; outside the main thread signals are left alone (only the main thread gets them)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+
+    def handler(signum: int, frame: Any) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt(f"stopped by a second {signal.Signals(signum).name}: the run in progress was abandoned")
+        log.warning("sfarrow: %s received; stopping once the current run commits (send it again to abort the run)", signal.Signals(signum).name)
+        # From another thread: the signal may have arrived while this thread holds the event's lock.
+        threading.Thread(target=stop.set, daemon=True).start()
+
+    for s in previous:
+        signal.signal(s, handler)
+    try:
+        yield
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+
+
+def serve(flow: Flow, clock: Optional[Clock] = None, stop: Optional[threading.Event] = None, signals: bool = True) -> int:
+    """Runs ``flow`` by its trigger until ``stop`` is set (or a signal, see the module); returns
+    the runs made (micro-batches applied, for change events)."""
+    stop = stop or threading.Event()
+    guard = stopped_by_signals(stop) if signals else contextlib.nullcontext()
+    with guard:
+        from sfarrow.sync.replica import ChangeEventSource, EventSync
+
+        if isinstance(flow.source, ChangeEventSource):
+            sync = EventSync(flow, stop)
+            sync.serve()
+            return sync.batches
+        trigger = flow.trigger
+        if isinstance(trigger, Schedule):
+            return Scheduler(trigger, clock).serve(lambda slot: _logged(flow, flow.run()), stop, last_run=flow.last_run())
+        if isinstance(trigger, OnEvents):
+            return _on_events(flow, trigger, stop)
+        assert isinstance(trigger, OnDemand)
+        _logged(flow, flow.run())
+        return 1
+
+
+async def serve_async(flow: Flow, clock: Optional[Clock] = None) -> int:
+    """:func:`serve` on a thread of its own, the event loop free; signals as :func:`serve`."""
+    stop = threading.Event()
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[int] = loop.create_future()
+
+    def work() -> None:
+        try:
+            result = serve(flow, clock, stop, signals=False)
+        except BaseException as e:
+            loop.call_soon_threadsafe(_settle, done, None, e)
+        else:
+            loop.call_soon_threadsafe(_settle, done, result, None)
+
+    installed = []
+    if threading.current_thread() is threading.main_thread():
+
+        def on_signal(name: str) -> None:
+            if stop.is_set():
+                _settle(done, None, KeyboardInterrupt(f"stopped by a second {name}: the run in progress was abandoned"))
+                return
+            log.warning("sfarrow: %s received; stopping once the current run commits (send it again to abort the run)", name)
+            stop.set()
+
+        for s in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(s, on_signal, s.name)
+            installed.append(s)
+    # A daemon thread: an aborted run must not hold the process open.
+    threading.Thread(target=work, name="sfarrow serve", daemon=True).start()
+    try:
+        return await done
+    except asyncio.CancelledError:
+        stop.set()
+        raise
+    finally:
+        for s in installed:
+            loop.remove_signal_handler(s)
+
+
+def _settle(future: asyncio.Future[int], result: Optional[int], error: Optional[BaseException]) -> None:
+    if future.done():
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(result or 0)
+
+
+def _logged(flow: Flow, run: Any) -> Any:
+    log.info(
+        "sfarrow flow %s: read %d, wrote %d, failed %d in %.1f s; watermark %s",
+        flow.name or repr(flow),
+        run.records_read,
+        run.records_written,
+        run.records_failed,
+        run.seconds,
+        run.watermark,
+    )
+    return run
+
+
+def _on_events(flow: Flow, trigger: OnEvents, stop: threading.Event) -> int:
+    """A run at once (events may have come while nothing listened), then one per event, the
+    events that arrive during a run making one more run between them."""
+    conn = getattr(flow.source, "connection", None)
+    if conn is None:
+        raise ConfigurationError("OnEvents subscribes with the source's connection: use it with a SalesforceSource")
+    arrived: queue.Queue[Any] = queue.Queue()
+    stream = conn.subscribe(trigger.topic, replay="latest")
+
+    def pump() -> None:
+        try:
+            for batch in stream:
+                arrived.put(batch.num_rows)
+        except BaseException as e:
+            arrived.put(e)
+
+    threading.Thread(target=pump, name=f"sfarrow trigger {trigger.topic}", daemon=True).start()
+    runs = 0
+    try:
+        _logged(flow, flow.run())
+        runs += 1
+        while not stop.is_set():
+            try:
+                item = arrived.get(timeout=0.5)
+            except queue.Empty:
+                continue
+            if isinstance(item, BaseException):
+                raise item
+            while True:  # everything that came meanwhile is one more run
+                try:
+                    extra = arrived.get_nowait()
+                except queue.Empty:
+                    break
+                if isinstance(extra, BaseException):
+                    raise extra
+            _logged(flow, flow.run())
+            runs += 1
+    finally:
+        stream.close()
+    return runs
