@@ -47,6 +47,8 @@ log = logging.getLogger("sfarrow.sync")
 #: Ids per SOQL ``IN`` list when records are read again (well under SOQL's length limit).
 _IDS_PER_QUERY = 500
 _END = object()
+#: How far before a GAP_OVERFLOW's commit its object's changes are read again (seconds).
+_OVERFLOW_MARGIN = 300.0
 #: Salesforce's last date: a window that ends there has no end.
 _NO_END = "4000-12-31T00:00:00.000Z"
 
@@ -68,7 +70,8 @@ class ChangeEventSource(SalesforceSource):
     field. ``lag`` is the sweeps' (see :class:`SalesforceSource`). A micro-batch closes at
     ``batch_events`` events or ``batch_age`` seconds after its first event: the first bounds
     a commit's size, the second how far behind the org the table falls. ``reconcile_every``
-    (seconds, or a ``timedelta``; ``None``: never) sweeps on a schedule of its own.
+    (``"1h"``, ``"15m"``, seconds, or a ``timedelta``; ``None``: never) sweeps on a schedule of
+    its own.
     """
 
     def __init__(
@@ -81,7 +84,7 @@ class ChangeEventSource(SalesforceSource):
         lag: Union[float, dt.timedelta] = D.LAG,
         batch_events: int = 1000,
         batch_age: float = 1.0,
-        reconcile_every: Optional[Union[float, dt.timedelta]] = None,
+        reconcile_every: Optional[Union[float, str, dt.timedelta]] = None,
     ) -> None:
         super().__init__(connection, object, fields=fields, api=api, include_deleted=True, incremental="SystemModstamp", lag=lag)
         self.topic = change_topic(object)
@@ -89,9 +92,7 @@ class ChangeEventSource(SalesforceSource):
             raise ConfigurationError(f"batch_events is a number of events from 1 to 100000, got {batch_events!r}")
         if not isinstance(batch_age, (int, float)) or isinstance(batch_age, bool) or not batch_age > 0:
             raise ConfigurationError(f"batch_age is a number of seconds above 0, got {batch_age!r}")
-        every = reconcile_every.total_seconds() if isinstance(reconcile_every, dt.timedelta) else reconcile_every
-        if every is not None and (not isinstance(every, (int, float)) or isinstance(every, bool) or every < 60):
-            raise ConfigurationError(f"reconcile_every is a number of seconds, 60 or more (or None), got {reconcile_every!r}")
+        every = None if reconcile_every is None else seconds_of(reconcile_every, "reconcile_every")
         self.batch_events = batch_events
         self.batch_age = float(batch_age)
         self.reconcile_every = None if every is None else float(every)
@@ -160,18 +161,19 @@ class EventSync:
             self.stream = conn.subscribe(self.source.topic, replay=replay or "latest", on_invalid_replay="raise", batch_size=100)
         except ReplayIdError:
             return False
-        threading.Thread(target=self._pump, args=(self.stream,), name=f"sfarrow events {self.source.topic}", daemon=True).start()
+        threading.Thread(target=self._pump, args=(self.stream, self.queue), name=f"sfarrow events {self.source.topic}", daemon=True).start()
         return True
 
-    def _pump(self, stream: Any) -> None:
-        """Moves the stream's batches to the queue (a thread: the apply loop waits on the queue
+    @staticmethod
+    def _pump(stream: Any, into: queue.Queue[Any]) -> None:
+        """Moves the stream's batches to its queue (a thread: the apply loop waits on the queue
         with a deadline, which closes micro-batches by age)."""
         try:
             for batch in stream:
-                self.queue.put(batch)
+                into.put(batch)
         except BaseException as e:  # handed to the apply loop, which raises it
-            self.queue.put(e)
-        self.queue.put(_END)
+            into.put(e)
+        into.put(_END)
 
     def close(self) -> None:
         if self.stream is not None:
@@ -198,15 +200,23 @@ class EventSync:
             if saved is not None and self._subscribe(saved):
                 self.replay_id = saved
             else:
-                if saved is not None:
-                    log.warning("sfarrow sync %s: the bus no longer keeps replay id %s; sweeping from %s", self.name, saved, self.watermark)
-                if not self._subscribe(None):
-                    raise ReplayIdError("the subscription from the latest event was refused")
-                # Events from now on wait in the queue while the sweep reads.
-                self.sweep()
+                self._start_over(saved)
             self._loop()
         finally:
             self.close()
+
+    def _start_over(self, lost: Optional[str]) -> None:
+        """Subscribes from the latest event, then sweeps from the watermark: the events from
+        now on wait in the queue while the sweep reads, so no change falls between the two.
+        ``lost``: the replay id the bus no longer keeps (``None``: there was none)."""
+        if lost is not None:
+            log.warning("sfarrow sync %s: the bus no longer keeps replay id %s; sweeping from %s", self.name, lost, self.watermark or "the start")
+        self.close()
+        self.queue = queue.Queue()
+        if not self._subscribe(None):
+            raise ReplayIdError(f"the subscription to {self.source.topic} from the latest event was refused")
+        self.replay_id = None
+        self.sweep()
 
     def _loop(self) -> None:
         pending: Optional[Folded] = None
@@ -226,6 +236,14 @@ class EventSync:
                 item = None
             if item is _END:
                 break
+            if isinstance(item, ReplayIdError):
+                # The bus no longer keeps where the stream resumes (a long outage): what came
+                # before is applied, and the events it lost are swept.
+                if pending is not None:
+                    self.apply(pending)
+                    pending = None
+                self._start_over(self.replay_id)
+                continue
             if isinstance(item, BaseException):
                 raise item
             if item is not None and item.num_rows:
@@ -242,7 +260,17 @@ class EventSync:
                     pending = None
                 self.sweep()
                 next_sweep = self.clock() + (every or 0)
-        if pending is not None and not self.stop.is_set():
+        # Stopping: what has arrived is applied, so a restart has less to replay.
+        while True:
+            try:
+                item = self.queue.get_nowait()
+            except queue.Empty:
+                break
+            if item is _END or isinstance(item, BaseException):
+                break
+            if item.num_rows:
+                pending = self.folder.fold(item, pending)
+        if pending is not None:
             self.apply(pending)
 
     # -- applying a micro-batch -----------------------------------------------------------------
@@ -289,7 +317,10 @@ class EventSync:
         found: set[str] = set()
         conditions = [f"Id IN ({', '.join(_literal(k) for k in wanted[i : i + _IDS_PER_QUERY])})" for i in range(0, len(wanted), _IDS_PER_QUERY)]
         if folded.since is not None:
-            conditions.append(f"SystemModstamp >= {folded.since.astimezone(dt.timezone.utc).strftime('%Y-%m-%dT%H:%M:%S.%f')[:-3]}Z")
+            # A transaction's records are stamped when it began, and the overflow event when it
+            # committed: read back from well before (the lag, and at least five minutes).
+            since = folded.since - dt.timedelta(seconds=max(self.source.lag, _OVERFLOW_MARGIN))
+            conditions.append(f"SystemModstamp >= {since.astimezone(dt.timezone.utc).strftime('%Y-%m-%dT%H:%M:%S.%f')[:-3]}Z")
         for where in conditions:
             soql = _sfarrow.source_query(self.source.object, [*fields, DELETED], where, None)
             for row in conn.query(soql, include_deleted=True).to_pylist():
@@ -304,30 +335,48 @@ class EventSync:
         import pyarrow as pa
 
         parts: dict[tuple[tuple[str, ...], bool], int] = {}
-        rows: list[dict[str, Any]] = []
         every = tuple(n for n in self.schema.names if n != DELETED)
 
         def part(columns: tuple[str, ...], insert: bool) -> int:
             return parts.setdefault((columns, insert), len(parts))
 
-        deleted = set(folded.deleted)
+        # By key: a record read again is as the org holds it now, newer than any event of the batch.
+        staged: dict[str, dict[str, Any]] = {}
+        for key in folded.deleted:
+            staged[key] = {"Id": key, DELETED: True, Changes.PART: -1}
+        for key, change in folded.rows.items():
+            staged[key] = {**change.values, "Id": key, DELETED: False, Changes.PART: part(tuple(sorted(change.values)), change.whole)}
         for row in whole:
             key = str(row["Id"])
             if row.get(DELETED):
-                deleted.add(key)
-                continue
-            rows.append({**row, DELETED: False, Changes.PART: part(every, True)})
-        for key, change in folded.rows.items():
-            columns = tuple(sorted(change.values))
-            rows.append({**change.values, "Id": key, DELETED: False, Changes.PART: part(columns, change.whole)})
-        for key in deleted:
-            rows.append({"Id": key, DELETED: True, Changes.PART: -1})
+                staged[key] = {"Id": key, DELETED: True, Changes.PART: -1}
+            else:
+                staged[key] = {**row, DELETED: False, Changes.PART: part(every, True)}
+        rows = list(staged.values())
         used = {c for columns, _ in parts for c in columns} | {"Id", DELETED}
         schema = pa.schema([f for f in self.schema if f.name in used]).append(pa.field(Changes.PART, pa.int32()))
         table = pa.Table.from_pylist(rows, schema=schema)
         ordered = [list(columns) for (columns, _), _ in sorted(parts.items(), key=lambda kv: kv[1])]
         inserts = [insert for (_, insert), _ in sorted(parts.items(), key=lambda kv: kv[1])]
         return Changes(table, list(zip(ordered, inserts, strict=True)), TIME if TIME in used else None)
+
+
+_DURATION = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def seconds_of(value: Union[float, str, dt.timedelta], name: str) -> float:
+    """A duration: seconds, a ``timedelta``, or text such as ``"90s"``, ``"15m"``, ``"1h"``, ``"1d"``."""
+    if isinstance(value, dt.timedelta):
+        seconds = value.total_seconds()
+    elif isinstance(value, str) and value.strip()[:-1].replace(".", "", 1).isdigit() and value.strip()[-1:] in _DURATION:
+        seconds = float(value.strip()[:-1]) * _DURATION[value.strip()[-1]]
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        seconds = float(value)
+    else:
+        raise ConfigurationError(f'{name} is a duration like "1h", "15m" or "90s", a number of seconds, or a timedelta; got {value!r}')
+    if not seconds > 0:
+        raise ConfigurationError(f"{name} must be longer than 0 s, got {value!r}")
+    return seconds
 
 
 def _literal(text: str) -> str:

@@ -1,0 +1,176 @@
+"""Change events applied to a table (``ChangeEventSource`` served by ``flow.serve()``): after
+every kind of write, a restart, a gap, an overflow, a replay id past retention and a lost event,
+the table equals the org's ``SELECT`` row for row."""
+
+from __future__ import annotations
+
+import logging
+import re
+
+import pytest
+from sync_helpers import connect, destination, served, soap_undelete, table_rows, wait_equal
+from waits import wait_until
+
+import sfarrow
+from sfarrow.testing import Org
+
+
+def flow_of(conn: sfarrow.Connection, dest, **options) -> sfarrow.Flow:
+    options.setdefault("batch_age", 0.2)
+    return sfarrow.Flow(sfarrow.ChangeEventSource(conn, "Account", lag=0, **options), dest, progress=False)
+
+
+def applied(caplog) -> int:
+    """Events the served flows applied, from their log lines."""
+    return sum(int(m.group(1)) for r in caplog.records if (m := re.search(r"applied (\d+) events", r.getMessage())))
+
+
+def swept(caplog) -> int:
+    return sum(1 for r in caplog.records if "swept" in r.getMessage())
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgres", "delta", "duckdb"])
+def test_every_kind_of_write_reaches_the_table(kind, tmp_path, postgres_uri):
+    with Org(seed={"Account": 30}, pubsub_keepalive=0.2) as org:
+        org.select_change_events(["Account"])
+        conn = connect(org)
+        dest = destination(kind, tmp_path, postgres_uri)
+        with served(flow_of(conn, dest)):
+            # No wait for the subscription: a write before it is live is in the first sweep.
+            created = conn.insert("Account", [{"Name": f"new {i}", "NumberOfEmployees": i} for i in range(40)], api="rest")["id"].to_pylist()
+            bulk = conn.insert("Account", [{"Name": f"bulk {i}"} for i in range(25)], api="bulk")["id"].to_pylist()
+            conn.update("Account", [{"Id": i, "Industry": "Energy"} for i in created[:10]])  # one event for ten records
+            conn.update("Account", [{"Id": i, "Description": None, "Name": f"renamed {i}"} for i in created[10:15]])
+            conn.update("Account", [{"Id": i, "BillingCity": "Lyon"} for i in bulk[:3]])  # a compound field's part
+            conn.delete("Account", created[20:30])
+            soap_undelete(org, created[20:23])
+            for i in bulk[5:8]:  # one record, several events in one micro-batch, in order
+                conn.update("Account", [{"Id": i, "NumberOfEmployees": 1}])
+                conn.update("Account", [{"Id": i, "NumberOfEmployees": 2, "Industry": "Retail"}])
+                conn.update("Account", [{"Id": i, "Industry": None}])
+            rows = wait_equal(conn, dest)
+        assert len(rows) == 30 + 40 + 25 - 10 + 3
+
+
+def test_a_restart_resumes_right_after_the_last_applied_event(tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="sfarrow.sync")
+    with Org(seed={"Account": 10}, pubsub_keepalive=0.2) as org:
+        org.select_change_events(["Account"])
+        conn = connect(org)
+        dest = destination("sqlite", tmp_path)
+        with served(flow_of(conn, dest)):
+            wait_until(lambda: swept(caplog), what="the first sweep")
+            ids = conn.insert("Account", [{"Name": f"a {i}"} for i in range(5)], api="rest")["id"].to_pylist()
+            wait_until(lambda: applied(caplog) == 5, what="the five events applied")
+            wait_equal(conn, dest)
+        saved = flow_of(conn, dest).status()
+        assert saved["replay_id"] is not None and saved["watermark"] is not None
+
+        # While nothing serves the flow: three more changes.
+        conn.update("Account", [{"Id": ids[0], "Name": "while down"}])
+        conn.delete("Account", ids[1:2])
+        conn.insert("Account", [{"Name": "born while down"}])
+        caplog.clear()
+        with served(flow_of(conn, dest)):
+            wait_equal(conn, dest)
+        assert applied(caplog) == 3, "exactly the three events after the committed replay id, none again"
+        assert not [r for r in caplog.records if "swept" in r.getMessage()], "a resume needs no sweep"
+
+
+def test_gaps_and_an_overflow_are_read_again_from_the_org(tmp_path):
+    with Org(seed={"Account": 10}, pubsub_keepalive=0.2) as org:
+        org.select_change_events(["Account"])
+        conn = connect(org)
+        dest = destination("sqlite", tmp_path)
+        ids = conn.query("SELECT Id FROM Account")["Id"].to_pylist()
+        with served(flow_of(conn, dest)):
+            wait_equal(conn, dest)
+            # Changes the bus lost, then the gap events an org publishes for them.
+            org.lose_change_events(2)
+            conn.update("Account", [{"Id": ids[0], "Name": "gap update"}])
+            conn.delete("Account", ids[1:2])
+            org.publish_gap("Account", "GAP_UPDATE", ids[:1])
+            org.publish_gap("Account", "GAP_DELETE", ids[1:2])
+            wait_equal(conn, dest)
+            # Past the overflow threshold a transaction's further changes are one GAP_OVERFLOW.
+            org.set_overflow_threshold(2)
+            conn.update("Account", [{"Id": i, "Name": f"overflow {n}"} for n, i in enumerate(ids[2:9])], api="rest")
+            wait_equal(conn, dest)
+        assert ("gap update",) in {(r[1],) for r in table_rows(dest)}
+
+
+def test_a_replay_id_past_retention_falls_back_to_a_sweep(tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="sfarrow.sync")
+    with Org(seed={"Account": 10}, pubsub_keepalive=0.2) as org:
+        org.select_change_events(["Account"])
+        conn = connect(org)
+        dest = destination("delta", tmp_path)
+        with served(flow_of(conn, dest)):
+            wait_until(lambda: swept(caplog), what="the first sweep")
+            ids = conn.insert("Account", [{"Name": "one"}, {"Name": "two"}])["id"].to_pylist()
+            wait_until(lambda: applied(caplog) == 2, what="the two events applied")
+        conn.update("Account", [{"Id": ids[0], "Name": "changed while down"}])
+        conn.delete("Account", ids[1:])
+        org.expire_events()  # the saved replay id is gone from the bus, with these changes' events
+        caplog.clear()
+        with served(flow_of(conn, dest)):
+            wait_equal(conn, dest)
+            conn.insert("Account", [{"Name": "after the sweep"}])  # and events flow again
+            wait_equal(conn, dest)
+        messages = [r.getMessage() for r in caplog.records]
+        assert any("no longer keeps replay id" in m for m in messages), messages
+        assert any("swept" in m for m in messages), messages
+
+
+def test_a_lost_event_is_repaired_by_the_next_reconciliation(tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="sfarrow.sync")
+    with Org(seed={"Account": 10}, pubsub_keepalive=0.2) as org:
+        org.select_change_events(["Account"])
+        conn = connect(org)
+        dest = destination("sqlite", tmp_path)
+        ids = conn.query("SELECT Id FROM Account")["Id"].to_pylist()
+        with served(flow_of(conn, dest, reconcile_every="2s")):
+            wait_equal(conn, dest)
+            org.lose_change_events(1)
+            conn.update("Account", [{"Id": ids[3], "Name": "never announced"}])
+            wait_equal(conn, dest)
+        sweeps = [r.getMessage() for r in caplog.records if "swept" in r.getMessage()]
+        assert len(sweeps) >= 2, "the first sweep, then at least one reconciliation"
+
+
+def test_changes_during_the_first_full_read_are_neither_lost_nor_undone(tmp_path):
+    with Org(seed={"Account": 2500}, pubsub_keepalive=0.2) as org:
+        org.select_change_events(["Account"])
+        conn = connect(org)
+        ids = conn.query("SELECT Id FROM Account ORDER BY Id")["Id"].to_pylist()
+        dest = destination("sqlite", tmp_path)
+        # The full read's second page is held 2 s: the writes below land while it reads, to
+        # records of the page already read and of the page still to come.
+        # (A sweep reads deleted records too: queryAll.)
+        org.inject_fault("delay", nth=1, path="/queryAll/", delay=2.0)
+        with served(flow_of(conn, dest, api="rest")):
+            wait_until(lambda: any(r["path"].endswith("/queryAll") for r in org.requests()), what="the full read's first page")
+            conn.update("Account", [{"Id": i, "Name": f"during {i}"} for i in ids[::7]])
+            conn.delete("Account", ids[1:5])
+            created = conn.insert("Account", [{"Name": "during the read"}])["id"].to_pylist()
+            rows = wait_equal(conn, dest)
+        names = {r[0]: r[1] for r in rows}
+        assert all(names[i] == f"during {i}" for i in ids[::7] if i in names)
+        assert created[0] in names and not set(ids[1:5]) & set(names)
+
+
+def test_a_flow_of_change_events_refuses_what_it_cannot_do(tmp_path):
+    with Org(seed={"Account": 1}, pubsub_keepalive=0.2) as org:
+        conn = connect(org)
+        source = sfarrow.ChangeEventSource(conn, "Account")
+        assert source.topic == "/data/AccountChangeEvent"
+        assert sfarrow.ChangeEventSource(conn, "Invoice__c").topic == "/data/Invoice__ChangeEvent"
+        with pytest.raises(sfarrow.ConfigurationError, match="table that keeps the flow's state"):
+            sfarrow.Flow(source, sfarrow.ParquetDestination(tmp_path), progress=False)
+        with pytest.raises(sfarrow.ConfigurationError, match="mapping"):
+            sfarrow.Flow(source, destination("sqlite", tmp_path), mapping={"Name": "name"}, progress=False)
+        with pytest.raises(sfarrow.ConfigurationError, match="duration"):
+            sfarrow.ChangeEventSource(conn, "Account", reconcile_every="soon")
+        append = sfarrow.DatabaseDestination(f"sqlite:///{tmp_path}/x.db", "t")
+        with pytest.raises(sfarrow.ConfigurationError, match="mode='merge'"):
+            sfarrow.Flow(source, append, progress=False).serve()
