@@ -1,6 +1,8 @@
 """The ``sfarrow`` command: run a flow file, export a query, log in, serve an emulated org.
 
 sfarrow run flow.toml
+sfarrow serve accounts.toml contacts.toml   (each by its [trigger], until SIGINT or SIGTERM)
+sfarrow status flow.toml
 sfarrow query "SELECT Id, Name FROM Account" -o accounts.parquet
 sfarrow login --client-id 3MVG... --token-cache ~/.sfarrow/token.json
 sfarrow emulator --seed Account=100000
@@ -42,12 +44,15 @@ def connect(spec: Mapping[str, Any], base: Path) -> Iterator[Connection]:
     """A connection from a ``[connection]`` table: ``emulator`` (a seeded org for the run),
     ``instance_url`` with ``access_token`` or ``access_token_env``, ``token_cache`` with
     ``client_id`` (after ``sfarrow login``), or ``jwt`` (client_id, username, private_key_file)."""
-    options = {k: spec[k] for k in ("api_version", "ca_file") if k in spec}
+    options = {k: spec[k] for k in ("api_version", "ca_file", "pubsub_url") if k in spec}
     if "emulator" in spec:
         from sfarrow.testing import Org
 
         emu = spec["emulator"] if isinstance(spec["emulator"], Mapping) else {}
         with Org(seed=dict(emu.get("seed", {})), https=False) as org:
+            if emu.get("change_events"):
+                org.select_change_events(list(emu["change_events"]))
+            options.setdefault("pubsub_url", org.pubsub_plain_url or "")
             yield Connection(org.url, org.access_token, **options)
         return
     if "jwt" in spec:
@@ -78,14 +83,22 @@ def build_flow(config: Mapping[str, Any], connections: Mapping[str, Connection],
     from sfarrow import destinations as d
     from sfarrow import sources as s
     from sfarrow.flow import Flow
+    from sfarrow.sync import ChangeEventSource
 
     src = dict(config.get("source", {}))
     dst = dict(config.get("destination", {}))
     kind = _kind(src, "source", "salesforce")
     src.pop("connection", None)
+    trigger, events = _trigger(dict(config.get("trigger", {})))
     try:
-        if kind == "salesforce":
-            source: Any = s.SalesforceSource(_connection(connections, "source"), _need(src, "object", "source"), **src)
+        if events is not None:
+            if kind != "salesforce":
+                raise ConfigurationError(f"[trigger] events = {events!r} applies an object's change events: the source is a Salesforce object")
+            source: Any = ChangeEventSource(_connection(connections, "source"), _need(src, "object", "source"), **src)
+            if source.topic != events:
+                raise ConfigurationError(f"[trigger] events = {events!r}, but the source's object {source.object} publishes on {source.topic}")
+        elif kind == "salesforce":
+            source = s.SalesforceSource(_connection(connections, "source"), _need(src, "object", "source"), **src)
         elif kind in ("parquet", "csv"):
             source = s.FileSource(base / _need(src, "path", "source"), format=kind)
         elif kind == "delta":
@@ -123,7 +136,34 @@ def build_flow(config: Mapping[str, Any], connections: Mapping[str, Connection],
         mapping=config.get("mapping"),
         state=state or None,
         progress=flow.get("progress", True),
+        trigger=trigger,
     )
+
+
+def _trigger(spec: dict[str, Any]) -> tuple[Any, Optional[str]]:
+    """The ``[trigger]`` table: ``schedule = "rate(1 hour)"`` or ``cron = "0 * * * *"`` (with
+    ``timezone``, ``start``, ``end``), or ``events = "/event/Export__e"`` (a run per event) or
+    ``"/data/AccountChangeEvent"`` (the object's change events applied as they come). Returns
+    the trigger and, for change events, their topic."""
+    from sfarrow.sync import OnEvents, Schedule
+
+    kinds = [k for k in ("schedule", "cron", "events") if k in spec]
+    if len(kinds) > 1:
+        raise ConfigurationError(f"[trigger] takes one of schedule, cron or events, not {' and '.join(kinds)}")
+    if not kinds:
+        if spec:
+            raise ConfigurationError(f"[trigger] needs schedule, cron or events; it has {sorted(spec)}")
+        return None, None
+    if kinds[0] == "events":
+        topic = str(spec.pop("events"))
+        if spec:
+            raise ConfigurationError(f"[trigger] events takes no other setting, got {sorted(spec)}")
+        return (None, topic) if topic.startswith("/data/") else (OnEvents(topic), None)
+    expression = str(spec.pop(kinds[0]))
+    options = {k: spec.pop(k) for k in ("timezone", "start", "end") if k in spec}
+    if spec:
+        raise ConfigurationError(f"[trigger] has unknown settings {sorted(spec)}: schedule or cron, timezone, start, end")
+    return Schedule(expression, **options), None
 
 
 def _kind(table: dict[str, Any], where: str, default: str) -> str:
@@ -151,23 +191,28 @@ def _connection(connections: Mapping[str, Connection], side: str) -> Connection:
     return connections[side]
 
 
-def _run(args: argparse.Namespace) -> int:
-    path = Path(args.flow)
+def _open_flow(path: Path, stack: contextlib.ExitStack) -> Any:
+    """The flow a file describes, its connections opened on ``stack``."""
     config = _load_toml(path)
     base = path.parent
     shared = config.get("connection")
+    connections: dict[str, Connection] = {}
+    for side in ("source", "destination"):
+        spec = config.get(side, {}).get("connection", shared)
+        if spec is None:
+            continue
+        same = spec is shared and "shared" in connections
+        connections[side] = connections["shared"] if same else stack.enter_context(connect(spec, base))
+        if spec is shared:
+            connections["shared"] = connections[side]
+    return build_flow(config, connections, base)
+
+
+def _run(args: argparse.Namespace) -> int:
     with contextlib.ExitStack() as stack:
-        connections: dict[str, Connection] = {}
-        for side in ("source", "destination"):
-            spec = config.get(side, {}).get("connection", shared)
-            if spec is None:
-                continue
-            same = spec is shared and "shared" in connections
-            connections[side] = connections["shared"] if same else stack.enter_context(connect(spec, base))
-            if spec is shared:
-                connections["shared"] = connections[side]
+        flow = _open_flow(Path(args.flow), stack)
         for _ in range(args.times):
-            run = build_flow(config, connections, base).run()
+            run = flow.run()
             window = f" changed since {run.since}" if run.since else ""
             print(
                 f"read {run.records_read:,} records{window} via {run.api}, wrote {run.records_written:,}, failed {run.records_failed:,} in {run.seconds:.2f} s"
@@ -178,6 +223,46 @@ def _run(args: argparse.Namespace) -> int:
                 print(f"  failed records: {run.failed_records_path}")
             if run.watermark:
                 print(f"  watermark: {run.watermark}")
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    """Every flow on a thread of its own, until a signal: the first lets each finish its run."""
+    import logging
+    import threading
+
+    from sfarrow.sync.serve import serve, stopped_by_signals
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    stop = threading.Event()
+    errors: list[BaseException] = []
+    with contextlib.ExitStack() as stack:
+        flows = [_open_flow(Path(p), stack) for p in args.flows]
+
+        def serve_one(flow: Any) -> None:
+            try:
+                serve(flow, None, stop, signals=False)
+            except BaseException as e:
+                errors.append(e)
+                stop.set()  # one flow failing stops the others: the process exits with its error
+
+        threads = [threading.Thread(target=serve_one, args=(f,), name=f"sfarrow {f!r}", daemon=True) for f in flows]
+        with stopped_by_signals(stop):
+            for t in threads:
+                t.start()
+            while any(t.is_alive() for t in threads):
+                for t in threads:
+                    t.join(timeout=0.2)
+    if errors:
+        raise errors[0]
+    return 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    import json
+
+    with contextlib.ExitStack() as stack:
+        print(json.dumps(_open_flow(Path(args.flow), stack).status(), indent=2))
     return 0
 
 
@@ -220,6 +305,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     run = sub.add_parser("run", help="run a flow file (TOML)")
     run.add_argument("flow")
     run.add_argument("--times", type=int, default=1, help="run it this many times (an incremental flow picks up changes)")
+    serve = sub.add_parser("serve", help="serve flow files by their [trigger] until SIGINT or SIGTERM")
+    serve.add_argument("flows", nargs="+")
+    status = sub.add_parser("status", help="a flow's last commit: watermark, replay id, how far behind")
+    status.add_argument("flow")
     query = sub.add_parser("query", help="export a SOQL query to a Parquet, CSV or JSON Lines file")
     query.add_argument("soql")
     query.add_argument("-o", "--output", required=True)
@@ -239,15 +328,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     sub.add_parser("emulator", help="serve an emulated org (see: sfarrow emulator --help)", add_help=False)
     args, rest = parser.parse_known_args(argv)
     if args.command == "emulator":
-        from sfarrow.testing.__main__ import main as serve
+        from sfarrow.testing.__main__ import main as emulate
 
-        return serve(["serve", *rest])
+        return emulate(["serve", *rest])
     if rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     if args.command == "query" and not (args.instance_url or args.token_cache):
         parser.error("query needs --instance-url (or SF_INSTANCE_URL) or --token-cache")
     try:
-        return {"run": _run, "query": _query, "login": _login}[args.command](args)
+        return {"run": _run, "serve": _serve, "status": _status, "query": _query, "login": _login}[args.command](args)
     except (SalesforceError, OSError) as e:
         print(f"sfarrow: {type(e).__name__}: {e}", file=sys.stderr)
         return 1

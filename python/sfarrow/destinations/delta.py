@@ -247,10 +247,13 @@ def _state_of(table: Any, flow: str, where: str) -> Optional[Mapping[str, Any]]:
     if version is None:
         return None
     watermark = millis_watermark(int(version))
-    for entry in table.history():
-        text = entry.get(_STATE + flow)
-        if isinstance(text, str):
-            return {**saved_state(text, flow, f"Delta table {where}"), "watermark": watermark}
+    # The newest commits first: a flow that commits often finds its record at once, and a table
+    # with a long log is not read whole for every commit.
+    for limit in (16, None):
+        for entry in table.history(limit):
+            text = entry.get(_STATE + flow)
+            if isinstance(text, str):
+                return {**saved_state(text, flow, f"Delta table {where}"), "watermark": watermark}
     return {"watermark": watermark, "source": None}
 
 

@@ -59,25 +59,10 @@ class Folded:
     reread: set[str] = field(default_factory=set)
     since: Optional[dt.datetime] = None
     events: int = 0
+    first_replay: Optional[bytes] = None
     last_replay: Optional[bytes] = None
     #: Events by change type, for the log line.
     kinds: dict[str, int] = field(default_factory=dict)
-
-    def merged(self, other: Folded) -> Folded:
-        """This batch's changes followed by ``other``'s (micro-batches are folded as they come)."""
-        for key, row in other.rows.items():
-            self._set(key, row)
-        for key in other.deleted:
-            self._delete(key)
-        for key in other.reread:
-            self._again(key)
-        if other.since is not None:
-            self.since = other.since if self.since is None else min(self.since, other.since)
-        self.events += other.events
-        self.last_replay = other.last_replay or self.last_replay
-        for k, n in other.kinds.items():
-            self.kinds[k] = self.kinds.get(k, 0) + n
-        return self
 
     def _set(self, key: str, row: Row) -> None:
         if key in self.reread:
@@ -121,6 +106,7 @@ class Folder:
             changes.events += 1
             changes.kinds[kind] = changes.kinds.get(kind, 0) + 1
             changes.last_replay = event.get("replay_id") or changes.last_replay
+            changes.first_replay = changes.first_replay or changes.last_replay
             ids = [str(i) for i in event.get("record_ids") or []]
             if kind == "GAP_OVERFLOW":
                 at = event.get("commit_timestamp")

@@ -296,12 +296,13 @@ class EventSync:
         self.batches += 1
         behind = _behind(folded)
         log.info(
-            "sfarrow sync %s: applied %d events (%s) as %d rows in %.3f s; replay id %s; %s behind the org",
+            "sfarrow sync %s: applied %d events (%s) as %d rows in %.3f s; replay ids %s to %s; %s behind the org",
             self.name,
             folded.events,
             ", ".join(f"{n} {k}" for k, n in sorted(folded.kinds.items())),
             changes.table.num_rows,
             time.perf_counter() - started,
+            folded.first_replay.hex() if folded.first_replay else None,
             replay,
             "?" if behind is None else f"{behind:.3f} s",
         )
