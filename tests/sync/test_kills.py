@@ -98,7 +98,9 @@ events = "/data/AccountChangeEvent"
 
 
 def start(path: str, log) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "sfarrow.cli", "serve", path], stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    return subprocess.Popen(
+        [sys.executable, "-m", "sfarrow.cli", "serve", path], stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"}
+    )
 
 
 def replay_ranges(text: str) -> list[tuple[int, int]]:
@@ -127,7 +129,11 @@ def test_a_served_flow_killed_at_random_applies_every_change_once(kind, tmp_path
                     # A random moment once the process is applying events: after a random number
                     # of its batches, and a random fraction of a second into the next.
                     batches = rng.randint(1, 4)
-                    wait_until(lambda: log_path.read_text().count("applied") >= batches or proc.poll() is not None, timeout=90, what="the served flow at work")
+                    wait_until(
+                        lambda p=proc, f=log_path, n=batches: f.read_text().count("applied") >= n or p.poll() is not None,
+                        timeout=90,
+                        what="the served flow at work",
+                    )
                     assert proc.poll() is None, log_path.read_text()[-3000:]
                     time.sleep(rng.uniform(0.0, 0.3))  # the kill's moment is the test's random draw, not a wait for a condition
                     proc.send_signal(signal.SIGKILL)
