@@ -340,6 +340,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except (SalesforceError, OSError) as e:
         print(f"sfarrow: {type(e).__name__}: {e}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt as e:
+        print(f"sfarrow: {e or 'interrupted'}", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -33,9 +33,11 @@ def stopped_by_signals(stop: threading.Event) -> Iterator[None]:
         yield
         return
     previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    received = [0]  # counted here: the event is set by another thread, maybe not yet
 
     def handler(signum: int, frame: Any) -> None:
-        if stop.is_set():
+        received[0] += 1
+        if received[0] > 1:
             raise KeyboardInterrupt(f"stopped by a second {signal.Signals(signum).name}: the run in progress was abandoned")
         log.warning("sfarrow: %s received; stopping once the current run commits (send it again to abort the run)", signal.Signals(signum).name)
         # From another thread: the signal may have arrived while this thread holds the event's lock.
@@ -80,11 +82,14 @@ async def serve_async(flow: Flow, clock: Optional[Clock] = None) -> int:
 
     def work() -> None:
         try:
-            result = serve(flow, clock, stop, signals=False)
+            result: Optional[int] = serve(flow, clock, stop, signals=False)
+            error: Optional[BaseException] = None
         except BaseException as e:
-            loop.call_soon_threadsafe(_settle, done, None, e)
-        else:
-            loop.call_soon_threadsafe(_settle, done, result, None)
+            result, error = None, e
+        try:
+            loop.call_soon_threadsafe(_settle, done, result, error)
+        except RuntimeError:
+            pass  # the loop has closed: nobody awaits the result any more
 
     installed = []
     if threading.current_thread() is threading.main_thread():
@@ -102,9 +107,12 @@ async def serve_async(flow: Flow, clock: Optional[Clock] = None) -> int:
     # A daemon thread: an aborted run must not hold the process open.
     threading.Thread(target=work, name="sfarrow serve", daemon=True).start()
     try:
-        return await done
+        return await asyncio.shield(done)
     except asyncio.CancelledError:
+        # Cancelled: the flow stops once its current run has committed, and this returns then.
         stop.set()
+        with contextlib.suppress(BaseException):
+            await done
         raise
     finally:
         for s in installed:
