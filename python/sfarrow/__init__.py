@@ -35,7 +35,7 @@ from sfarrow.exceptions import (
 )
 from sfarrow.flow import Flow, FlowRun
 from sfarrow.sources import ArrowSource, DatabaseSource, DeltaSource, FileSource, Opened, SalesforceSource, Source
-from sfarrow.sync import ChangeEventSource, OnDemand, OnEvents, Schedule
+from sfarrow.sync import ChangeEventSource, OnDemand, OnEvents, PlatformEventSource, Schedule
 
 __all__ = [
     "__version__",
@@ -50,6 +50,7 @@ __all__ = [
     "Source",
     "Opened",
     "ChangeEventSource",
+    "PlatformEventSource",
     "OnDemand",
     "Schedule",
     "OnEvents",

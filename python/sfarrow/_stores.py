@@ -4,6 +4,7 @@ packages each needs."""
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Callable
 from typing import Any, Optional, Union
@@ -88,13 +89,23 @@ def _import(module: str, extra: str) -> Any:
         raise ConfigurationError(f"this destination needs {module.split('.')[0]}: pip install 'sfarrow[{extra}]'") from None
 
 
+#: How long a SQLite statement waits for a lock another connection holds (milliseconds).
+SQLITE_BUSY_MS = 30_000
+
+
 def open_connection(uri: str) -> tuple[str, Any]:
     name, module, target, extra = connect_args(uri)
     driver = _import(module, extra)
     try:
-        return name, driver.connect(target)
+        conn = driver.connect(target)
     except Exception as e:
         raise ConfigurationError(f"cannot connect to {redact(uri)}: {redact(str(e), uri)}") from None
+    if name == "sqlite":
+        # A reader holding the file (another process, a notebook) makes a commit wait for it,
+        # as PostgreSQL would, instead of failing at once with "database is locked".
+        with contextlib.closing(conn.cursor()) as cursor:
+            cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_MS}")
+    return name, conn
 
 
 def open_query(target: Union[str, Any], query: str) -> tuple[Any, Callable[[], None]]:

@@ -83,7 +83,7 @@ def build_flow(config: Mapping[str, Any], connections: Mapping[str, Connection],
     from sfarrow import destinations as d
     from sfarrow import sources as s
     from sfarrow.flow import Flow
-    from sfarrow.sync import ChangeEventSource
+    from sfarrow.sync import ChangeEventSource, PlatformEventSource
 
     src = dict(config.get("source", {}))
     dst = dict(config.get("destination", {}))
@@ -99,6 +99,8 @@ def build_flow(config: Mapping[str, Any], connections: Mapping[str, Connection],
                 raise ConfigurationError(f"[trigger] events = {events!r}, but the source's object {source.object} publishes on {source.topic}")
         elif kind == "salesforce":
             source = s.SalesforceSource(_connection(connections, "source"), _need(src, "object", "source"), **src)
+        elif kind == "platform_events":
+            source = PlatformEventSource(_connection(connections, "source"), _need(src, "topic", "source"), **src)
         elif kind in ("parquet", "csv"):
             source = s.FileSource(base / _need(src, "path", "source"), format=kind)
         elif kind == "delta":
@@ -107,7 +109,7 @@ def build_flow(config: Mapping[str, Any], connections: Mapping[str, Connection],
             uri = _need(src, "uri", "source") if kind == "database" else f"duckdb:///{_local(base, _need(src, 'path', 'source'))}"
             source = s.DatabaseSource(uri, _need(src, "query", "source"), **src)
         else:
-            raise ConfigurationError(f"unknown source kind {kind!r}: salesforce, parquet, csv, delta, database or duckdb")
+            raise ConfigurationError(f"unknown source kind {kind!r}: salesforce, platform_events, parquet, csv, delta, database or duckdb")
         kind = _kind(dst, "destination", "parquet")
         dst.pop("connection", None)
         files = {"parquet": d.ParquetDestination, "csv": d.CsvDestination, "jsonl": d.JsonLinesDestination}

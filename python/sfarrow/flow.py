@@ -60,18 +60,23 @@ class State:
     def __init__(self, path: Union[str, Path]) -> None:
         self.path = Path(path)
 
-    def load(self, shape: Optional[Mapping[str, Any]] = None) -> Optional[str]:
-        where = f"the flow state file {self.path}"
+    def record(self) -> Optional[dict[str, Any]]:
+        """What the file holds (``None``: no file yet)."""
         try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
+            data: dict[str, Any] = json.loads(self.path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             return None
         except (OSError, ValueError) as e:
-            raise broken(where, f"cannot be read ({e})") from None
-        return checked_watermark(data, shape, where, "give this flow its own state file")
+            raise broken(f"the flow state file {self.path}", f"cannot be read ({e})") from None
+        return data
+
+    def load(self, shape: Optional[Mapping[str, Any]] = None) -> Optional[str]:
+        data = self.record()
+        if data is None:
+            return None
+        return checked_watermark(data, shape, f"the flow state file {self.path}", "give this flow its own state file")
 
     def save(self, watermark: Optional[str], run: FlowRun, shape: Optional[Mapping[str, Any]] = None) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         record = state_record(watermark, shape)
         record["last_run"] = {
             "ended": run.ended.isoformat(),
@@ -80,6 +85,15 @@ class State:
             "records_failed": run.records_failed,
             "api": run.api,
         }
+        self.save_record(record)
+
+    def save_record(self, record: Mapping[str, Any], written: Optional[int] = None) -> None:
+        """Replaces the file with ``record`` (a flow of events: its replay id, ``written`` the
+        run's rows)."""
+        record = dict(record)
+        if written is not None:
+            record["last_run"] = {"ended": dt.datetime.now(dt.timezone.utc).isoformat(), "records_written": written}
+        self.path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.")
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as f:
@@ -130,16 +144,24 @@ class Flow:
         if not isinstance(destination, Destination):
             raise ConfigurationError(f"{destination!r} is not a destination: it needs a deliver(schema, batches, run) method")
         incremental = isinstance(source, SalesforceSource) and bool(source.incremental)
+        platform = _is_platform_source(source)
         #: The flow's name where the destination keeps its state; otherwise the state file.
         self.name: Optional[str] = None
         self.state: Optional[State] = None
-        if isinstance(destination, StatefulDestination) and incremental:
-            assert isinstance(source, SalesforceSource)
-            self.name = str(state) if state is not None else source.object
+        if isinstance(destination, StatefulDestination) and (incremental or platform):
+            self.name = str(state) if state is not None else str(getattr(source, "object", None) or getattr(source, "name", ""))
         elif state is not None:
-            if not incremental:
+            if not (incremental or platform):
                 raise ConfigurationError('a state file is for incremental flows: give the source incremental="SystemModstamp"')
             self.state = State(state)
+        if platform:
+            if self.name is None and self.state is None:
+                raise ConfigurationError(
+                    "platform events are delivered once by keeping the last replay id: give the flow a state= file, "
+                    "or a destination that keeps it (Delta Lake, a database)"
+                )
+            if self.mapping or not isinstance(self.trigger, OnDemand):
+                raise ConfigurationError("a flow of platform events is driven by its events and keeps their fields: leave out trigger= and mapping=")
         if _is_change_source(source):
             if self.mapping:
                 raise ConfigurationError("a flow of change events keeps the object's field names: leave out mapping= (choose fields with the source's fields=)")
@@ -206,6 +228,27 @@ class Flow:
             return None
         where = f"the state of flow {self.name!r} in {self.destination!r}"
         return {**record, "watermark": checked_watermark(record, shape, where, "give this flow its own name (state=)")}
+
+    def _saved_replay(self) -> Optional[str]:
+        """The replay id the flow's state holds (a flow of events), checked against the
+        source's shape."""
+        shape = self.source.shape() if hasattr(self.source, "shape") else None
+        record: Optional[Mapping[str, Any]]
+        if self.state is not None:
+            record = self.state.record()
+            if record is None:
+                return None
+            checked_watermark(record, shape, f"the flow state file {self.state.path}", "give this flow its own state file")
+        else:
+            if self.name is None:
+                return None
+            assert isinstance(self.destination, StatefulDestination)
+            record = self.destination.load_state(self.name)
+            if record is None:
+                return None
+            checked_watermark(record, shape, f"the state of flow {self.name!r} in {self.destination!r}", "give this flow its own name (state=)")
+        replay = record.get("replay_id")
+        return replay if isinstance(replay, str) else None
 
     def _window(self, until: Optional[str]) -> tuple[Optional[dict[str, Any]], Optional[str], Optional[str], Optional[str]]:
         """The source's shape, the window this run reads (after the saved watermark, up to
@@ -351,8 +394,12 @@ class Flow:
         watermark = record.get("watermark")
         behind = None
         if watermark is not None and isinstance(self.source, SalesforceSource):
+            # A flow of change events is as recent as the last change it applied; others as
+            # their watermark.
             stamp = dt.datetime.strptime(watermark, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=dt.timezone.utc)
-            behind = (self.source.connection.server_time() - stamp).total_seconds()
+            if isinstance(record.get("changed_at"), str):
+                stamp = max(stamp, dt.datetime.fromisoformat(record["changed_at"]))
+            behind = max(0.0, (self.source.connection.server_time() - stamp).total_seconds())
         last = self.last_run()
         return {
             "flow": self.name or (str(self.state.path) if self.state is not None else None),
@@ -397,6 +444,12 @@ def _is_change_source(source: Any) -> bool:
     from sfarrow.sync.replica import ChangeEventSource
 
     return isinstance(source, ChangeEventSource)
+
+
+def _is_platform_source(source: Any) -> bool:
+    from sfarrow.sync.platform import PlatformEventSource
+
+    return isinstance(source, PlatformEventSource)
 
 
 def _run_key(incremental: bool, since: Optional[str], started: dt.datetime) -> str:

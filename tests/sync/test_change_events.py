@@ -5,6 +5,7 @@ the table equals the org's ``SELECT`` row for row."""
 from __future__ import annotations
 
 import logging
+import os
 import re
 
 import pytest
@@ -174,3 +175,31 @@ def test_a_flow_of_change_events_refuses_what_it_cannot_do(tmp_path):
         append = sfarrow.DatabaseDestination(f"sqlite:///{tmp_path}/x.db", "t")
         with pytest.raises(sfarrow.ConfigurationError, match="mode='merge'"):
             sfarrow.Flow(source, append, progress=False).serve()
+
+
+def test_a_delta_table_served_for_many_commits_is_compacted_checkpointed_and_vacuumed(tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="sfarrow.sync")
+    with Org(seed={"Account": 10}, pubsub_keepalive=0.2) as org:
+        org.select_change_events(["Account"])
+        conn = connect(org)
+        dest = sfarrow.DeltaDestination(str(tmp_path / "delta"), mode="merge", maintain_after=4, vacuum_retention="1s")
+        with served(flow_of(conn, dest, batch_age=0.05)):
+            wait_until(lambda: swept(caplog), what="the first sweep")
+            for i in range(12):  # a batch each, most likely: the flow commits after each write
+                conn.insert("Account", [{"Name": f"commit {i}"}])
+                wait_until(lambda i=i: applied(caplog) >= i + 1, what=f"write {i} applied")
+            wait_equal(conn, dest)
+        assert any("compacted" in r.getMessage() for r in caplog.records)
+        import deltalake
+
+        table = deltalake.DeltaTable(str(tmp_path / "delta"))
+        assert "OPTIMIZE" in [h.get("operation") for h in table.history()]
+        assert list((tmp_path / "delta" / "_delta_log").glob("*.checkpoint.parquet")), "a checkpoint was written"
+        dest.maintain()  # once more, with nothing committed after it
+        table = deltalake.DeltaTable(str(tmp_path / "delta"))
+        live = {os.path.basename(u) for u in table.file_uris()}
+        on_disk = {p.name for p in (tmp_path / "delta").glob("*.parquet")}
+        assert len(live) == 1, "compacted into one file"
+        assert on_disk == live, "vacuumed: no file left that no version needs"
+        assert len(table_rows(dest)) == 22
+        assert flow_of(conn, dest).status()["replay_id"] is not None, "the replay id survives compaction"

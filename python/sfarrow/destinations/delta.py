@@ -9,11 +9,13 @@ watermark are committed together or not at all.
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import AsyncIterator, Iterator, Mapping
 from pathlib import Path
 from typing import Any, Optional, Union
 
 from sfarrow._bridge import deliver_on_thread
+from sfarrow._duration import seconds_of
 from sfarrow._stores import deltalake_module, refused
 from sfarrow.destinations._base import Changes, Delivered, Run
 from sfarrow.destinations._conform import Conformer
@@ -67,7 +69,10 @@ class DeltaDestination:
     Times of day are stored as text, Delta having no such type; timestamps as microseconds UTC.
 
     Incremental flows keep their watermark in the table's own log, committed with the data: the
-    flow's ``state=`` is then only its name. A table that does not exist yet is created by a
+    flow's ``state=`` is then only its name. A flow that keeps running (``flow.serve()``) commits
+    often: every ``maintain_after`` commits or ``maintain_every`` (default: 500 commits, or an
+    hour) the table is compacted and checkpointed, and with ``vacuum_retention`` (``"7d"``) old
+    files are vacuumed (see :meth:`maintain`). A table that does not exist yet is created by a
     commit of its own, empty, before the run's: two first runs at once then meet as two commits
     to one table, and the second is refused.
     """
@@ -80,8 +85,18 @@ class DeltaDestination:
         key: str = "Id",
         storage_options: Optional[Mapping[str, Any]] = None,
         partition_by: Optional[list[str]] = None,
+        maintain_every: Optional[Union[float, str, dt.timedelta]] = "1h",
+        maintain_after: Optional[int] = 500,
+        vacuum_retention: Optional[Union[float, str, dt.timedelta]] = None,
     ) -> None:
         self.mode = table_mode(mode, "DeltaDestination")
+        self.maintain_every = None if maintain_every is None else seconds_of(maintain_every, "maintain_every")
+        if maintain_after is not None and (not isinstance(maintain_after, int) or isinstance(maintain_after, bool) or maintain_after < 1):
+            raise ConfigurationError(f"maintain_after is a number of commits, 1 or more (or None), got {maintain_after!r}")
+        self.maintain_after = maintain_after
+        self.vacuum_retention = None if vacuum_retention is None else seconds_of(vacuum_retention, "vacuum_retention")
+        self._commits = 0
+        self._maintained = time.monotonic()
         self.key = checked_key(key)
         self.uri = str(uri)
         if "://" in self.uri and not self.uri.startswith(("s3://", "s3a://", "file://")):
@@ -219,6 +234,35 @@ class DeltaDestination:
             )
         _through(source, self.uri, merger.execute)
         return Delivered(written=source.rows)
+
+    def maybe_maintain(self) -> bool:
+        """After a commit of a flow that keeps running: :meth:`maintain` once ``maintain_after``
+        commits or ``maintain_every`` seconds have passed since the last time. True if it ran."""
+        self._commits += 1
+        due = (self.maintain_after is not None and self._commits >= self.maintain_after) or (
+            self.maintain_every is not None and time.monotonic() - self._maintained >= self.maintain_every
+        )
+        if due:
+            self.maintain()
+        return due
+
+    def maintain(self) -> dict[str, Any]:
+        """Keeps a table written by many small commits quick to read: compacts its small files
+        into large ones (a commit of its own, rows unchanged), writes a checkpoint of the log,
+        and, with ``vacuum_retention``, deletes the files no version younger than that needs
+        (time travel further back then fails). Returns what compaction did."""
+        self._commits = 0
+        self._maintained = time.monotonic()
+        table = self._table()
+        if table is None:
+            return {}
+        done: dict[str, Any] = _through(None, self.uri, table.optimize.compact)
+        _through(None, self.uri, table.create_checkpoint)
+        if self.vacuum_retention is not None:
+            hours = max(0, int(self.vacuum_retention // 3600))
+            # The retention is the user's choice, shorter than delta-rs's week if they say so.
+            _through(None, self.uri, table.vacuum, retention_hours=hours, dry_run=False, enforce_retention_duration=False)
+        return done
 
     def present(self, keys: list[str]) -> set[str]:
         """Which of ``keys`` the table holds (none when there is no table)."""

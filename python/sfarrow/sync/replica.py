@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import queue
 import threading
 import time
 from collections.abc import Sequence
@@ -29,12 +28,14 @@ from typing import TYPE_CHECKING, Any, Optional, Union
 
 from sfarrow import _defaults as D
 from sfarrow import _sfarrow
+from sfarrow._duration import seconds_of
 from sfarrow._state import state_record
 from sfarrow.destinations._base import ChangeDestination, Changes, Run
 from sfarrow.destinations._table import DELETED
-from sfarrow.exceptions import ConfigurationError, ReplayIdError
+from sfarrow.exceptions import ConfigurationError, DestinationError, ReplayIdError
 from sfarrow.sources import Opened, SalesforceSource
 from sfarrow.sync.changes import TIME, Folded, Folder, compounds_of
+from sfarrow.sync.stream import END, Subscription
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -46,9 +47,10 @@ log = logging.getLogger("sfarrow.sync")
 
 #: Ids per SOQL ``IN`` list when records are read again (well under SOQL's length limit).
 _IDS_PER_QUERY = 500
-_END = object()
 #: How far before a GAP_OVERFLOW's commit its object's changes are read again (seconds).
 _OVERFLOW_MARGIN = 300.0
+#: Seconds between the tries of a batch the table refused (then the refusal stands).
+_STORE_RETRIES = (1.0, 5.0, 15.0)
 #: Salesforce's last date: a window that ends there has no end.
 _NO_END = "4000-12-31T00:00:00.000Z"
 
@@ -131,8 +133,7 @@ class EventSync:
         self.name = flow.name
         self.stop = stop
         self.clock = clock
-        self.stream: Any = None
-        self.queue: queue.Queue[Any] = queue.Queue()
+        self.subscription = Subscription(source.connection, source.topic)
         #: The replay id of the last applied event (hex), and the watermark of the last sweep.
         self.replay_id: Optional[str] = None
         self.watermark: Optional[str] = None
@@ -152,38 +153,17 @@ class EventSync:
         describe = conn.request("GET", f"sobjects/{self.source.object}/describe")
         self.folder = Folder(self.schema.names, compounds_of(describe))
 
-    # -- the stream ---------------------------------------------------------------------------
-    def _subscribe(self, replay: Optional[str]) -> bool:
-        """Subscribes after ``replay`` (``None``: from the latest event); False when the bus no
-        longer keeps that replay id."""
-        conn = self.source.connection
-        try:
-            self.stream = conn.subscribe(self.source.topic, replay=replay or "latest", on_invalid_replay="raise", batch_size=100)
-        except ReplayIdError:
-            return False
-        threading.Thread(target=self._pump, args=(self.stream, self.queue), name=f"sfarrow events {self.source.topic}", daemon=True).start()
-        return True
-
-    @staticmethod
-    def _pump(stream: Any, into: queue.Queue[Any]) -> None:
-        """Moves the stream's batches to its queue (a thread: the apply loop waits on the queue
-        with a deadline, which closes micro-batches by age)."""
-        try:
-            for batch in stream:
-                into.put(batch)
-        except BaseException as e:  # handed to the apply loop, which raises it
-            into.put(e)
-        into.put(_END)
-
     def close(self) -> None:
-        if self.stream is not None:
-            self.stream.close()
+        self.subscription.close()
 
     # -- sweeps -------------------------------------------------------------------------------
     def sweep(self) -> FlowRun:
         """An incremental run from the last watermark through the same merge, keeping the
         replay id where it is."""
         run = self.flow._run_once(replay=self.replay_id)
+        maintain = getattr(self.destination, "maybe_maintain", None)
+        if maintain is not None:
+            maintain()
         self.watermark = run.watermark
         self.sweeps += 1
         self.repaired += run.records_read
@@ -197,7 +177,7 @@ class EventSync:
         self.watermark = None if record is None else record.get("watermark")
         saved = None if record is None else record.get("replay_id")
         try:
-            if saved is not None and self._subscribe(saved):
+            if saved is not None and self.subscription.start(saved):
                 self.replay_id = saved
             else:
                 self._start_over(saved)
@@ -211,9 +191,7 @@ class EventSync:
         ``lost``: the replay id the bus no longer keeps (``None``: there was none)."""
         if lost is not None:
             log.warning("sfarrow sync %s: the bus no longer keeps replay id %s; sweeping from %s", self.name, lost, self.watermark or "the start")
-        self.close()
-        self.queue = queue.Queue()
-        if not self._subscribe(None):
+        if not self.subscription.start("latest"):
             raise ReplayIdError(f"the subscription to {self.source.topic} from the latest event was refused")
         self.replay_id = None
         self.sweep()
@@ -230,11 +208,8 @@ class EventSync:
                 wait = min(wait, max(0.0, opened + self.source.batch_age - now))
             if next_sweep is not None:
                 wait = min(wait, max(0.0, next_sweep - now))
-            try:
-                item = self.queue.get(timeout=wait)
-            except queue.Empty:
-                item = None
-            if item is _END:
+            item = self.subscription.get(wait)
+            if item is END:
                 break
             if isinstance(item, ReplayIdError):
                 # The bus no longer keeps where the stream resumes (a long outage): what came
@@ -261,13 +236,7 @@ class EventSync:
                 self.sweep()
                 next_sweep = self.clock() + (every or 0)
         # Stopping: what has arrived is applied, so a restart has less to replay.
-        while True:
-            try:
-                item = self.queue.get_nowait()
-            except queue.Empty:
-                break
-            if item is _END or isinstance(item, BaseException):
-                break
+        for item in self.subscription.ready():
             if item.num_rows:
                 pending = self.folder.fold(item, pending)
         if pending is not None:
@@ -289,9 +258,16 @@ class EventSync:
         replay = folded.last_replay.hex() if folded.last_replay else self.replay_id
         state = state_record(self.watermark, self.source.shape())
         state["replay_id"] = replay
+        state["ran_at"] = dt.datetime.now(dt.timezone.utc).isoformat()
+        latest = max((r.time for r in folded.rows.values() if r.time is not None), default=None)
+        if latest is not None:
+            state["changed_at"] = latest.astimezone(dt.timezone.utc).isoformat()  # the last change applied, by the org's clock
         run = Run(f"events-{replay}", flow=self.name, since=self.watermark, watermark=self.watermark, state=state, replay_from=self.replay_id)
-        self.destination.apply(changes, run)
+        self._commit(changes, run)
         self.replay_id = replay
+        maintain = getattr(self.destination, "maybe_maintain", None)
+        if maintain is not None and maintain():
+            log.info("sfarrow sync %s: compacted and checkpointed the table", self.name)
         self.applied += folded.events
         self.batches += 1
         behind = _behind(folded)
@@ -307,6 +283,20 @@ class EventSync:
             "?" if behind is None else f"{behind:.3f} s",
         )
         return int(changes.table.num_rows)
+
+    def _commit(self, changes: Changes, run: Run) -> None:
+        """``destination.apply``, tried again when the store refused it for a reason of its
+        own (a lock, a restart): the batch rolled back, so applying it again is safe."""
+        for wait in (*_STORE_RETRIES, None):
+            try:
+                self.destination.apply(changes, run)
+                return
+            except DestinationError as e:
+                if wait is None or self.stop.is_set():
+                    raise
+                log.warning("sfarrow sync %s: the table refused a batch (%s); trying again in %.0f s", self.name, e, wait)
+                if self.stop.wait(wait):
+                    raise
 
     def _read_again(self, folded: Folded) -> list[dict[str, Any]]:
         """The records ``folded`` names for reading again, as the org holds them now: live ones
@@ -360,24 +350,6 @@ class EventSync:
         ordered = [list(columns) for (columns, _), _ in sorted(parts.items(), key=lambda kv: kv[1])]
         inserts = [insert for (_, insert), _ in sorted(parts.items(), key=lambda kv: kv[1])]
         return Changes(table, list(zip(ordered, inserts, strict=True)), TIME if TIME in used else None)
-
-
-_DURATION = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-def seconds_of(value: Union[float, str, dt.timedelta], name: str) -> float:
-    """A duration: seconds, a ``timedelta``, or text such as ``"90s"``, ``"15m"``, ``"1h"``, ``"1d"``."""
-    if isinstance(value, dt.timedelta):
-        seconds = value.total_seconds()
-    elif isinstance(value, str) and value.strip()[:-1].replace(".", "", 1).isdigit() and value.strip()[-1:] in _DURATION:
-        seconds = float(value.strip()[:-1]) * _DURATION[value.strip()[-1]]
-    elif isinstance(value, (int, float)) and not isinstance(value, bool):
-        seconds = float(value)
-    else:
-        raise ConfigurationError(f'{name} is a duration like "1h", "15m" or "90s", a number of seconds, or a timedelta; got {value!r}')
-    if not seconds > 0:
-        raise ConfigurationError(f"{name} must be longer than 0 s, got {value!r}")
-    return seconds
 
 
 def _literal(text: str) -> str:

@@ -10,13 +10,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import queue
 import signal
 import threading
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, Optional
 
 from sfarrow.exceptions import ConfigurationError
+from sfarrow.sync.stream import END, Subscription
 from sfarrow.sync.triggers import Clock, OnDemand, OnEvents, Schedule, Scheduler
 
 if TYPE_CHECKING:
@@ -58,12 +58,17 @@ def serve(flow: Flow, clock: Optional[Clock] = None, stop: Optional[threading.Ev
     stop = stop or threading.Event()
     guard = stopped_by_signals(stop) if signals else contextlib.nullcontext()
     with guard:
+        from sfarrow.sync.platform import PlatformEventSource, PlatformSync
         from sfarrow.sync.replica import ChangeEventSource, EventSync
 
         if isinstance(flow.source, ChangeEventSource):
             sync = EventSync(flow, stop)
             sync.serve()
             return sync.batches
+        if isinstance(flow.source, PlatformEventSource):
+            deliveries = PlatformSync(flow, stop)
+            deliveries.serve()
+            return deliveries.batches
         trigger = flow.trigger
         if isinstance(trigger, Schedule):
             return Scheduler(trigger, clock).serve(lambda slot: _logged(flow, flow.run()), stop, last_run=flow.last_run())
@@ -147,37 +152,23 @@ def _on_events(flow: Flow, trigger: OnEvents, stop: threading.Event) -> int:
     conn = getattr(flow.source, "connection", None)
     if conn is None:
         raise ConfigurationError("OnEvents subscribes with the source's connection: use it with a SalesforceSource")
-    arrived: queue.Queue[Any] = queue.Queue()
-    stream = conn.subscribe(trigger.topic, replay="latest")
-
-    def pump() -> None:
-        try:
-            for batch in stream:
-                arrived.put(batch.num_rows)
-        except BaseException as e:
-            arrived.put(e)
-
-    threading.Thread(target=pump, name=f"sfarrow trigger {trigger.topic}", daemon=True).start()
+    events = Subscription(conn, trigger.topic)
+    events.start("latest")
     runs = 0
     try:
         _logged(flow, flow.run())
         runs += 1
         while not stop.is_set():
-            try:
-                item = arrived.get(timeout=0.5)
-            except queue.Empty:
+            item = events.get(0.5)
+            if item is None:
                 continue
+            if item is END:
+                break
             if isinstance(item, BaseException):
                 raise item
-            while True:  # everything that came meanwhile is one more run
-                try:
-                    extra = arrived.get_nowait()
-                except queue.Empty:
-                    break
-                if isinstance(extra, BaseException):
-                    raise extra
+            events.ready()  # everything that came meanwhile is this one run
             _logged(flow, flow.run())
             runs += 1
     finally:
-        stream.close()
+        events.close()
     return runs
