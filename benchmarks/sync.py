@@ -83,17 +83,26 @@ def flow_of(a, dest, **options):
     return sfarrow.Flow(source, dest, progress=False)
 
 
+def replaying(flow, stop):
+    """The flow's event loop, resuming from the sweep just committed but subscribed from the
+    earliest event (every event on the bus is replayed through the merge)."""
+    from sfarrow.sync.replica import EventSync
+
+    sync = EventSync(flow, stop)
+    sync._prepare()
+    record = flow._saved_state() or {}
+    sync.watermark, sync.replay_id = record.get("watermark"), record.get("replay_id")
+    return sync
+
+
 def run_apply(a, kind: str) -> None:
     """The table starts from a sweep (the records as they are now), then every event on the bus
     is replayed through the merge: the same work as catching up after an outage."""
-    from sfarrow.sync.replica import EventSync
-
     extra: dict = {}
     flow = flow_of(a, destination(a, kind), batch_events=a.batch_events, batch_age=1.0)
     flow.run()
     stop = threading.Event()
-    sync = EventSync(flow, stop)
-    sync._prepare()
+    sync = replaying(flow, stop)
 
     def work() -> int:
         sync.subscription.start("earliest")
@@ -277,14 +286,11 @@ def run_commits(a) -> None:
     """``--commits`` single-change batches into one Delta table, then a read of all of it."""
     import deltalake
 
-    from sfarrow.sync.replica import EventSync
-
     dest = destination(a, "delta")
     flow = flow_of(a, dest, batch_events=1, batch_age=0.001)
     flow.run()
     stop = threading.Event()
-    sync = EventSync(flow, stop)
-    sync._prepare()
+    sync = replaying(flow, stop)
     sync.subscription.start("earliest")
     original = sync.apply
 

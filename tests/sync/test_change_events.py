@@ -8,9 +8,10 @@ import logging
 import os
 import re
 
+import pyarrow as pa
 import pytest
 from sync_helpers import connect, destination, served, soap_undelete, table_rows, wait_equal
-from waits import wait_until
+from waits import next_org_second, wait_until
 
 import sfarrow
 from sfarrow.testing import Org
@@ -203,3 +204,43 @@ def test_a_delta_table_served_for_many_commits_is_compacted_checkpointed_and_vac
         assert on_disk == live, "vacuumed: no file left that no version needs"
         assert len(table_rows(dest)) == 22
         assert flow_of(conn, dest).status()["replay_id"] is not None, "the replay id survives compaction"
+
+
+def test_a_batch_that_changes_no_row_still_moves_the_replay_id(tmp_path, caplog):
+    # Events older than the rows a sweep wrote change nothing; the replay id must move anyway
+    # (delta-rs makes no commit for a merge that changes nothing), or the next batch is refused.
+    caplog.set_level(logging.INFO, logger="sfarrow.sync")
+    with Org(seed={"Account": 3}, pubsub_keepalive=0.2) as org:
+        org.select_change_events(["Account"])
+        conn = connect(org)
+        dest = destination("delta", tmp_path)
+        ids = conn.query("SELECT Id FROM Account")["Id"].to_pylist()
+        with served(flow_of(conn, dest)):
+            wait_until(lambda: swept(caplog), what="the first sweep")
+            conn.update("Account", [{"Id": ids[0], "Name": "first"}])
+            wait_until(lambda: applied(caplog) == 1, what="the first update applied")
+            next_org_second(conn)  # the second update is a second later
+            conn.update("Account", [{"Id": ids[0], "Name": "second"}])
+            wait_until(lambda: applied(caplog) == 2, what="the second update applied")
+        last = flow_of(conn, dest).status()["replay_id"]
+        # The same flow state, replayed from the earliest event: every event is older than its row.
+        import threading
+
+        from sfarrow.sync.replica import EventSync
+
+        flow = flow_of(conn, dest)
+        stop = threading.Event()
+        sync = EventSync(flow, stop)
+        sync._prepare()
+        record = flow._saved_state()
+        sync.watermark, sync.replay_id = record["watermark"], record["replay_id"]
+        sync.subscription.start("earliest")
+        got: list = []
+        wait_until(lambda: got.append(sync.subscription.get(0.2)) or sum(b.num_rows for b in got if b is not None) >= 2, what="the replayed events")
+        batch = pa.Table.from_batches([b for b in got if b is not None]).combine_chunks().to_batches()[0]
+        sync.apply(sync.folder.fold(batch.slice(0, 1)))  # the first update alone: older than the row
+        assert flow.status()["replay_id"] == sync.replay_id != last, "the state moved"
+        sync.apply(sync.folder.fold(batch.slice(1)))  # and the next batch is not refused
+        sync.close()
+        assert flow.status()["replay_id"] == last
+        wait_equal(conn, dest)

@@ -178,7 +178,7 @@ class DeltaDestination:
             if gone:
                 merger = merger.when_matched_delete(predicate=gone)
             merger = merger.when_matched_update_all().when_not_matched_insert_all(predicate=f"NOT {gone}" if gone else None)
-            _through(source, self.uri, merger.execute)
+            _merge(source, self.uri, merger, table, conform.schema, commit)
         else:
             overwrite = self.mode == "overwrite"
             _through(
@@ -232,7 +232,7 @@ class DeltaDestination:
             merger = merger.when_not_matched_insert(
                 updates={quote(f.name): f"s.{quote(f.name)}" for f in schema}, predicate=f"s.{part} IN ({', '.join(whole)})"
             )
-        _through(source, self.uri, merger.execute)
+        _merge(source, self.uri, merger, table, Conformer(schema, _delta_rule).schema, commit)
         return Delivered(written=source.rows)
 
     def maybe_maintain(self) -> bool:
@@ -299,6 +299,20 @@ def _state_of(table: Any, flow: str, where: str) -> Optional[Mapping[str, Any]]:
             if isinstance(text, str):
                 return {**saved_state(text, flow, f"Delta table {where}"), "watermark": watermark}
     return {"watermark": watermark, "source": None}
+
+
+def _merge(feed: Feed, where: str, merger: Any, table: Any, schema: Any, commit: Any) -> None:
+    """Runs a merge; when it changed nothing (every row already there, or older than the
+    table's), delta-rs makes no commit, so the flow's state is committed alone, by an append
+    of no rows: the state must move with every batch, or the next one would find it behind."""
+    before = table.version()
+    _through(feed, where, merger.execute)
+    if commit is None:
+        return
+    table.update_incremental()
+    if table.version() == before:
+        deltalake = deltalake_module()
+        _through(None, where, deltalake.write_deltalake, table, schema.empty_table(), mode="append", schema_mode="merge", commit_properties=commit)
 
 
 def _through(feed: Optional[Feed], where: str, write: Any, *args: Any, **kwargs: Any) -> Any:
