@@ -61,13 +61,17 @@ class State:
         self.path = Path(path)
 
     def record(self) -> Optional[dict[str, Any]]:
-        """What the file holds (``None``: no file yet)."""
+        """What the file holds (``None``: no file yet); anything but a flow state (a JSON object)
+        is a :class:`ConfigurationError`."""
+        where = f"the flow state file {self.path}"
         try:
-            data: dict[str, Any] = json.loads(self.path.read_text(encoding="utf-8"))
+            data = json.loads(self.path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             return None
         except (OSError, ValueError) as e:
-            raise broken(f"the flow state file {self.path}", f"cannot be read ({e})") from None
+            raise broken(where, f"cannot be read ({e})") from None
+        if not isinstance(data, dict):
+            raise broken(where, f"holds {type(data).__name__}, not a flow state (a JSON object)")
         return data
 
     def load(self, shape: Optional[Mapping[str, Any]] = None) -> Optional[str]:
