@@ -21,7 +21,7 @@ from sfarrow._state import state_record
 from sfarrow.destinations._base import Run
 from sfarrow.exceptions import ConfigurationError, ReplayIdError
 from sfarrow.sources import Opened
-from sfarrow.sync.stream import END, Subscription, replay_hex
+from sfarrow.sync.stream import END, Subscription, check_batching, replay_hex
 
 if TYPE_CHECKING:
     from sfarrow.connection import Connection
@@ -52,10 +52,7 @@ class PlatformEventSource:
             raise ConfigurationError(f'a platform event topic is "/event/Name__e", got {topic!r} (change events: ChangeEventSource)')
         if start not in ("earliest", "latest"):
             raise ConfigurationError(f'start is "earliest" or "latest", got {start!r}')
-        if not isinstance(batch_events, int) or isinstance(batch_events, bool) or not 1 <= batch_events <= 100_000:
-            raise ConfigurationError(f"batch_events is a number of events from 1 to 100000, got {batch_events!r}")
-        if not isinstance(batch_age, (int, float)) or isinstance(batch_age, bool) or not batch_age > 0:
-            raise ConfigurationError(f"batch_age is a number of seconds above 0, got {batch_age!r}")
+        check_batching(batch_events, batch_age)
         self.connection = connection
         self.topic = topic
         self.start = start

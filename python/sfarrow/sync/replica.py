@@ -35,7 +35,7 @@ from sfarrow.destinations._table import DELETED
 from sfarrow.exceptions import ConfigurationError, DestinationError, ReplayIdError
 from sfarrow.sources import Opened, SalesforceSource
 from sfarrow.sync.changes import TIME, Folded, Folder, compounds_of
-from sfarrow.sync.stream import END, Subscription
+from sfarrow.sync.stream import END, Subscription, check_batching
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -90,10 +90,7 @@ class ChangeEventSource(SalesforceSource):
     ) -> None:
         super().__init__(connection, object, fields=fields, api=api, include_deleted=True, incremental="SystemModstamp", lag=lag)
         self.topic = change_topic(object)
-        if not isinstance(batch_events, int) or isinstance(batch_events, bool) or not 1 <= batch_events <= 100_000:
-            raise ConfigurationError(f"batch_events is a number of events from 1 to 100000, got {batch_events!r}")
-        if not isinstance(batch_age, (int, float)) or isinstance(batch_age, bool) or not batch_age > 0:
-            raise ConfigurationError(f"batch_age is a number of seconds above 0, got {batch_age!r}")
+        check_batching(batch_events, batch_age)
         every = None if reconcile_every is None else seconds_of(reconcile_every, "reconcile_every")
         self.batch_events = batch_events
         self.batch_age = float(batch_age)

@@ -8,7 +8,7 @@ import queue
 import threading
 from typing import Any, Optional
 
-from sfarrow.exceptions import ReplayIdError
+from sfarrow.exceptions import ConfigurationError, ReplayIdError
 
 #: What the queue holds once the stream has ended.
 END = object()
@@ -88,3 +88,12 @@ def replay_hex(batch: Any) -> Optional[str]:
         return None
     last = batch.column("replay_id")[batch.num_rows - 1].as_py()
     return bytes(last).hex() if last is not None else None
+
+
+def check_batching(batch_events: Any, batch_age: Any) -> None:
+    """A micro-batch's bounds: at most ``batch_events`` events, closed ``batch_age`` seconds
+    after its first."""
+    if not isinstance(batch_events, int) or isinstance(batch_events, bool) or not 1 <= batch_events <= 100_000:
+        raise ConfigurationError(f"batch_events is a number of events from 1 to 100000, got {batch_events!r}")
+    if not isinstance(batch_age, (int, float)) or isinstance(batch_age, bool) or not batch_age > 0:
+        raise ConfigurationError(f"batch_age is a number of seconds above 0, got {batch_age!r}")
