@@ -47,6 +47,17 @@ def state_record(watermark: Optional[str], shape: Optional[Mapping[str, Any]]) -
     return {"watermark": watermark, "source": dict(shape) if shape is not None else None}
 
 
+def run_state(watermark: Optional[str], shape: Optional[Mapping[str, Any]], replay_id: Optional[str] = None) -> dict[str, Any]:
+    """The state a run commits with its data: :func:`state_record`, when the run started
+    (``ran_at``: a schedule counts its slots from it) and, for a flow of events, the replay id
+    of the last event it applied."""
+    record = state_record(watermark, shape)
+    record["ran_at"] = dt.datetime.now(dt.timezone.utc).isoformat()
+    if replay_id is not None:
+        record["replay_id"] = replay_id
+    return record
+
+
 def parse_state(text: Any, where: str) -> dict[str, Any]:
     """A state record read back as text (JSON): a JSON object, or a :class:`ConfigurationError`
     that says where it is and how to recover (a row overwritten by hand is never taken for "no

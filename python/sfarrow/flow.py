@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional, Union
 
 from sfarrow._bridge import deliver_on_thread
-from sfarrow._state import broken, checked_watermark, state_record
+from sfarrow._state import broken, checked_watermark, run_state, state_record
 from sfarrow.destinations import Delivered, Destination, Run, StatefulDestination
 from sfarrow.destinations._table import DELETED
 from sfarrow.exceptions import ConfigurationError
@@ -73,12 +73,6 @@ class State:
         if not isinstance(data, dict):
             raise broken(where, f"holds {type(data).__name__}, not a flow state (a JSON object)")
         return data
-
-    def load(self, shape: Optional[Mapping[str, Any]] = None) -> Optional[str]:
-        data = self.record()
-        if data is None:
-            return None
-        return checked_watermark(data, shape, f"the flow state file {self.path}", "give this flow its own state file")
 
     def save(self, watermark: Optional[str], run: FlowRun, shape: Optional[Mapping[str, Any]] = None) -> None:
         record = state_record(watermark, shape)
@@ -221,37 +215,25 @@ class Flow:
         return [i for i, _ in pairs], pa.schema(fields, metadata=schema.metadata)
 
     def _saved_state(self) -> Optional[dict[str, Any]]:
-        """The state the destination keeps for this flow, checked against the source's shape
-        (``None``: none yet, or the flow keeps a state file)."""
-        if self.name is None:
-            return None
-        assert isinstance(self.destination, StatefulDestination)
-        shape = self.source.shape() if isinstance(self.source, SalesforceSource) else None
-        record = self.destination.load_state(self.name)
-        if record is None:
-            return None
-        where = f"the state of flow {self.name!r} in {self.destination!r}"
-        return {**record, "watermark": checked_watermark(record, shape, where, "give this flow its own name (state=)")}
-
-    def _saved_replay(self) -> Optional[str]:
-        """The replay id the flow's state holds (a flow of events), checked against the
-        source's shape."""
+        """The state last committed for this flow, in its file or its destination, checked
+        against the source's shape, its watermark in the one spelling (``None``: none yet)."""
         shape = self.source.shape() if hasattr(self.source, "shape") else None
         record: Optional[Mapping[str, Any]]
         if self.state is not None:
-            record = self.state.record()
-            if record is None:
-                return None
-            checked_watermark(record, shape, f"the flow state file {self.state.path}", "give this flow its own state file")
-        else:
-            if self.name is None:
-                return None
+            record, where, own = self.state.record(), f"the flow state file {self.state.path}", "give this flow its own state file"
+        elif self.name is not None:
             assert isinstance(self.destination, StatefulDestination)
             record = self.destination.load_state(self.name)
-            if record is None:
-                return None
-            checked_watermark(record, shape, f"the state of flow {self.name!r} in {self.destination!r}", "give this flow its own name (state=)")
-        replay = record.get("replay_id")
+            where, own = f"the state of flow {self.name!r} in {self.destination!r}", "give this flow its own name (state=)"
+        else:
+            return None
+        if record is None:
+            return None
+        return {**record, "watermark": checked_watermark(record, shape, where, own)}
+
+    def _saved_replay(self) -> Optional[str]:
+        """The replay id the flow's state holds (a flow of events)."""
+        replay = (self._saved_state() or {}).get("replay_id")
         return replay if isinstance(replay, str) else None
 
     def _window(self, until: Optional[str]) -> tuple[Optional[dict[str, Any]], Optional[str], Optional[str], Optional[str]]:
@@ -259,13 +241,8 @@ class Flow:
         ``until``: the org's clock less the lag, never behind the watermark) and the replay id
         the state holds (a flow of change events)."""
         shape = self.source.shape() if isinstance(self.source, SalesforceSource) else None
-        since = replay = None
-        if self.state is not None:
-            since = self.state.load(shape)
-        else:
-            record = self._saved_state()
-            if record is not None:
-                since, replay = record.get("watermark"), record.get("replay_id")
+        record = self._saved_state() or {}
+        since, replay = record.get("watermark"), record.get("replay_id")
         if until is not None and since is not None and until < since:
             until = since
         return shape, since, until, replay
@@ -278,10 +255,7 @@ class Flow:
         ``keep`` (the state held ``replay``)."""
         if self.name is None or until is None:
             return Run(key, since=since, watermark=until)
-        state = state_record(until, shape)
-        state["ran_at"] = dt.datetime.now(dt.timezone.utc).isoformat()
-        if keep is not None:
-            state["replay_id"] = keep
+        state = run_state(until, shape, keep)
         return Run(key, flow=self.name, since=since, watermark=until, state=state, replay_from=replay)
 
     def _mapper(self, opened: Opened) -> tuple[pa.Schema, Callable[[pa.RecordBatch], pa.RecordBatch], dict[str, int], Any]:
@@ -370,9 +344,8 @@ class Flow:
         """When the flow's last committed run started (``None``: never, or unknown)."""
         if self.state is not None:
             try:
-                data = json.loads(self.state.path.read_text(encoding="utf-8"))
-                ended = (data.get("last_run") or {}).get("ended")
-            except (OSError, ValueError, AttributeError):
+                ended = ((self.state.record() or {}).get("last_run") or {}).get("ended")
+            except ConfigurationError:  # an unreadable file: no time to go by
                 return None
         else:
             record = self._saved_state()
@@ -385,16 +358,7 @@ class Flow:
     def status(self) -> dict[str, Any]:
         """The flow's last commit: its watermark, replay id (change events), when it ran, and how
         far behind the org's clock its watermark is (seconds)."""
-        record: dict[str, Any] = {}
-        if self.state is not None:
-            try:
-                record = json.loads(self.state.path.read_text(encoding="utf-8"))
-            except FileNotFoundError:
-                record = {}
-            except (OSError, ValueError) as e:
-                raise broken(f"the flow state file {self.state.path}", f"cannot be read ({e})") from None
-        else:
-            record = self._saved_state() or {}
+        record = (self.state.record() if self.state is not None else self._saved_state()) or {}
         watermark = record.get("watermark")
         behind = None
         if watermark is not None and isinstance(self.source, SalesforceSource):

@@ -61,6 +61,12 @@ def check_run(mode: str, key: str, schema: pa.Schema) -> None:
         raise ConfigurationError(f"a merge matches rows on {key!r}, which the run does not have (it has {schema.names}); set key=")
 
 
+def check_merging(mode: str) -> None:
+    """Refuses to apply change events to a table that does not merge."""
+    if mode != "merge":
+        raise ConfigurationError(f'change events are applied by a merge: give the destination mode="merge" (it has {mode!r})')
+
+
 class Feed:
     """A run's batches on their way into a store: counted, conformed, and (with ``key``) checked
     for rows a merge cannot place, a missing key or a key twice, before the last batch is let

@@ -19,7 +19,19 @@ from sfarrow._stores import connect_args, open_connection, redact, refused, vend
 from sfarrow.destinations import sql
 from sfarrow.destinations._base import Changes, Delivered, Run
 from sfarrow.destinations._conform import Conformer
-from sfarrow.destinations._table import TableMode, check_fits, check_run, check_state, checked_key, deleted_column, feed, needed_fields, saved_state, table_mode
+from sfarrow.destinations._table import (
+    TableMode,
+    check_fits,
+    check_merging,
+    check_run,
+    check_state,
+    checked_key,
+    deleted_column,
+    feed,
+    needed_fields,
+    saved_state,
+    table_mode,
+)
 from sfarrow.exceptions import ConfigurationError, SalesforceError
 
 
@@ -213,8 +225,7 @@ class DatabaseDestination:
         """Applies a batch of changes (see :class:`~sfarrow.destinations.Changes`) in one
         transaction with the flow's state: each part's columns set on the rows it matches (not
         over a newer row), whole rows inserted where absent, deleted rows removed."""
-        if self.mode != "merge":
-            raise ConfigurationError(f'change events are applied by a merge: give the destination mode="merge" (it has {self.mode!r})')
+        check_merging(self.mode)
         d = self.dialect
         staged = changes.table.schema
         schema = changes.table_schema()

@@ -23,6 +23,7 @@ from sfarrow.destinations._table import (
     Feed,
     TableMode,
     check_fits,
+    check_merging,
     check_run,
     check_state,
     checked_key,
@@ -33,7 +34,7 @@ from sfarrow.destinations._table import (
     saved_state,
     table_mode,
 )
-from sfarrow.destinations.sql import quote
+from sfarrow.destinations.sql import literal, not_older, quote
 from sfarrow.exceptions import ConfigurationError, SalesforceError
 
 _APP = "sfarrow:"
@@ -204,21 +205,21 @@ class DeltaDestination:
         rows it matches (not over a newer row), whole rows inserted where absent."""
         import pyarrow as pa
 
-        if self.mode != "merge":
-            raise ConfigurationError(f'change events are applied by a merge: give the destination mode="merge" (it has {self.mode!r})')
+        check_merging(self.mode)
         schema = changes.table_schema()
+        target = Conformer(schema, _delta_rule).schema
         conform = Conformer(changes.table.schema, _delta_rule)
         table = self._table()
         if table is None:
-            table = _through(None, self.uri, self._created, Conformer(schema, _delta_rule).schema)
+            table = _through(None, self.uri, self._created, target)
         existing = {f.name: family(f.type) for f in pa.schema(table.schema().to_arrow())}
         check_fits(existing, conform.schema, "delta", self.uri)
         commit = self._commit(run, table)
         source = feed(iter(changes.table.to_batches()), conform, "merge", self.key)
         reader = pa.RecordBatchReader.from_batches(conform.schema, iter(source))
         k, part = quote(self.key), quote(Changes.PART)
-        time = changes.time_column if changes.time_column in existing else None
-        guard = f" AND (t.{quote(time)} IS NULL OR s.{quote(time)} IS NULL OR s.{quote(time)} >= t.{quote(time)})" if time else ""
+        time = changes.time_column
+        guard = f" AND {not_older(time)}" if time is not None and time in existing else ""
         new = [f.name for f in schema if f.name not in existing]
         merger = table.merge(reader, predicate=f"t.{k} = s.{k}", source_alias="s", target_alias="t", merge_schema=bool(new), commit_properties=commit)
         merger = merger.when_matched_delete(predicate=f"s.{part} = -1")
@@ -232,7 +233,7 @@ class DeltaDestination:
             merger = merger.when_not_matched_insert(
                 updates={quote(f.name): f"s.{quote(f.name)}" for f in schema}, predicate=f"s.{part} IN ({', '.join(whole)})"
             )
-        _merge(source, self.uri, merger, table, Conformer(schema, _delta_rule).schema, commit)
+        _merge(source, self.uri, merger, table, target, commit)
         return Delivered(written=source.rows)
 
     def maybe_maintain(self) -> bool:
@@ -276,7 +277,7 @@ class DeltaDestination:
         # delta-rs's own engine: it skips the files whose key statistics rule the keys out.
         found: set[str] = set()
         for i in range(0, len(keys), 1000):
-            listed = ", ".join("'" + k.replace("'", "''") + "'" for k in keys[i : i + 1000])
+            listed = ", ".join(literal(k) for k in keys[i : i + 1000])
             result = QueryBuilder().register("t", table).execute(f"SELECT {quote(self.key)} FROM t WHERE {quote(self.key)} IN ({listed})")
             for batch in result:
                 found.update(str(v) for v in pa.array(batch.column(0)).to_pylist())

@@ -47,6 +47,13 @@ def literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
+def not_older(column: str) -> str:
+    """The condition that the staged row ``s`` is not older than the table's row ``t`` by
+    ``column`` (a row without a time is never held back)."""
+    c = quote(column)
+    return f"(t.{c} IS NULL OR s.{c} IS NULL OR s.{c} >= t.{c})"
+
+
 def table_name(name: str) -> str:
     """``schema.table`` or ``table``, each part quoted."""
     return ".".join(quote(part) for part in name.split("."))
@@ -152,7 +159,7 @@ class Dialect:
         part = quote(PART)
         out = [f"DELETE FROM {target} WHERE {k} IN (SELECT s.{k} FROM {quote(staging)} AS s WHERE s.{part} = -1)"]
         types = {f.name: f.type for f in schema}
-        guard = f" AND (t.{quote(newer)} IS NULL OR s.{quote(newer)} IS NULL OR s.{quote(newer)} >= t.{quote(newer)})" if newer else ""
+        guard = f" AND {not_older(newer)}" if newer else ""
         for i, (columns, insert) in enumerate(parts):
             sets = ", ".join(f"{quote(c)} = {self.cast(c, types[c])}" for c in columns if c != key)
             if sets:

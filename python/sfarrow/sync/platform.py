@@ -17,7 +17,7 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Literal, Optional
 
-from sfarrow._state import state_record
+from sfarrow._state import run_state
 from sfarrow.destinations._base import Run
 from sfarrow.exceptions import ConfigurationError, ReplayIdError
 from sfarrow.sources import Opened
@@ -136,9 +136,7 @@ class PlatformSync:
     def _run(self, batches: list[Any]) -> None:
         started = dt.datetime.now(dt.timezone.utc)
         replay = replay_hex(batches[-1])
-        state = state_record(None, self.source.shape())
-        state["replay_id"] = replay
-        state["ran_at"] = started.isoformat()
+        state = run_state(None, self.source.shape(), replay)
         flow = self.flow
         run = Run(f"events-after-{self.replay_id or 'start'}", flow=flow.name, state=state if flow.name else None, replay_from=self.replay_id)
         delivered = flow.destination.deliver(batches[0].schema, iter(batches), run)

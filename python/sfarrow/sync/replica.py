@@ -14,7 +14,7 @@ The loop, in order:
    (rows carry ``LastModifiedDate``), so the sweep and the events may overlap.
 3. Every ``reconcile_every`` seconds, sweep again from the watermark: it brings back what
    events cannot carry (formula fields, records purged from the recycle bin, an event lost on
-   the bus). ``EventSync.repaired`` counts the records the sweeps found changed.
+   the bus). ``EventSync.repaired`` counts the records the sweeps read.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, Optional, Union
 from sfarrow import _defaults as D
 from sfarrow import _sfarrow
 from sfarrow._duration import seconds_of
-from sfarrow._state import state_record
+from sfarrow._state import run_state, watermark_literal
 from sfarrow.destinations._base import ChangeDestination, Changes, Run
 from sfarrow.destinations._table import DELETED
 from sfarrow.exceptions import ConfigurationError, DestinationError, ReplayIdError
@@ -134,10 +134,9 @@ class EventSync:
         #: The replay id of the last applied event (hex), and the watermark of the last sweep.
         self.replay_id: Optional[str] = None
         self.watermark: Optional[str] = None
-        self.applied = 0
         self.batches = 0
+        #: Records the sweeps read (the first sweep's included).
         self.repaired = 0
-        self.sweeps = 0
 
     # -- the table's shape ------------------------------------------------------------------
     def _prepare(self) -> None:
@@ -158,11 +157,8 @@ class EventSync:
         """An incremental run from the last watermark through the same merge, keeping the
         replay id where it is."""
         run = self.flow._run_once(replay=self.replay_id)
-        maintain = getattr(self.destination, "maybe_maintain", None)
-        if maintain is not None:
-            maintain()
+        self._maintain()
         self.watermark = run.watermark
-        self.sweeps += 1
         self.repaired += run.records_read
         log.info("sfarrow sync %s: swept %d records changed since %s", self.name, run.records_read, run.since or "the start")
         return run
@@ -253,21 +249,16 @@ class EventSync:
         whole = self._read_again(folded)
         changes = self._stage(folded, whole)
         replay = folded.last_replay.hex() if folded.last_replay else self.replay_id
-        state = state_record(self.watermark, self.source.shape())
-        state["replay_id"] = replay
-        state["ran_at"] = dt.datetime.now(dt.timezone.utc).isoformat()
+        state = run_state(self.watermark, self.source.shape(), replay)
         latest = max((r.time for r in folded.rows.values() if r.time is not None), default=None)
         if latest is not None:
             state["changed_at"] = latest.astimezone(dt.timezone.utc).isoformat()  # the last change applied, by the org's clock
         run = Run(f"events-{replay}", flow=self.name, since=self.watermark, watermark=self.watermark, state=state, replay_from=self.replay_id)
         self._commit(changes, run)
         self.replay_id = replay
-        maintain = getattr(self.destination, "maybe_maintain", None)
-        if maintain is not None and maintain():
-            log.info("sfarrow sync %s: compacted and checkpointed the table", self.name)
-        self.applied += folded.events
+        self._maintain()
         self.batches += 1
-        behind = _behind(folded)
+        behind = None if latest is None else max(0.0, (dt.datetime.now(dt.timezone.utc) - latest).total_seconds())
         log.info(
             "sfarrow sync %s: applied %d events (%s) as %d rows in %.3f s; replay ids %s to %s; %s behind the org",
             self.name,
@@ -280,6 +271,12 @@ class EventSync:
             "?" if behind is None else f"{behind:.3f} s",
         )
         return int(changes.table.num_rows)
+
+    def _maintain(self) -> None:
+        """After each commit: the table's own upkeep, when it has some (Delta compaction)."""
+        maintain = getattr(self.destination, "maybe_maintain", None)
+        if maintain is not None and maintain():
+            log.info("sfarrow sync %s: compacted and checkpointed the table", self.name)
 
     def _commit(self, changes: Changes, run: Run) -> None:
         """``destination.apply``, tried again when the store refused it for a reason of its
@@ -308,7 +305,7 @@ class EventSync:
             # A transaction's records are stamped when it began, and the overflow event when it
             # committed: read back from well before (the lag, and at least five minutes).
             since = folded.since - dt.timedelta(seconds=max(self.source.lag, _OVERFLOW_MARGIN))
-            conditions.append(f"SystemModstamp >= {since.astimezone(dt.timezone.utc).strftime('%Y-%m-%dT%H:%M:%S.%f')[:-3]}Z")
+            conditions.append(f"SystemModstamp >= {watermark_literal(since)}")
         for where in conditions:
             soql = _sfarrow.source_query(self.source.object, [*fields, DELETED], where, None)
             for row in conn.query(soql, include_deleted=True).to_pylist():
@@ -344,17 +341,9 @@ class EventSync:
         used = {c for columns, _ in parts for c in columns} | {"Id", DELETED}
         schema = pa.schema([f for f in self.schema if f.name in used]).append(pa.field(Changes.PART, pa.int32()))
         table = pa.Table.from_pylist(rows, schema=schema)
-        ordered = [list(columns) for (columns, _), _ in sorted(parts.items(), key=lambda kv: kv[1])]
-        inserts = [insert for (_, insert), _ in sorted(parts.items(), key=lambda kv: kv[1])]
-        return Changes(table, list(zip(ordered, inserts, strict=True)), TIME if TIME in used else None)
+        # The parts in the order of their numbers (a dict keeps the order they were numbered in).
+        return Changes(table, [(list(columns), insert) for columns, insert in parts], TIME if TIME in used else None)
 
 
 def _literal(text: str) -> str:
     return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
-def _behind(folded: Folded) -> Optional[float]:
-    times = [r.time for r in folded.rows.values() if r.time is not None]
-    if not times:
-        return None
-    return max(0.0, (dt.datetime.now(dt.timezone.utc) - max(times)).total_seconds())
