@@ -97,3 +97,26 @@ def session(ca: str) -> Any:
     s.verify = ca
     s.trust_env = False  # REQUESTS_CA_BUNDLE would override verify
     return s
+
+
+@contextmanager
+def org_process(args: list[str]) -> Iterator[dict[str, Any]]:
+    """Runs ``args`` (a script's org-serving case), echoing its lines until the JSON line that
+    says what the cases need; yields that; ends the process when done (its stdin closes)."""
+    server = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert server.stdin is not None and server.stdout is not None
+    try:
+        for line in server.stdout:
+            if line.startswith("{"):
+                break
+            print(line, end="", flush=True)
+        else:
+            raise SystemExit("the org process ended before it was ready")
+        yield json.loads(line)
+    finally:
+        server.stdin.close()
+        try:
+            server.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            server.terminate()
+            server.wait()

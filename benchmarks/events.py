@@ -34,15 +34,12 @@ import io
 import math
 import os
 import statistics
-import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 sys.path.insert(0, os.path.dirname(__file__))
-from _harness import measure, parser, run_in_process, session
+from _harness import measure, org_process, parser, run_in_process, session
 
 PLATFORM = "/event/Order__e"
 CDC = "/data/AccountChangeEvent"
@@ -252,29 +249,9 @@ def serve(a) -> None:
         sys.stdin.read()
 
 
-@contextmanager
-def org_process(a) -> Iterator[dict]:
-    """Runs :func:`serve`, echoing its seeding lines; yields its JSON line."""
-    import json
-
-    args = [sys.executable, __file__, "--case", "serve", "--events", str(a.events), "--cdc-events", str(a.cdc_events), "--cases", *a.cases]
-    server = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    assert server.stdin is not None and server.stdout is not None
-    try:
-        for line in server.stdout:
-            if line.startswith("{"):
-                break
-            print(line, end="", flush=True)
-        else:
-            raise SystemExit("the org process ended before it was ready")
-        yield json.loads(line)
-    finally:
-        server.stdin.close()
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.terminate()
-            server.wait()
+def org(a):
+    """The org process (:func:`serve` in this script), by :func:`_harness.org_process`."""
+    return org_process([sys.executable, __file__, "--case", "serve", "--events", str(a.events), "--cdc-events", str(a.cdc_events), "--cases", *a.cases])
 
 
 def seed(org, a, cases: list[str]) -> dict[str, int]:
@@ -345,7 +322,7 @@ def main() -> None:
         return
 
     runs: dict[str, list[dict]] = {case: [] for case in a.cases}
-    with org_process(a) as info:
+    with org(a) as info:
         counts = {CDC: info["cdc"], PLATFORM: info["platform"]}
         hidden = ["--pubsub", info["pubsub"], "--username", info["username"], "--api-url", info["api_url"], "--latency-rate", str(a.latency_rate)]
         # Rounds interleave the cases, so a noisy minute on a shared machine hits them alike.

@@ -35,17 +35,14 @@ import json
 import math
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 sys.path.insert(0, os.path.dirname(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests"))
-from _harness import measure, parser, run_in_process
+from _harness import measure, org_process, parser, run_in_process
 
 APPLY = ["apply-postgres", "apply-delta", "apply-handwritten"]
 LATENCY = ["latency-postgres", "latency-delta"]
@@ -348,22 +345,9 @@ def serve_org(a) -> None:
         sys.stdin.read()
 
 
-@contextmanager
-def org_process(a) -> Iterator[dict]:
-    args = [sys.executable, __file__, "--case", "serve", "--events", str(a.events)]
-    server = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    assert server.stdin is not None and server.stdout is not None
-    try:
-        for line in server.stdout:
-            if line.startswith("{"):
-                break
-            print(line, end="", flush=True)
-        else:
-            raise SystemExit("the org process ended before it was ready")
-        yield json.loads(line)
-    finally:
-        server.stdin.close()
-        server.wait(timeout=60)
+def org(a):
+    """The org process (:func:`serve` in this script), by :func:`_harness.org_process`."""
+    return org_process([sys.executable, __file__, "--case", "serve", "--events", str(a.events)])
 
 
 def main() -> None:
@@ -405,7 +389,7 @@ def main() -> None:
     pg = Server().start()
     runs: dict[str, list[dict]] = {case: [] for case in a.cases}
     try:
-        with org_process(a) as info:
+        with org(a) as info:
             common = ["--pubsub", info["pubsub"], "--username", info["username"], "--pg", pg.uri]
             common += ["--batch-events", str(a.batch_events), "--batch-age", str(a.batch_age), "--rate", str(a.rate)]
             for _ in range(a.repeat):

@@ -378,3 +378,16 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def soap_undelete(org: Any, ids: list[str]) -> None:
+    """Restores records from the recycle bin by the SOAP partner ``undelete()`` call (the API's
+    way to undelete, which makes UNDELETE change events)."""
+    body = "".join(f"<urn:ids>{i}</urn:ids>" for i in ids)
+    envelope = (
+        '<?xml version="1.0"?><soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" xmlns:urn="urn:partner.soap.sforce.com">'
+        f"<soapenv:Header><urn:SessionHeader><urn:sessionId>{org.access_token}</urn:sessionId></urn:SessionHeader></soapenv:Header>"
+        f"<soapenv:Body><urn:undelete>{body}</urn:undelete></soapenv:Body></soapenv:Envelope>"
+    )
+    r = requests.post(f"{org.url}/services/Soap/u/58.0", data=envelope, headers={"Content-Type": "text/xml", "SOAPAction": "undelete"})
+    assert r.status_code == 200 and r.text.count("<success>true</success>") == len(ids), r.text

@@ -17,6 +17,7 @@ import time
 import pyarrow as pa
 import pytest
 import requests
+from sf_helpers import soap_undelete
 from waits import wait_until
 
 import sfarrow
@@ -55,17 +56,6 @@ def drain(stream, n: int) -> pa.Table:
         if got >= n:
             break
     return pa.Table.from_batches(batches) if batches else pa.table({})
-
-
-def soap_undelete(org: Org, ids: list[str]) -> None:
-    body = "".join(f"<urn:ids>{i}</urn:ids>" for i in ids)
-    envelope = (
-        '<?xml version="1.0"?><soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" xmlns:urn="urn:partner.soap.sforce.com">'
-        f"<soapenv:Header><urn:SessionHeader><urn:sessionId>{org.access_token}</urn:sessionId></urn:SessionHeader></soapenv:Header>"
-        f"<soapenv:Body><urn:undelete>{body}</urn:undelete></soapenv:Body></soapenv:Envelope>"
-    )
-    r = requests.post(f"{org.url}/services/Soap/u/58.0", data=envelope, headers={"Content-Type": "text/xml", "SOAPAction": "undelete"})
-    assert r.status_code == 200 and r.text.count("<success>true</success>") == len(ids), r.text
 
 
 def test_change_events_from_every_write_path_in_commit_order():

@@ -129,16 +129,12 @@ def test_a_watermark_moved_by_another_run_rolls_back():
 
 def test_change_events_apply_on_snowflake_with_the_replay_id_in_the_transaction(tmp_path, caplog):
     import logging
-    import re
 
     sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "sync"))
-    from sync_helpers import connect, served, soap_undelete
+    from sync_helpers import applied, connect, served, soap_undelete, swept
     from waits import wait_until
 
     caplog.set_level(logging.INFO, logger="sfarrow.sync")
-
-    def applied() -> int:
-        return sum(int(m.group(1)) for r in caplog.records if (m := re.search(r"applied (\d+) events", r.getMessage())))
 
     with Org(seed={"Account": 20}, pubsub_keepalive=0.2) as org:
         org.select_change_events(["Account"])
@@ -147,13 +143,13 @@ def test_change_events_apply_on_snowflake_with_the_replay_id_in_the_transaction(
         dest = d.DatabaseDestination(fake, "ACCOUNTS", mode="merge")
         flow = sfarrow.Flow(sfarrow.ChangeEventSource(conn, "Account", fields=FIELDS, lag=0, batch_age=0.1), dest, progress=False)
         with served(flow):
-            wait_until(lambda: any("swept" in r.getMessage() for r in caplog.records), what="the first sweep")
+            wait_until(lambda: swept(caplog), what="the first sweep")
             ids = conn.insert("Account", [{"Name": f"s{i}", "NumberOfEmployees": i} for i in range(6)])["id"].to_pylist()
             conn.update("Account", [{"Id": i, "NumberOfEmployees": None} for i in ids[:2]])
             conn.delete("Account", ids[2:4])
             soap_undelete(org, ids[3:4])
             # 6 creates, 1 update of two records, 1 delete of two, 1 undelete.
-            wait_until(lambda: applied() >= 9, what="every event applied")
+            wait_until(lambda: applied(caplog) >= 9, what="every event applied")
         assert table(fake) == org_rows(conn)
         state = json.loads(fake.query('SELECT state FROM "sfarrow_state"')[0][0])
         assert state["replay_id"] and state["replay_id"] == flow.status()["replay_id"]

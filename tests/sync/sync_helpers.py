@@ -4,11 +4,12 @@ and the org read the same way, and a wait for them to agree."""
 from __future__ import annotations
 
 import contextlib
+import re
 import threading
 from collections.abc import Iterator
 from typing import Any
 
-import requests
+from sf_helpers import soap_undelete  # noqa: F401  (for the sync tests)
 from waits import wait_until
 
 import sfarrow
@@ -119,12 +120,11 @@ def served(flow: sfarrow.Flow) -> Iterator[Served]:
         running.stop()
 
 
-def soap_undelete(org: Org, ids: list[str]) -> None:
-    body = "".join(f"<urn:ids>{i}</urn:ids>" for i in ids)
-    envelope = (
-        '<?xml version="1.0"?><soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" xmlns:urn="urn:partner.soap.sforce.com">'
-        f"<soapenv:Header><urn:SessionHeader><urn:sessionId>{org.access_token}</urn:sessionId></urn:SessionHeader></soapenv:Header>"
-        f"<soapenv:Body><urn:undelete>{body}</urn:undelete></soapenv:Body></soapenv:Envelope>"
-    )
-    r = requests.post(f"{org.url}/services/Soap/u/58.0", data=envelope, headers={"Content-Type": "text/xml", "SOAPAction": "undelete"})
-    assert r.status_code == 200 and r.text.count("<success>true</success>") == len(ids), r.text
+def applied(caplog: Any) -> int:
+    """Events the served flows applied, from their log lines."""
+    return sum(int(m.group(1)) for r in caplog.records if (m := re.search(r"applied (\d+) events", r.getMessage())))
+
+
+def swept(caplog: Any) -> int:
+    """Sweeps the served flows made, from their log lines."""
+    return sum(1 for r in caplog.records if "swept" in r.getMessage())

@@ -6,11 +6,10 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 
 import pyarrow as pa
 import pytest
-from sync_helpers import connect, destination, served, soap_undelete, table_rows, wait_equal
+from sync_helpers import applied, connect, destination, served, soap_undelete, swept, table_rows, wait_equal
 from waits import next_org_second, wait_until
 
 import sfarrow
@@ -20,15 +19,6 @@ from sfarrow.testing import Org
 def flow_of(conn: sfarrow.Connection, dest, **options) -> sfarrow.Flow:
     options.setdefault("batch_age", 0.2)
     return sfarrow.Flow(sfarrow.ChangeEventSource(conn, "Account", lag=0, **options), dest, progress=False)
-
-
-def applied(caplog) -> int:
-    """Events the served flows applied, from their log lines."""
-    return sum(int(m.group(1)) for r in caplog.records if (m := re.search(r"applied (\d+) events", r.getMessage())))
-
-
-def swept(caplog) -> int:
-    return sum(1 for r in caplog.records if "swept" in r.getMessage())
 
 
 @pytest.mark.parametrize("kind", ["sqlite", "postgres", "delta", "duckdb"])
