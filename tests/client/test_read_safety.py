@@ -104,8 +104,10 @@ def interrupt(org, body: str, wait_for) -> float:
     while not wait_for(org.requests()):
         assert time.monotonic() < deadline, "the slow request never went out"
         time.sleep(0.05)
-    # The held request has reached the org (its fault struck): the child waits on it now.
+    # The held request has reached the org (its fault struck), and the child has started its
+    # clock (a signal before that would find no start to measure from): it waits on it now.
     wait_until(lambda: "delay" in org.faults_struck(), timeout=30, what="the slow request to reach the org")
+    assert proc.stdout.readline().strip() == "waiting"
     proc.send_signal(signal.SIGINT)
     out, _ = proc.communicate(timeout=30)
     assert proc.returncode == 0, out
@@ -119,6 +121,7 @@ def test_ctrl_c_stops_a_streamed_read_waiting_for_a_slow_page():
 reader = conn.query_batches("SELECT Id FROM Account", api="rest", parallel=1)
 reader.read_next_batch()
 started = time.monotonic()
+print("waiting", flush=True)
 for b in reader:
     pass
 """
@@ -134,6 +137,7 @@ import tempfile
 flow = sfarrow.Flow(sfarrow.SalesforceSource(conn, "Account", fields=["Id"], api="rest"),
                     sfarrow.ParquetDestination(tempfile.mkdtemp()), progress=False)
 started = time.monotonic()
+print("waiting", flush=True)
 flow.run()
 """
         took = interrupt(org, body, lambda log: any(r["path"].endswith("/query") for r in log))
