@@ -87,6 +87,10 @@ class FakeSnowflake:
     def fetchall(self) -> list[tuple[Any, ...]]:
         return list(self.rows)
 
+    def fetch_arrow_table(self) -> pa.Table:
+        columns = list(zip(*self.rows, strict=True)) if self.rows else []
+        return pa.table({f"c{i}": list(c) for i, c in enumerate(columns)}) if columns else pa.table({"c0": pa.array([], pa.string())})
+
     def adbc_ingest(self, table: str, data: Any, mode: str, temporary: bool) -> None:
         assert mode == "create"
         self._implicit_commit()

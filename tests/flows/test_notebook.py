@@ -33,3 +33,4 @@ def test_quickstart_notebook_executes(tmp_path):
     text = "".join(str(o.get("data", {}).get("text/plain", "")) + str(o.get("text", "")) for o in outputs)
     assert "(5003, 'rest')" in text, "the first flow run read every account (5000 seeded, 3 upserted)"
     assert plot_cell_images(nb), "the plot cell displays its chart (image/png)"
+    assert "was in the Delta table" in text, "an account written in the org reached the served Delta table"

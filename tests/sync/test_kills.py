@@ -1,7 +1,8 @@
-"""A served flow of change events, SIGKILLed at random moments while a load of writes runs
-through REST, Collections, composite and Bulk, and started again each time: at the end the table
-equals the org's ``SELECT`` row for row, and the committed batches' replay ids never overlap
-(no event applied twice). Then SIGTERM ends it cleanly."""
+"""A served flow of change events, SIGKILLed at 10 random moments while a load of writes runs
+(5,000 inserts, 2,000 updates, 500 deletes and 50 undeletes through REST, Collections,
+composite and Bulk), and started again each time: at the end the table equals the org's
+``SELECT`` row for row, and the committed batches' replay ids never overlap (no event applied
+twice). Then SIGTERM ends it cleanly."""
 
 from __future__ import annotations
 
@@ -21,23 +22,29 @@ import sfarrow
 from sfarrow import destinations as d
 from sfarrow.testing import Org
 
-KILLS = 4
+KILLS = 10
+#: Rounds of the load: each inserts 100 records, updates 40, deletes 10 and undeletes 1.
+ROUNDS = 50
 
 
 class Load(threading.Thread):
-    """Writes until stopped: inserts by REST and Bulk, updates by Collections and composite,
-    deletes and undeletes."""
+    """``ROUNDS`` rounds of writes (or fewer, when stopped): inserts by REST, Collections and
+    Bulk, updates by Collections and composite, deletes and undeletes."""
 
     def __init__(self, conn: sfarrow.Connection, org: Org) -> None:
         super().__init__(daemon=True)
         self.conn, self.org = conn, org
         self.halt = threading.Event()
+        self.allowed = threading.Semaphore(0)
+        self.permitted = 0
         self.rounds = 0
         self.error: BaseException | None = None
 
     def run(self) -> None:
         try:
-            while not self.halt.is_set():
+            while not self.halt.is_set() and self.rounds < ROUNDS:
+                if not self.allowed.acquire(timeout=0.1):
+                    continue
                 self.round(self.rounds)
                 self.rounds += 1
         except BaseException as e:
@@ -45,19 +52,34 @@ class Load(threading.Thread):
 
     def round(self, n: int) -> None:
         c = self.conn
-        ids = c.insert("Account", [{"Name": f"r{n} rest {i}", "NumberOfEmployees": i} for i in range(8)], api="rest")["id"].to_pylist()
-        ids += c.insert("Account", [{"Name": f"r{n} bulk {i}"} for i in range(4)], api="bulk")["id"].to_pylist()
-        c.update("Account", [{"Id": i, "Industry": f"I{n}", "Description": None} for i in ids[:5]], api="rest")
+        ids = c.insert("Account", [{"Name": f"r{n} rest"}], api="rest")["id"].to_pylist()
+        ids += c.insert("Account", [{"Name": f"r{n} collections {i}", "NumberOfEmployees": i} for i in range(49)], api="rest")["id"].to_pylist()
+        ids += c.insert("Account", [{"Name": f"r{n} bulk {i}"} for i in range(50)], api="bulk")["id"].to_pylist()
+        c.update("Account", [{"Id": i, "Industry": f"I{n}", "Description": None} for i in ids[:30]], api="rest")
         body = {
             "allOrNone": True,
             "compositeRequest": [
                 {"method": "PATCH", "url": f"/services/data/v58.0/sobjects/Account/{i}", "referenceId": f"u{k}", "body": {"Name": f"r{n} composite {k}"}}
-                for k, i in enumerate(ids[5:7])
+                for k, i in enumerate(ids[30:40])
             ],
         }
         c.request("POST", "composite", body)
-        c.delete("Account", ids[7:10])
-        soap_undelete(self.org, ids[7:8])
+        c.delete("Account", ids[90:100])
+        soap_undelete(self.org, ids[90:91])
+
+    def allow(self, upto: int) -> None:
+        """Lets one more round run, unless one allowed is still to be written or ``upto``
+        rounds were allowed."""
+        if self.rounds >= self.permitted and self.permitted < min(upto, ROUNDS):
+            self.permitted += 1
+            self.allowed.release()
+
+    def finish(self, timeout: float) -> None:
+        """Waits for every round to be written."""
+        self.join(timeout=timeout)
+        if self.error is not None:
+            raise self.error
+        assert self.rounds == ROUNDS, f"the load wrote {self.rounds} of {ROUNDS} rounds in {timeout} s"
 
     def stop(self) -> None:
         self.halt.set()
@@ -127,18 +149,32 @@ def test_a_served_flow_killed_at_random_applies_every_change_once(kind, tmp_path
                 with open(log_path, "w") as log:
                     proc = start(path, log)
                     # A random moment once the process is applying events: after a random number
-                    # of its batches, and a random fraction of a second into the next.
+                    # of its batches, and a random fraction of a second into the next. The
+                    # writes go on meanwhile, a round each time the process shows progress
+                    # (a sweep or a batch), so they never run far ahead of it.
                     batches = rng.randint(1, 4)
-                    wait_until(
-                        lambda p=proc, f=log_path, n=batches: f.read_text().count("applied") >= n or p.poll() is not None,
-                        timeout=90,
-                        what="the served flow at work",
-                    )
+                    shown = [-1]
+
+                    def at_work(p=proc, f=log_path, n=batches, shown=shown) -> bool:
+                        text = f.read_text()
+                        applied = text.count("applied")
+                        if applied + text.count("swept") > shown[0]:
+                            shown[0] = applied + text.count("swept")
+                            load.allow(ROUNDS)
+                        return applied >= n or p.poll() is not None
+
+                    wait_until(at_work, timeout=90, what="the served flow at work")
                     assert proc.poll() is None, log_path.read_text()[-3000:]
                     time.sleep(rng.uniform(0.0, 0.3))  # the kill's moment is the test's random draw, not a wait for a condition
                     proc.send_signal(signal.SIGKILL)
                     proc.wait(timeout=30)
-            assert load.rounds >= 2, "the writes ran while the flow was killed"
+
+            def written() -> bool:
+                load.allow(ROUNDS)
+                return load.rounds >= ROUNDS or not load.is_alive()
+
+            wait_until(written, timeout=300, what="the rest of the writes")
+            load.finish(timeout=60)
         finally:
             load.stop()
         log_path = tmp_path / "serve-last.log"
@@ -155,7 +191,7 @@ def test_a_served_flow_killed_at_random_applies_every_change_once(kind, tmp_path
         text = log_path.read_text()
         assert code == 0, text[-3000:]
         assert "SIGTERM received" in text
-        assert len(rows) > 100
+        assert len(rows) == 100 + ROUNDS * (100 - 10 + 1)
         # The committed batches, in the order they were committed across every process: each
         # starts after the last one ended.
         ranges = [r for p in logs for r in replay_ranges(p.read_text())]

@@ -10,8 +10,10 @@ the watermark stay as the last good run left them.
 from __future__ import annotations
 
 import os
+import threading
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any, Optional, Union
 
 from sfarrow._bridge import deliver_on_thread
@@ -53,6 +55,11 @@ class _Session:
     def rows(self, text: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         self.execute(text, params)
         return list(self.cursor.fetchall())
+
+    def first_column(self, text: str) -> list[Any]:
+        """The first column of a query's rows (through Arrow: thousands of keys, no tuple each)."""
+        self.execute(text)
+        return list(self.cursor.fetch_arrow_table().column(0).to_pylist())
 
     def ingest(self, table: str, schema: Any, batches: Iterator[Any]) -> None:
         import pyarrow as pa
@@ -100,6 +107,9 @@ class _DuckSession(_Session):
 
     def begin(self) -> None:
         self.execute("BEGIN TRANSACTION")
+
+    def first_column(self, text: str) -> list[Any]:
+        return [r[0] for r in self.rows(text)]
 
 
 class DatabaseDestination:
@@ -150,6 +160,8 @@ class DatabaseDestination:
             name = dialect or vendor(uri_or_connection)
         self.dialect = sql.dialect_named(dialect or name)
         self._check_names([])
+        self._held: Optional[_Session] = None
+        self._holder = 0
 
     def __repr__(self) -> str:
         where = redact(self.uri) if self.uri is not None else type(self.connection).__name__
@@ -175,6 +187,41 @@ class DatabaseDestination:
         assert self.uri is not None
         return kind(open_connection(self.uri)[1], True, self.dialect)
 
+    def hold(self) -> None:
+        """Keeps one connection open for the calls that follow, until :meth:`release`: a served
+        flow's micro-batches then cost no new connection each (a PostgreSQL login takes tens
+        of milliseconds). Only the thread that called it uses the held connection. DuckDB
+        keeps none: an open DuckDB file shuts other processes out."""
+        if self._held is None and self.dialect.name != "duckdb":
+            self._held, self._holder = self._open(), threading.get_ident()
+
+    def release(self) -> None:
+        held, self._held = self._held, None
+        if held is not None:
+            held.close()
+
+    @contextmanager
+    def _session(self) -> Iterator[_Session]:
+        """A session for one call: the held one, else a new one closed after it."""
+        held = self._held
+        if held is None or self._holder != threading.get_ident():
+            session = self._open()
+            try:
+                yield session
+            finally:
+                session.close()
+            return
+        try:
+            yield held
+        except BaseException:
+            # The connection may be what failed (a server restart): the next call opens another.
+            self._held = None
+            try:
+                held.close()
+            except Exception:
+                pass
+            raise
+
     def _columns(self, session: _Session, table: str) -> dict[str, Any]:
         """The table's columns and what each holds (empty: no such table)."""
         return {str(r[0]): self.dialect.family(r[1], r[2], r[3]) for r in session.rows(self.dialect.columns(table))}
@@ -198,12 +245,9 @@ class DatabaseDestination:
         return None if text is None else saved_state(text, flow, self._where())
 
     def load_state(self, flow: str) -> Optional[Mapping[str, Any]]:
-        session = self._open()
-        try:
+        with self._session() as session:
             record = self._saved(session, flow)
             session.rollback()
-        finally:
-            session.close()
         return record
 
     def deliver(self, schema: Any, batches: Iterator[Any], run: Run) -> Delivered:
@@ -239,15 +283,12 @@ class DatabaseDestination:
 
     def present(self, keys: list[str]) -> set[str]:
         """Which of ``keys`` the table holds (none when there is no table)."""
-        session = self._open()
-        try:
-            found: set[str] = set()
+        found: set[str] = set()
+        with self._session() as session:
             if self._columns(session, self.table):
                 for i in range(0, len(keys), 1000):
-                    found.update(str(r[0]) for r in session.rows(self.dialect.present(self.table, self.key, keys[i : i + 1000])))
+                    found.update(str(k) for k in session.first_column(self.dialect.present(self.table, self.key, keys[i : i + 1000])))
             session.rollback()
-        finally:
-            session.close()
         return found
 
     def _commit(self, schema: Any, staged: Any, batches: Iterator[Any], run: Run, move: Callable[[_Session, str, Mapping[str, Any]], None]) -> Delivered:
@@ -260,56 +301,54 @@ class DatabaseDestination:
         source = feed(batches, conform, self.mode, self.key)
         staging = f"sfarrow_staging_{uuid.uuid4().hex[:12]}"
         stateful = run.flow is not None and run.state is not None
-        session = self._open()
-        try:
-            # Where DDL commits (Snowflake), every DDL comes first, outside the transaction:
-            # the state table, the staging table, the target and its new columns. None of it
-            # changes what a reader of the target sees.
-            if not d.ddl_commits:
-                session.begin()
-            existing = self._columns(session, self.table)
-            check_fits(existing, schema, d.name, self.table)
-            if stateful:
-                session.execute(d.state_table())
+        with self._session() as session:
             try:
-                session.ingest(staging, conform.schema, iter(source))
-            except Exception:
-                if source.error is not None:
-                    raise source.error from None
+                # Where DDL commits (Snowflake), every DDL comes first, outside the transaction:
+                # the state table, the staging table, the target and its new columns. None of it
+                # changes what a reader of the target sees.
+                if not d.ddl_commits:
+                    session.begin()
+                existing = self._columns(session, self.table)
+                check_fits(existing, schema, d.name, self.table)
+                if stateful:
+                    session.execute(d.state_table())
+                try:
+                    session.ingest(staging, conform.schema, iter(source))
+                except Exception:
+                    if source.error is not None:
+                        raise source.error from None
+                    raise
+                if not existing:
+                    session.execute(d.create_table(self.table, schema, self.key if self.mode == "merge" else None))
+                for f in schema:
+                    if existing and f.name not in existing:
+                        session.execute(d.add_column(self.table, f))
+                if d.ddl_commits:
+                    session.begin()
+                if stateful:
+                    assert run.flow is not None
+                    check_state(self._saved(session, run.flow, lock=True), run, self._where())
+                move(session, staging, existing)
+                if stateful:
+                    delete, insert = d.state_write()
+                    session.execute(delete, (run.flow, self.table))
+                    session.execute(insert, (run.flow, self.table, run.state_text()))
+                if not d.ddl_commits:
+                    session.execute(d.drop_table(staging))
+                session.commit()
+                if d.ddl_commits:
+                    session.execute(d.drop_table(staging))
+            except SalesforceError:
+                session.rollback()
                 raise
-            if not existing:
-                session.execute(d.create_table(self.table, schema, self.key if self.mode == "merge" else None))
-            for f in schema:
-                if existing and f.name not in existing:
-                    session.execute(d.add_column(self.table, f))
-            if d.ddl_commits:
-                session.begin()
-            if stateful:
-                assert run.flow is not None
-                check_state(self._saved(session, run.flow, lock=True), run, self._where())
-            move(session, staging, existing)
-            if stateful:
-                delete, insert = d.state_write()
-                session.execute(delete, (run.flow, self.table))
-                session.execute(insert, (run.flow, self.table, run.state_text()))
-            if not d.ddl_commits:
-                session.execute(d.drop_table(staging))
-            session.commit()
-            if d.ddl_commits:
-                session.execute(d.drop_table(staging))
-        except SalesforceError:
-            session.rollback()
-            raise
-        except Exception as e:
-            session.rollback()
-            if e is source.error:
+            except Exception as e:
+                session.rollback()
+                if e is source.error:
+                    raise
+                raise refused(d.name, self.table, e) from e
+            except BaseException:
+                session.rollback()
                 raise
-            raise refused(d.name, self.table, e) from e
-        except BaseException:
-            session.rollback()
-            raise
-        finally:
-            session.close()
         return Delivered(written=source.rows)
 
     async def deliver_async(self, schema: Any, batches: AsyncIterator[Any], run: Run) -> Delivered:

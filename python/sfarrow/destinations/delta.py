@@ -9,6 +9,7 @@ watermark are committed together or not at all.
 from __future__ import annotations
 
 import datetime as dt
+import threading
 import time
 from collections.abc import AsyncIterator, Iterator, Mapping
 from pathlib import Path
@@ -104,6 +105,7 @@ class DeltaDestination:
             raise ConfigurationError(f"a Delta table is a local path or an s3:// URL, got {self.uri!r}")
         self.storage_options = {k: str(v) for k, v in (storage_options or {}).items()}
         self.partition_by = partition_by
+        self._held: Optional[tuple[int, Any]] = None
 
     def __repr__(self) -> str:
         return f"DeltaDestination({self.uri!r}, mode={self.mode!r})"
@@ -114,11 +116,29 @@ class DeltaDestination:
         return needed_fields(self.mode, self.key)
 
     def _table(self) -> Any:
+        held = self._held
+        if held is not None and held[0] == threading.get_ident() and held[1] is not None:
+            # Brought up to date by the commits since (another writer's too): no replay of the
+            # log since its last checkpoint, which costs more with every small commit.
+            table = held[1]
+            table.update_incremental()
+            return table
         deltalake = deltalake_module()
         options = self.storage_options or None
-        if not deltalake.DeltaTable.is_deltatable(self.uri, storage_options=options):
-            return None
-        return deltalake.DeltaTable(self.uri, storage_options=options)
+        table = None
+        if deltalake.DeltaTable.is_deltatable(self.uri, storage_options=options):
+            table = deltalake.DeltaTable(self.uri, storage_options=options)
+        if held is not None and held[0] == threading.get_ident():
+            self._held = (held[0], table)
+        return table
+
+    def hold(self) -> None:
+        """Keeps the table open for the calls that follow on this thread, until :meth:`release`:
+        a served flow's micro-batches then read only the commits made since the last one."""
+        self._held = (threading.get_ident(), None)
+
+    def release(self) -> None:
+        self._held = None
 
     def _created(self, schema: Any) -> Any:
         """The table, created empty by a commit of its own when there is none. Creation is the
@@ -204,6 +224,7 @@ class DeltaDestination:
         one commit with the flow's state: deleted rows removed, each part's columns set on the
         rows it matches (not over a newer row), whole rows inserted where absent."""
         import pyarrow as pa
+        import pyarrow.compute as pc
 
         check_merging(self.mode)
         schema = changes.table_schema()
@@ -221,7 +242,14 @@ class DeltaDestination:
         time = changes.time_column
         guard = f" AND {not_older(time)}" if time is not None and time in existing else ""
         new = [f.name for f in schema if f.name not in existing]
-        merger = table.merge(reader, predicate=f"t.{k} = s.{k}", source_alias="s", target_alias="t", merge_schema=bool(new), commit_properties=commit)
+        match = f"t.{k} = s.{k}"
+        keys = pc.min_max(changes.table.column(self.key))
+        if isinstance(keys["min"].as_py(), str):
+            # The same rows, said so that delta-rs can skip the files whose key statistics lie
+            # outside the batch's keys: a small batch then reads a file or two, not the table
+            # (thousands of small files between compactions).
+            match += f" AND t.{k} >= {literal(keys['min'].as_py())} AND t.{k} <= {literal(keys['max'].as_py())}"
+        merger = table.merge(reader, predicate=match, source_alias="s", target_alias="t", merge_schema=bool(new), commit_properties=commit)
         merger = merger.when_matched_delete(predicate=f"s.{part} = -1")
         for i, (columns, _) in enumerate(changes.parts):
             sets = {quote(c): f"s.{quote(c)}" for c in columns if c != self.key}

@@ -34,7 +34,7 @@ from sfarrow.destinations._base import ChangeDestination, Changes, Run
 from sfarrow.destinations._table import DELETED
 from sfarrow.exceptions import ConfigurationError, DestinationError, ReplayIdError
 from sfarrow.sources import Opened, SalesforceSource
-from sfarrow.sync.changes import TIME, Folded, Folder, compounds_of
+from sfarrow.sync.changes import Folded, Folder, compounds_of
 from sfarrow.sync.stream import END, Subscription, check_batching
 
 if TYPE_CHECKING:
@@ -148,9 +148,15 @@ class EventSync:
             self.schema = self.schema.append(pa.field(DELETED, pa.bool_()))
         describe = conn.request("GET", f"sobjects/{self.source.object}/describe")
         self.folder = Folder(self.schema.names, compounds_of(describe))
+        hold = getattr(self.destination, "hold", None)
+        if hold is not None:
+            hold()  # one connection for every batch, until close() (see DatabaseDestination.hold)
 
     def close(self) -> None:
         self.subscription.close()
+        release = getattr(self.destination, "release", None)
+        if release is not None:
+            release()
 
     # -- sweeps -------------------------------------------------------------------------------
     def sweep(self) -> FlowRun:
@@ -246,11 +252,10 @@ class EventSync:
                 if key not in have:
                     # A change to a record the table lacks: read it whole.
                     folded._again(key)
-        whole = self._read_again(folded)
-        changes = self._stage(folded, whole)
+        changes = folded.stage(self.schema, self.folder.compounds, self._read_again(folded))
         replay = folded.last_replay.hex() if folded.last_replay else self.replay_id
         state = run_state(self.watermark, self.source.shape(), replay)
-        latest = max((r.time for r in folded.rows.values() if r.time is not None), default=None)
+        latest = folded.latest()
         if latest is not None:
             state["changed_at"] = latest.astimezone(dt.timezone.utc).isoformat()  # the last change applied, by the org's clock
         run = Run(f"events-{replay}", flow=self.name, since=self.watermark, watermark=self.watermark, state=state, replay_from=self.replay_id)
@@ -292,57 +297,30 @@ class EventSync:
                 if self.stop.wait(wait):
                     raise
 
-    def _read_again(self, folded: Folded) -> list[dict[str, Any]]:
-        """The records ``folded`` names for reading again, as the org holds them now: live ones
-        become whole rows, deleted or purged ones deletions."""
+    def _read_again(self, folded: Folded) -> Optional[pa.Table]:
+        """The records ``folded`` names for reading again, as the org holds them now (deleted
+        ones with ``IsDeleted`` set; purged ones are absent), each once; ``None``: none to read."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
         conn = self.source.connection
         fields = [n for n in self.schema.names if n != DELETED]
-        rows: list[dict[str, Any]] = []
         wanted = sorted(folded.reread)
-        found: set[str] = set()
         conditions = [f"Id IN ({', '.join(_literal(k) for k in wanted[i : i + _IDS_PER_QUERY])})" for i in range(0, len(wanted), _IDS_PER_QUERY)]
         if folded.since is not None:
             # A transaction's records are stamped when it began, and the overflow event when it
             # committed: read back from well before (the lag, and at least five minutes).
             since = folded.since - dt.timedelta(seconds=max(self.source.lag, _OVERFLOW_MARGIN))
             conditions.append(f"SystemModstamp >= {watermark_literal(since)}")
+        tables: list[pa.Table] = []
         for where in conditions:
             soql = _sfarrow.source_query(self.source.object, [*fields, DELETED], where, None)
-            for row in conn.query(soql, include_deleted=True).to_pylist():
-                found.add(str(row["Id"]))
-                rows.append(row)
-        for key in wanted:
-            if key not in found:
-                rows.append({"Id": key, DELETED: True})  # purged from the recycle bin
-        return rows
-
-    def _stage(self, folded: Folded, whole: list[dict[str, Any]]) -> Changes:
-        import pyarrow as pa
-
-        parts: dict[tuple[tuple[str, ...], bool], int] = {}
-        every = tuple(n for n in self.schema.names if n != DELETED)
-
-        def part(columns: tuple[str, ...], insert: bool) -> int:
-            return parts.setdefault((columns, insert), len(parts))
-
-        # By key: a record read again is as the org holds it now, newer than any event of the batch.
-        staged: dict[str, dict[str, Any]] = {}
-        for key in folded.deleted:
-            staged[key] = {"Id": key, DELETED: True, Changes.PART: -1}
-        for key, change in folded.rows.items():
-            staged[key] = {**change.values, "Id": key, DELETED: False, Changes.PART: part(tuple(sorted(change.values)), change.whole)}
-        for row in whole:
-            key = str(row["Id"])
-            if row.get(DELETED):
-                staged[key] = {"Id": key, DELETED: True, Changes.PART: -1}
-            else:
-                staged[key] = {**row, DELETED: False, Changes.PART: part(every, True)}
-        rows = list(staged.values())
-        used = {c for columns, _ in parts for c in columns} | {"Id", DELETED}
-        schema = pa.schema([f for f in self.schema if f.name in used]).append(pa.field(Changes.PART, pa.int32()))
-        table = pa.Table.from_pylist(rows, schema=schema)
-        # The parts in the order of their numbers (a dict keeps the order they were numbered in).
-        return Changes(table, [(list(columns), insert) for columns, insert in parts], TIME if TIME in used else None)
+            table = conn.query(soql, include_deleted=True).select(self.schema.names).cast(self.schema)
+            if tables:  # the overflow's read can meet records the Id lists read already
+                seen = pa.concat_tables(tables).column("Id")
+                table = table.filter(pc.invert(pc.is_in(table.column("Id"), value_set=seen)))
+            tables.append(table)
+        return pa.concat_tables(tables) if tables else None
 
 
 def _literal(text: str) -> str:
