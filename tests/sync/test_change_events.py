@@ -4,6 +4,7 @@ the table equals the org's ``SELECT`` row for row."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 
@@ -166,6 +167,36 @@ def test_a_flow_of_change_events_refuses_what_it_cannot_do(tmp_path):
         append = sfarrow.DatabaseDestination(f"sqlite:///{tmp_path}/x.db", "t")
         with pytest.raises(sfarrow.ConfigurationError, match="mode='merge'"):
             sfarrow.Flow(source, append, progress=False).serve()
+
+        # Account is not selected for change data capture: serving it would wait forever (a
+        # deadline, so that a regression fails rather than hangs).
+        def serve_briefly() -> None:
+            flow = sfarrow.Flow(source, destination("sqlite", tmp_path), progress=False)
+            asyncio.run(asyncio.wait_for(flow.serve_async(), 30))
+
+        with pytest.raises(sfarrow.ConfigurationError, match="no change events for Account: select it for change data capture"):
+            serve_briefly()
+        org.select_change_events(["Contact"])
+        with pytest.raises(sfarrow.ConfigurationError, match="no change events for Account"):
+            serve_briefly()
+
+
+def test_the_tooling_api_lists_the_entities_selected_for_change_data_capture():
+    with Org(seed={"Account": 1}) as org:
+        conn = connect(org)
+        members = "tooling/query?q=SELECT+Id,+SelectedEntity,+EventChannel+FROM+PlatformEventChannelMember"
+        assert conn.request("GET", members)["records"] == []
+        org.define_object("Invoice__c", [{"name": "Amount__c", "type": "currency", "precision": 18, "scale": 2}])
+        org.select_change_events(["Account", "Invoice__c"])
+        answer = conn.request("GET", members)
+        assert answer["totalSize"] == 2 and answer["done"] is True
+        assert sorted(r["SelectedEntity"] for r in answer["records"]) == ["AccountChangeEvent", "Invoice__ChangeEvent"]
+        assert {r["EventChannel"] for r in answer["records"]} == {"ChangeEvents"}
+        assert all(r["attributes"]["type"] == "PlatformEventChannelMember" and len(r["Id"]) == 18 for r in answer["records"])
+        with pytest.raises(sfarrow.ApiError, match="INVALID_TYPE"):
+            conn.request("GET", "tooling/query?q=SELECT+Id+FROM+ApexClass")
+        with pytest.raises(sfarrow.ApiError, match="INVALID_FIELD"):
+            conn.request("GET", "tooling/query?q=SELECT+Nope+FROM+PlatformEventChannelMember")
 
 
 def test_a_delta_table_served_for_many_commits_is_compacted_checkpointed_and_vacuumed(tmp_path, caplog):

@@ -23,6 +23,7 @@ import datetime as dt
 import logging
 import threading
 import time
+import urllib.parse
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Optional, Union
 
@@ -32,7 +33,7 @@ from sfarrow._duration import seconds_of
 from sfarrow._state import run_state, watermark_literal
 from sfarrow.destinations._base import ChangeDestination, Changes, Run
 from sfarrow.destinations._table import DELETED
-from sfarrow.exceptions import ConfigurationError, DestinationError, ReplayIdError
+from sfarrow.exceptions import ConfigurationError, DestinationError, ReplayIdError, SalesforceError
 from sfarrow.sources import Opened, SalesforceSource
 from sfarrow.sync.changes import Folded, Folder, compounds_of
 from sfarrow.sync.stream import END, Subscription, check_batching
@@ -51,6 +52,8 @@ _IDS_PER_QUERY = 500
 _OVERFLOW_MARGIN = 300.0
 #: Seconds between the tries of a batch the table refused (then the refusal stands).
 _STORE_RETRIES = (1.0, 5.0, 15.0)
+#: The Tooling API object of the entities selected for change data capture.
+_MEMBERS = "PlatformEventChannelMember"
 #: Salesforce's last date: a window that ends there has no end.
 _NO_END = "4000-12-31T00:00:00.000Z"
 
@@ -59,6 +62,25 @@ def change_topic(object: str) -> str:
     """The change event channel of an object: ``Account`` -> ``/data/AccountChangeEvent``,
     ``Invoice__c`` -> ``/data/Invoice__ChangeEvent``."""
     return f"/data/{object[:-1] if object.endswith('__c') else object}ChangeEvent"
+
+
+def check_selected(conn: Connection, object: str) -> None:
+    """Refuses an object the org publishes no change events for: subscribing would succeed and
+    nothing would ever come. The Tooling API lists the entities selected for change data
+    capture; a user who may not read it (no "View Setup") gets a warning, not a refusal."""
+    entity = change_topic(object).removeprefix("/data/")
+    try:
+        answer = conn.request("GET", "tooling/query?q=" + urllib.parse.quote(f"SELECT SelectedEntity FROM {_MEMBERS}"))
+    except SalesforceError as e:
+        log.warning("sfarrow sync: could not check that %s publishes change events (%s); continuing", object, e)
+        return
+    selected = {str(r.get("SelectedEntity")) for r in (answer or {}).get("records") or []}
+    if entity not in selected and not (answer or {}).get("nextRecordsUrl"):
+        raise ConfigurationError(
+            f"the org publishes no change events for {object}: select it for change data capture "
+            f"(Setup, Change Data Capture, or a {_MEMBERS} of the ChangeEvents channel), or read it on a schedule "
+            f'instead (SalesforceSource(..., incremental="SystemModstamp") with Schedule("rate(5 minutes)"))'
+        )
 
 
 class ChangeEventSource(SalesforceSource):
@@ -148,6 +170,7 @@ class EventSync:
             self.schema = self.schema.append(pa.field(DELETED, pa.bool_()))
         describe = conn.request("GET", f"sobjects/{self.source.object}/describe")
         self.folder = Folder(self.schema.names, compounds_of(describe))
+        check_selected(conn, self.source.object)
         hold = getattr(self.destination, "hold", None)
         if hold is not None:
             hold()  # one connection for every batch, until close() (see DatabaseDestination.hold)

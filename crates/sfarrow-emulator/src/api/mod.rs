@@ -130,6 +130,7 @@ fn handle(state: &OrgState, req: &Req, caller: &Caller, version: &str, rest: &[&
         [q @ ("query" | "queryAll"), locator] => {
             rest::query::next_page(state, req, version, *q == "queryAll", locator)
         }
+        ["tooling", "query"] => rest::tooling::query(state, req, version),
         ["composite"] => composite::composite(state, req, caller),
         ["composite", "batch"] => composite::batch(state, req, caller),
         ["composite", "sobjects", tail @ ..] => collections::route(state, req, version, tail),

@@ -5,6 +5,7 @@ pub mod cursors;
 pub mod describe;
 pub mod query;
 pub mod records;
+pub mod tooling;
 
 use crate::api::answer::{Answer, Caller};
 use crate::api::state::{OrgState, MAX_VERSION, MIN_VERSION};
