@@ -89,6 +89,7 @@ def replaying(flow, stop):
 
     sync = EventSync(flow, stop)
     sync._prepare()
+    flow.destination.hold()  # as serve() does: one connection (or open table) for every batch
     record = flow._saved_state() or {}
     sync.watermark, sync.replay_id = record.get("watermark"), record.get("replay_id")
     return sync
@@ -122,6 +123,7 @@ def run_apply(a, kind: str) -> None:
         sync.apply = timed  # type: ignore[method-assign]
         sync._loop()
         sync.close()
+        flow.destination.release()
         extra.update(after_first=applied["events"] - applied["first_events"], first_to_last=applied["last"] - applied["first"], batches=sync.batches)
         return int(applied["events"])
 

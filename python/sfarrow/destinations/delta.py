@@ -105,7 +105,9 @@ class DeltaDestination:
             raise ConfigurationError(f"a Delta table is a local path or an s3:// URL, got {self.uri!r}")
         self.storage_options = {k: str(v) for k, v in (storage_options or {}).items()}
         self.partition_by = partition_by
-        self._held: Optional[tuple[int, Any]] = None
+        #: The thread that holds the table open (see :meth:`hold`), and the table it keeps.
+        self._holder: Optional[int] = None
+        self._kept: Any = None
 
     def __repr__(self) -> str:
         return f"DeltaDestination({self.uri!r}, mode={self.mode!r})"
@@ -116,29 +118,28 @@ class DeltaDestination:
         return needed_fields(self.mode, self.key)
 
     def _table(self) -> Any:
-        held = self._held
-        if held is not None and held[0] == threading.get_ident() and held[1] is not None:
+        mine = self._holder == threading.get_ident()
+        if mine and self._kept is not None:
             # Brought up to date by the commits since (another writer's too): no replay of the
             # log since its last checkpoint, which costs more with every small commit.
-            table = held[1]
-            table.update_incremental()
-            return table
+            self._kept.update_incremental()
+            return self._kept
         deltalake = deltalake_module()
         options = self.storage_options or None
         table = None
         if deltalake.DeltaTable.is_deltatable(self.uri, storage_options=options):
             table = deltalake.DeltaTable(self.uri, storage_options=options)
-        if held is not None and held[0] == threading.get_ident():
-            self._held = (held[0], table)
+        if mine:
+            self._kept = table
         return table
 
     def hold(self) -> None:
         """Keeps the table open for the calls that follow on this thread, until :meth:`release`:
         a served flow's micro-batches then read only the commits made since the last one."""
-        self._held = (threading.get_ident(), None)
+        self._holder, self._kept = threading.get_ident(), None
 
     def release(self) -> None:
-        self._held = None
+        self._holder = self._kept = None
 
     def _created(self, schema: Any) -> Any:
         """The table, created empty by a commit of its own when there is none. Creation is the

@@ -125,8 +125,7 @@ class Folded:
             if key not in found:
                 keys.append(key)
                 part_of.append(-1)
-        first = len(keys)
-        size = first + len(self.rows)
+        size = len(keys) + len(self.rows)
         picks: dict[str, list[Optional[int]]] = {}
         shapes: dict[frozenset[str], tuple[str, ...]] = {}
         for key, row in self.rows.items():
@@ -144,17 +143,14 @@ class Folded:
                 if pick is None:
                     pick = picks[column] = [None] * size
                 pick[at] = event
-        live = None
-        if read is not None and read.num_rows:
-            gone = read.column(DELETED).fill_null(False)
-            live = pc.invert(gone)
-            if pc.any(live).as_py():
-                parts.setdefault((every, True), len(parts))
+        # The records read again: live ones are whole rows (one part), the others deletions.
+        live = None if read is None or not read.num_rows else pc.invert(read.column(DELETED).fill_null(False))
+        if live is not None and pc.any(live).as_py():
+            parts.setdefault((every, True), len(parts))
         used = {c for columns, _ in parts for c in columns} | {"Id", DELETED}
         staged = pa.schema([f for f in schema if f.name in used]).append(pa.field(Changes.PART, pa.int32()))
         pieces = [self._event_rows(staged, compounds, keys, part_of, picks)]
-        if read is not None and read.num_rows:
-            assert live is not None
+        if read is not None and live is not None:
             number = pc.if_else(live, pa.scalar(parts.get((every, True), -1), pa.int32()), pa.scalar(-1, pa.int32()))
             table = read.select([n for n in staged.names if n != Changes.PART]).append_column(Changes.PART, number)
             pieces.append(table.cast(staged))
@@ -181,13 +177,12 @@ class Folded:
             elif f.name == Changes.PART:
                 arrays.append(pa.array(part_of, pa.int32()))
             else:
-                pick = picks.get(f.name, [])[: len(keys)]
-                pick.extend([None] * (len(keys) - len(pick)))
+                pick = picks.get(f.name)  # None: no row sets this column
                 source = None if events is None else _source(events, f.name, compounds)
-                if source is None:
+                if pick is None or source is None:
                     arrays.append(pa.nulls(len(keys), f.type))
                 else:
-                    arrays.append(source.take(pa.array(pick, pa.int64())).cast(f.type))
+                    arrays.append(source.take(pa.array(pick[: len(keys)], pa.int64())).cast(f.type))
         return pa.Table.from_arrays(arrays, schema=staged)
 
 
@@ -264,7 +259,7 @@ class Folder:
             micro: list[Optional[int]] = values.cast(pa.timestamp("us", tz=getattr(values.type, "tz", None))).cast(pa.int64()).to_pylist()
             return micro
 
-        base = sum(b.num_rows for b in changes.batches)
+        base = changes.events  # the index of this batch's first event among the folded ones
         changes.batches.append(batch)
         kinds, replays, record_ids = column("change_type"), column("replay_id"), column("record_ids")
         changed, nulled, committed, times = column("changed_fields"), column("nulled_fields"), micros(COMMITTED), micros(TIME)

@@ -89,9 +89,6 @@ class PlatformSync:
         self.batches = 0
 
     def serve(self) -> None:
-        hold, release = getattr(self.flow.destination, "hold", None), getattr(self.flow.destination, "release", None)
-        if hold is not None:
-            hold()  # one connection for every batch (see DatabaseDestination.hold)
         self.replay_id = self.flow._saved_replay()
         try:
             if not self.subscription.start(self.replay_id or self.source.start):
@@ -103,8 +100,6 @@ class PlatformSync:
             self._loop()
         finally:
             self.subscription.close()
-            if release is not None:
-                release()
 
     def _loop(self) -> None:
         pending: list[Any] = []

@@ -171,15 +171,9 @@ class EventSync:
         describe = conn.request("GET", f"sobjects/{self.source.object}/describe")
         self.folder = Folder(self.schema.names, compounds_of(describe))
         check_selected(conn, self.source.object)
-        hold = getattr(self.destination, "hold", None)
-        if hold is not None:
-            hold()  # one connection for every batch, until close() (see DatabaseDestination.hold)
 
     def close(self) -> None:
         self.subscription.close()
-        release = getattr(self.destination, "release", None)
-        if release is not None:
-            release()
 
     # -- sweeps -------------------------------------------------------------------------------
     def sweep(self) -> FlowRun:
@@ -338,11 +332,11 @@ class EventSync:
         tables: list[pa.Table] = []
         for where in conditions:
             soql = _sfarrow.source_query(self.source.object, [*fields, DELETED], where, None)
-            table = conn.query(soql, include_deleted=True).select(self.schema.names).cast(self.schema)
-            if tables:  # the overflow's read can meet records the Id lists read already
-                seen = pa.concat_tables(tables).column("Id")
-                table = table.filter(pc.invert(pc.is_in(table.column("Id"), value_set=seen)))
-            tables.append(table)
+            tables.append(conn.query(soql, include_deleted=True).select(self.schema.names).cast(self.schema))
+        if folded.since is not None and len(tables) > 1:
+            # The overflow's read (the last) can meet records the Id lists read already.
+            seen = pa.concat_tables(tables[:-1]).column("Id")
+            tables[-1] = tables[-1].filter(pc.invert(pc.is_in(tables[-1].column("Id"), value_set=seen)))
         return pa.concat_tables(tables) if tables else None
 
 

@@ -63,11 +63,13 @@ def serve(flow: Flow, clock: Optional[Clock] = None, stop: Optional[threading.Ev
 
         if isinstance(flow.source, ChangeEventSource):
             sync = EventSync(flow, stop)
-            sync.serve()
+            with _holding(flow.destination):
+                sync.serve()
             return sync.batches
         if isinstance(flow.source, PlatformEventSource):
             deliveries = PlatformSync(flow, stop)
-            deliveries.serve()
+            with _holding(flow.destination):
+                deliveries.serve()
             return deliveries.batches
         trigger = flow.trigger
         if isinstance(trigger, Schedule):
@@ -77,6 +79,21 @@ def serve(flow: Flow, clock: Optional[Clock] = None, stop: Optional[threading.Ev
         assert isinstance(trigger, OnDemand)
         _logged(flow, flow.run())
         return 1
+
+
+@contextlib.contextmanager
+def _holding(destination: Any) -> Iterator[None]:
+    """A table destination's connection (or open table) kept for every micro-batch of a served
+    flow of events, on this thread, then let go (see ``DatabaseDestination.hold``)."""
+    hold, release = getattr(destination, "hold", None), getattr(destination, "release", None)
+    if hold is None or release is None:
+        yield
+        return
+    hold()
+    try:
+        yield
+    finally:
+        release()
 
 
 async def serve_async(flow: Flow, clock: Optional[Clock] = None) -> int:
